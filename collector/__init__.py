@@ -1,0 +1,1 @@
+"""Framework callbacks that capture training runs into ModelKB bundles."""

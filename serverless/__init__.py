@@ -1,0 +1,1 @@
+"""Generate inference handlers and package them as AWS Lambda container images."""

@@ -1,0 +1,1 @@
+"""Front-end sources of the catalog: config template, theme overrides, JS, CSS (package data)."""

@@ -1,0 +1,1 @@
+"""Render experiment bundles into a static, searchable model catalog."""

@@ -1,0 +1,304 @@
+"""Reading and writing experiment bundles (format v1, see docs/bundle-format.md).
+
+A bundle is a folder. While a run is going, it holds ``run.json`` (partial metadata and the
+writer's pid) and ``metrics.jsonl``; sealing writes the model card, lists every artifact with its
+sha256 and writes ``metadata.json`` last, so a bundle is complete exactly when that file exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleSchemaError
+from .fsutil import append_jsonl, atomic_write_json, atomic_write_text, sha256_file
+from .ids import utc_now
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+METADATA_FILE = "metadata.json"
+METRICS_FILE = "metrics.jsonl"
+RUN_STATE_FILE = "run.json"
+CARD_FILE = "README.md"
+LOCK_FILE = "requirements.lock"
+CODE_DIR = "code"
+STATUSES = ("running", "completed", "failed", "interrupted")
+
+_ARTIFACT_KINDS = {
+    ".onnx": "onnx",
+    ".keras": "weights",
+    ".safetensors": "weights",
+    ".h5": "weights",
+    ".lock": "lockfile",
+    ".jsonl": "metrics",
+}
+
+
+@dataclass
+class Bundle:
+    """One experiment bundle as read from disk.
+
+    Attributes:
+        path: The bundle folder.
+        metadata: The parsed ``metadata.json`` (or, for an unsealed run, the partial metadata from
+            ``run.json`` with ``status`` set to ``running`` or ``interrupted``).
+        sealed: Whether ``metadata.json`` exists.
+        warnings: Problems met while reading (e.g. a torn last line of ``metrics.jsonl``).
+    """
+
+    path: Path
+    metadata: dict[str, Any]
+    sealed: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.metadata["id"])
+
+    @property
+    def project(self) -> str:
+        return str(self.metadata["project"])
+
+    @property
+    def status(self) -> str:
+        return str(self.metadata.get("status", "running"))
+
+    def file(self, name: str) -> Path:
+        """Path of a file inside the bundle (which may not exist)."""
+        return self.path / name
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read ``metrics.jsonl``; a line that does not parse (a torn write) is skipped and reported."""
+    history: list[dict[str, Any]] = []
+    problems: list[str] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    problems.append(f"{path.name}: line {number} is not valid JSON (torn write?); skipped")
+                    continue
+                if isinstance(entry, dict):
+                    history.append(entry)
+    except FileNotFoundError:
+        pass
+    return history, problems
+
+
+def final_from_history(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Final metrics from the last epoch: train names as-is, validation names prefixed ``val_``."""
+    if not history:
+        return {}
+    last = history[-1]
+    final: dict[str, Any] = {}
+    for name, value in (last.get("train") or {}).items():
+        final[name] = value
+    for name, value in (last.get("val") or {}).items():
+        final[name if name.startswith("val_") else f"val_{name}"] = value
+    return final
+
+
+def _process_alive(pid: int, start_token: str | None) -> bool:
+    """Whether ``pid`` is alive and (when we can tell) is the same process that wrote the run."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    if start_token is not None:
+        return process_start_token(pid) == start_token
+    return True
+
+
+def process_start_token(pid: int) -> str | None:
+    """A token that changes when a pid is reused (Linux: start time in clock ticks)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise BundleSchemaError(f"{path.name} is not UTF-8 text", path=str(path.parent)) from err
+    except json.JSONDecodeError as err:
+        raise BundleSchemaError(
+            f"{path.name} is not valid JSON (line {err.lineno}: {err.msg})", path=str(path.parent)
+        ) from err
+    if not isinstance(data, dict):
+        raise BundleSchemaError(f"{path.name} must hold a JSON object", path=str(path.parent))
+    return data
+
+
+def read_bundle(path: str | os.PathLike[str], *, validate: bool = True) -> Bundle:
+    """Read the bundle at ``path``.
+
+    Raises:
+        BundleSchemaError: The folder is not a bundle, or its metadata is corrupt or invalid.
+    """
+    folder = Path(path)
+    meta_path = folder / METADATA_FILE
+    if meta_path.is_file():
+        metadata = _load_json(meta_path)
+        if validate:
+            from .schema import validate_metadata
+
+            validate_metadata(metadata, path=str(folder))
+        return Bundle(folder, metadata, sealed=True)
+    state_path = folder / RUN_STATE_FILE
+    if not state_path.is_file():
+        raise BundleSchemaError("not a bundle: neither metadata.json nor run.json", path=str(folder))
+    state = _load_json(state_path)
+    metadata = dict(state.get("metadata") or {})
+    if not metadata.get("id") or not metadata.get("project"):
+        raise BundleSchemaError("run.json lacks the experiment id or project", path=str(folder))
+    history, problems = read_metrics(folder / METRICS_FILE)
+    same_host = state.get("host") == socket.gethostname()
+    alive = (not same_host) or _process_alive(int(state.get("pid", -1)), state.get("pid_start"))
+    metadata["status"] = "running" if alive else "interrupted"
+    metrics = dict(metadata.get("metrics") or {})
+    metrics["history"] = history
+    metrics["final"] = {**final_from_history(history), **(metrics.get("final") or {})}
+    metadata["metrics"] = metrics
+    return Bundle(folder, metadata, sealed=False, warnings=problems)
+
+
+def artifact_kind(relpath: str) -> str:
+    """A coarse kind for an artifact, from its path."""
+    if relpath.startswith(CODE_DIR + "/"):
+        return "code"
+    if relpath == CARD_FILE:
+        return "card"
+    return _ARTIFACT_KINDS.get(Path(relpath).suffix, "file")
+
+
+def _relative_files(folder: Path) -> list[str]:
+    """Bundle files (POSIX relative paths) except metadata.json, run.json, temp files and links."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            full = Path(root) / name
+            rel = full.relative_to(folder).as_posix()
+            if rel in (METADATA_FILE, RUN_STATE_FILE) or name.endswith(".tmp") or full.is_symlink():
+                continue
+            found.append(rel)
+    return found
+
+
+def list_artifacts(folder: Path) -> list[dict[str, Any]]:
+    """Every file of the bundle but ``metadata.json``/``run.json``, with size and sha256."""
+    artifacts = []
+    for rel in _relative_files(folder):
+        full = folder / rel
+        artifacts.append({"path": rel, "size": full.stat().st_size, "sha256": sha256_file(full), "kind": artifact_kind(rel)})
+    return artifacts
+
+
+class BundleWriter:
+    """Writes one bundle folder: run state while training, then the sealed bundle.
+
+    It knows nothing about frameworks; callbacks and :class:`modelkb.Experiment` drive it.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def start(self, metadata: dict[str, Any]) -> None:
+        """Create the folder and record the run as in progress."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.write_run_state(metadata)
+
+    def write_run_state(self, metadata: dict[str, Any]) -> None:
+        """Atomically (re)write ``run.json`` with the partial metadata and this process's identity."""
+        partial = {k: v for k, v in metadata.items() if k != "metrics"}
+        state = {
+            "pid": os.getpid(),
+            "pid_start": process_start_token(os.getpid()),
+            "host": socket.gethostname(),
+            "heartbeat": utc_now(),
+            "metadata": partial,
+        }
+        atomic_write_json(self.folder / RUN_STATE_FILE, state)
+
+    def append_epoch(self, entry: dict[str, Any]) -> None:
+        """Append one finished epoch to ``metrics.jsonl`` (flushed and fsynced)."""
+        append_jsonl(self.folder / METRICS_FILE, entry)
+
+    def write_text(self, relpath: str, text: str) -> Path:
+        """Atomically write a text file inside the bundle."""
+        target = self.folder / relpath
+        atomic_write_text(target, text)
+        return target
+
+    def seal(self, metadata: dict[str, Any], *, card: bool = True) -> dict[str, Any]:
+        """Write the model card, list the artifacts and write ``metadata.json`` last.
+
+        Returns:
+            The metadata as written.
+        """
+        metadata = dict(metadata)
+        metadata["schema_version"] = SCHEMA_VERSION
+        # the card names the bundle's files, so it sees a first listing (sizes only, no hashing)
+        metadata["artifacts"] = [
+            {"path": a, "kind": artifact_kind(a)} for a in _relative_files(self.folder)
+        ]
+        if card:
+            try:
+                from .card import render_model_card
+
+                atomic_write_text(self.folder / CARD_FILE, render_model_card(metadata))
+            except Exception as err:  # noqa: BLE001 - a card failure must not lose the run
+                logger.warning("model card not written: %s", err)
+                metadata.setdefault("warnings", []).append(
+                    {"message": f"model card not written: {err}", "source": "card", "time": utc_now()}
+                )
+        metadata["artifacts"] = list_artifacts(self.folder)
+        atomic_write_json(self.folder / METADATA_FILE, metadata)
+        try:
+            (self.folder / RUN_STATE_FILE).unlink()
+        except FileNotFoundError:
+            pass
+        return metadata
+
+
+def seal_interrupted(bundle: Bundle) -> dict[str, Any]:
+    """Seal a run whose process died, keeping every finished epoch; returns the metadata."""
+    metadata = dict(bundle.metadata)
+    metadata["status"] = "interrupted"
+    history = metadata.get("metrics", {}).get("history", [])
+    metadata.setdefault("warnings", []).append(
+        {
+            "message": f"the training process died after {len(history)} finished epoch(s); sealed by modelkb",
+            "source": "store",
+            "time": utc_now(),
+        }
+    )
+    return BundleWriter(bundle.path).seal(metadata)
+
+
+def update_metadata(folder: str | os.PathLike[str], changes: dict[str, Any]) -> dict[str, Any]:
+    """Read-modify-write a sealed bundle's metadata: top-level ``changes`` merged, every other key
+    (including ones this version of ModelKB does not know) kept as it was."""
+    path = Path(folder) / METADATA_FILE
+    metadata = _load_json(path)
+    metadata.update(changes)
+    atomic_write_json(path, metadata)
+    return metadata

@@ -1,0 +1,85 @@
+"""The ``modelkb`` command line.
+
+Subcommands live in small modules and are imported only when run, so ``modelkb --help`` stays
+fast and loads no framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..errors import ModelKBError
+
+# name -> "module:attribute" (relative to modelkb.cli); loaded on first use.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "ls": ("store_commands:ls", "List experiments, newest first."),
+    "show": ("store_commands:show", "Show one experiment."),
+    "query": ("store_commands:query", "Find experiments with a filter expression."),
+    "compare": ("store_commands:compare", "Compare experiments field by field."),
+    "rm": ("store_commands:rm", "Delete an experiment's bundle."),
+    "reindex": ("store_commands:reindex", "Rebuild the index from the bundles."),
+    "demo": ("demo_command:demo", "Train small Keras and PyTorch models on the digits data and catalog them."),
+    "build": ("site_commands:build", "Render the store into a static, searchable catalog."),
+    "site": ("site_commands:site", "Catalog helpers (serve a built catalog)."),
+    "package": ("serverless_commands:package", "Generate an inference handler and Lambda container for a run."),
+    "serve": ("serverless_commands:serve", "Serve a run's generated handler on 127.0.0.1."),
+    "deploy": ("serverless_commands:deploy", "Build, push and deploy a run as a Lambda behind API Gateway."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked (or when their help is shown)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in _COMMANDS:
+            return command
+        module_name, attribute = _COMMANDS[cmd_name][0].split(":")
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        return getattr(module, attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][1]) for name in sorted(_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelkb")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """ModelKB: every training run captured, cataloged, served and shared."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: known errors become one line with a next step; others keep their traceback."""
+    debug = os.environ.get("MODELKB_DEBUG") == "1"
+    try:
+        return cli.main(args=argv, prog_name="modelkb", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except ModelKBError as err:
+        if debug:
+            raise
+        message = str(err)
+        click.echo(f"Error: {message}", err=True)
+        if err.hint:
+            click.echo(f"Hint: {err.hint}", err=True)
+        sys.exit(1)

@@ -1,0 +1,90 @@
+"""The one error hierarchy of ModelKB.
+
+Every error ModelKB raises on purpose derives from :class:`ModelKBError` and also
+from the builtin it naturally is, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+
+class ModelKBError(Exception):
+    """Base class of every error ModelKB raises on purpose.
+
+    Attributes:
+        hint: One short sentence telling the user what to do next, or ``None``.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class MissingExtraError(ModelKBError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package!r} is required for this feature but is not installed.",
+            hint=f"pip install 'modelkb[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra
+
+
+class BundleError(ModelKBError):
+    """Something is wrong with an experiment bundle."""
+
+
+class BundleNotFoundError(BundleError, FileNotFoundError):
+    """No bundle matches the given id or path."""
+
+
+class AmbiguousIdError(BundleError, LookupError):
+    """An id prefix matches more than one experiment."""
+
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
+        super().__init__(
+            f"id prefix {prefix!r} matches {len(matches)} experiments: {shown}",
+            hint="Give more characters of the id.",
+        )
+        self.prefix = prefix
+        self.matches = matches
+
+
+class BundleSchemaError(BundleError, ValueError):
+    """A bundle's metadata does not follow the bundle format."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message if path is None else f"{path}: {message}")
+        self.path = path
+
+
+class StoreError(ModelKBError, OSError):
+    """The store cannot be read or written."""
+
+
+class QuerySyntaxError(ModelKBError, ValueError):
+    """A query expression cannot be parsed.
+
+    Attributes:
+        query: The query text.
+        column: 1-based column of the offending character.
+    """
+
+    def __init__(self, message: str, *, query: str, column: int) -> None:
+        pointer = " " * (column - 1) + "^"
+        super().__init__(
+            f"{message} at column {column}\n  {query}\n  {pointer}",
+            hint="Example: epochs > 10 && optimizer = Adam && accuracy > 0.9",
+        )
+        self.query = query
+        self.column = column
+        self.reason = message
+
+
+class UnknownFieldError(QuerySyntaxError):
+    """A query names a field that no experiment has."""

@@ -1,0 +1,365 @@
+"""The experiment: the one object a user creates; it turns calls into a bundle.
+
+It never lets an error of its own reach the user's training: I/O failures, capture failures and
+index failures become warnings in the bundle (and the log), and the run goes on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
+from .ids import auto_name, new_id, utc_now
+from .redact import redact_mapping, redact_text
+from .seeding import seed_frameworks
+from .store import Store
+
+logger = logging.getLogger(__name__)
+
+_HYPERPARAMETER_NAMES = {"epochs", "batch_size", "learning_rate", "loss", "optimizer", "steps_per_epoch"}
+
+
+class Experiment:
+    """One training run of a project, recorded as a bundle in a store.
+
+    Args:
+        project: Project title; runs with the same title are grouped.
+        user: Who runs it (defaults to the login name).
+        seed: Seed Python, NumPy, PyTorch and TensorFlow/Keras now and record it. ``None`` records
+            that the run is unseeded.
+        notes: Free text shown in the catalog.
+        store: Store folder or :class:`Store` (default ``$MODELKB_HOME`` or ``./modelkb-store``).
+        name: Run name (default: project slug, start time and id suffix).
+        tags: Labels for search.
+        deterministic: With a seed, also switch on deterministic kernels.
+        capture_code: Copy the training source into the bundle.
+        capture_environment: Record host, git state, allow-listed env and the lockfile.
+
+    Example:
+        >>> with Experiment("Digits", "alice", seed=42) as exp:   # doctest: +SKIP
+        ...     exp.log_params(epochs=3)
+        ...     exp.log_metrics({"loss": 0.3}, epoch=0)
+    """
+
+    def __init__(
+        self,
+        project: str,
+        user: str | None = None,
+        *,
+        seed: int | None = None,
+        notes: str | None = None,
+        store: str | Path | Store | None = None,
+        name: str | None = None,
+        tags: list[str] | tuple[str, ...] | None = None,
+        deterministic: bool = True,
+        capture_code: bool = True,
+        capture_environment: bool = True,
+    ) -> None:
+        if not isinstance(project, str) or not project.strip():
+            raise ValueError(f"Expected a non-empty project title. Received: project={project!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"Expected an int seed or None. Received: seed={seed!r}")
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.id = new_id()
+        self.seed = seed
+        self.deterministic = deterministic
+        self._seeded: set[str] = set()
+        self._capture_code = capture_code
+        self._capture_environment = capture_environment
+        self._started = False
+        self._finished = False
+        self._t0 = time.time()
+        self._history: list[dict[str, Any]] = []
+        self._final_override: dict[str, Any] = {}
+        self.metadata: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "project": project.strip(),
+            "name": name or auto_name(project, self.id),
+            "user": user or _login_name(),
+            "status": "running",
+            "created": utc_now(),
+            "tags": list(tags or []),
+            "seed": seed,
+            "hyperparameters": {},
+            "warnings": [],
+        }
+        if notes:
+            self.metadata["notes"] = redact_text(notes)
+        if seed is None:
+            self.warn("the run is not seeded: pass Experiment(..., seed=42) to make it reproducible", source="seed")
+        else:
+            self.seed_frameworks()
+        self.writer = BundleWriter(self.store.bundle_dir(project, self.id))
+        atexit.register(self._at_exit)
+
+    # -- identity ---------------------------------------------------------------------------------
+    @property
+    def project(self) -> str:
+        return str(self.metadata["project"])
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def path(self) -> Path:
+        """The bundle folder."""
+        return self.writer.folder
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def __repr__(self) -> str:
+        return f"Experiment(project={self.project!r}, id={self.id!r}, status={self.metadata['status']!r})"
+
+    # -- safety -----------------------------------------------------------------------------------
+    @contextmanager
+    def guard(self, source: str, what: str) -> Iterator[None]:
+        """Run optional work; on failure record a warning instead of raising into training."""
+        try:
+            yield
+        except Exception as err:  # noqa: BLE001 - by design: ModelKB must never break training
+            logger.warning("%s failed: %s", what, err, exc_info=logger.isEnabledFor(logging.DEBUG))
+            self.warn(f"{what} failed: {type(err).__name__}: {err}", source=source)
+
+    def warn(self, message: str, *, source: str = "modelkb") -> None:
+        """Record a problem ModelKB met and survived."""
+        entry = {"message": redact_text(str(message)), "source": source, "time": utc_now()}
+        self.metadata.setdefault("warnings", []).append(entry)
+        logger.warning("[%s] %s", source, message)
+
+    def seed_frameworks(self) -> list[str]:
+        """(Re)seed generators of frameworks imported since the last call; no-op without a seed."""
+        if self.seed is None:
+            return []
+        seeded = seed_frameworks(self.seed, deterministic=self.deterministic, done=self._seeded)
+        self.metadata["determinism"] = {"seeded": sorted(self._seeded), "deterministic_ops": self.deterministic}
+        return seeded
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> Experiment:
+        """Create the bundle and capture the context; idempotent. Called by callbacks and ``with``."""
+        if self._started:
+            return self
+        self._started = True
+        self._t0 = time.time()
+        with self.guard("store", "creating the bundle folder"):
+            self.writer.start(self.metadata)
+        if self._capture_environment:
+            with self.guard("context", "capturing the environment"):
+                from .context import capture_context
+
+                context, problems = capture_context()
+                self.metadata["context"] = context
+                for problem in problems:
+                    self.warn(problem, source="context")
+            with self.guard("lockfile", "writing requirements.lock"):
+                from .lockfile import write_lockfile
+
+                write_lockfile(self.path / LOCK_FILE)
+        if self._capture_code:
+            with self.guard("code", "copying the training source"):
+                from .code_capture import snapshot_code
+
+                self.metadata["code"] = snapshot_code(self.path / CODE_DIR)
+        self._save_state()
+        return self
+
+    def _save_state(self) -> None:
+        with self.guard("store", "writing run.json"):
+            self.writer.write_run_state(self.metadata)
+
+    def finish(self, status: str = "completed", *, error: str | BaseException | None = None) -> dict[str, Any]:
+        """Seal the bundle (idempotent) and index it; returns the final metadata."""
+        if self._finished:
+            return self.metadata
+        self.start()
+        self._finished = True
+        if status not in ("completed", "failed", "interrupted"):
+            self.warn(f"unknown status {status!r}; recorded as 'completed'")
+            status = "completed"
+        self.metadata["status"] = status
+        if error is not None:
+            text = error if isinstance(error, str) else "".join(traceback.format_exception_only(type(error), error)).strip()
+            self.metadata["error"] = redact_text(text)
+        self.metadata["finished"] = utc_now()
+        self.metadata["duration_s"] = round(time.time() - self._t0, 3)
+        metrics = self.metadata.setdefault("metrics", {})
+        metrics["history"] = list(self._history)
+        metrics["final"] = {**final_from_history(self._history), **self._final_override}
+        with self.guard("store", "sealing the bundle"):
+            self.metadata = self.writer.seal(self.metadata)
+            self.store.record(self.path)
+        return self.metadata
+
+    def _at_exit(self) -> None:
+        if self._started and not self._finished:
+            self.warn("the process exited before the run was finished", source="experiment")
+            self.finish("interrupted")
+
+    def __enter__(self) -> Experiment:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        if exc is None:
+            self.finish("completed")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish("interrupted", error=exc)
+        else:
+            self.finish("failed", error=exc)
+        return False  # never swallow the user's exception
+
+    # -- recording --------------------------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any] | None = None, **more: Any) -> None:
+        """Record user hyperparameters (secrets redacted); well-known names also fill the summary."""
+        merged = {**(params or {}), **more}
+        with self.guard("params", "recording parameters"):
+            clean = redact_mapping(_jsonable(merged))
+            hyper = self.metadata.setdefault("hyperparameters", {})
+            hyper.setdefault("params", {}).update(clean)
+            for key, value in clean.items():
+                key = "learning_rate" if key == "lr" else key
+                if key in _HYPERPARAMETER_NAMES and key not in hyper:
+                    typed = _typed_hyperparameter(key, value)
+                    if typed is not None:
+                        hyper[key] = typed
+            self._save_state_if_started()
+
+    def set_hyperparameters(self, **values: Any) -> None:
+        """Record captured hyperparameters (used by the framework callbacks)."""
+        with self.guard("params", "recording hyperparameters"):
+            self.metadata.setdefault("hyperparameters", {}).update(redact_mapping(_jsonable(values)))
+            self._save_state_if_started()
+
+    def set_framework(self, name: str, version: str | None, *, backend: str | None = None, **versions: str) -> None:
+        """Record the framework the run trains with."""
+        entry: dict[str, Any] = {"name": name, "version": version, "versions": dict(versions)}
+        if backend:
+            entry["backend"] = backend
+        self.metadata["framework"] = entry
+
+    def set_architecture(self, architecture: Mapping[str, Any]) -> None:
+        """Record the architecture summary (layers, parameter counts, inputs/outputs)."""
+        with self.guard("architecture", "recording the architecture"):
+            self.metadata["architecture"] = redact_mapping(_jsonable(dict(architecture)))
+            self._save_state_if_started()
+
+    def set_dataset(self, **fields: Any) -> None:
+        """Record or amend the dataset description (kind, shapes, samples, preprocessing, ...)."""
+        with self.guard("dataset", "recording the dataset"):
+            self.metadata.setdefault("dataset", {}).update(redact_mapping(_jsonable(fields)))
+            self._save_state_if_started()
+
+    def log_epoch(self, epoch: int, train: Mapping[str, Any] | None = None, val: Mapping[str, Any] | None = None, **extra: Any) -> None:
+        """Append one finished epoch to ``metrics.jsonl`` (flushed: survives a kill)."""
+        with self.guard("metrics", "recording epoch metrics"):
+            self.start()
+            entry: dict[str, Any] = {"epoch": int(epoch), "train": _numbers(train), "val": _numbers(val)}
+            if not entry["val"]:
+                del entry["val"]
+            entry.update(_jsonable(extra))
+            self._history.append(entry)
+            self.writer.append_epoch(entry)
+
+    def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
+        """Record metrics: per epoch (``val_*`` names go to validation) or, without epoch, final ones."""
+        if epoch is None:
+            with self.guard("metrics", "recording final metrics"):
+                self._final_override.update(_numbers(metrics))
+            return
+        train = {k: v for k, v in metrics.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in metrics.items() if k.startswith("val_")}
+        self.log_epoch(epoch, train, val)
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> Path | None:
+        """Copy a file or folder into the bundle's ``artifacts/``; returns the copy's path."""
+        with self.guard("artifact", f"copying artifact {path}"):
+            self.start()
+            source = Path(path)
+            target = self.path / "artifacts" / (name or source.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True, symlinks=False)
+            else:
+                shutil.copyfile(source, target)
+            return target
+        return None
+
+    def artifact_path(self, relpath: str) -> Path:
+        """Where a collector should write a file of the bundle (e.g. ``model.onnx``)."""
+        self.start()
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _save_state_if_started(self) -> None:
+        if self._started and not self._finished:
+            self._save_state()
+
+
+def _typed_hyperparameter(key: str, value: Any) -> Any:
+    """A well-known hyperparameter in the type the bundle format gives it, or None if it is not."""
+    try:
+        if key in ("epochs", "batch_size", "steps_per_epoch"):
+            return int(value) if not isinstance(value, bool) and float(value) == int(value) else None
+        if key == "learning_rate":
+            return float(value)
+    except (TypeError, ValueError):
+        return None
+    if key == "optimizer":
+        return {"name": str(value), "config": {}} if isinstance(value, str) else None
+    return value if isinstance(value, str) else None
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-friendly copy: numpy scalars to Python numbers, unknown objects to ``str``."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        try:
+            return _jsonable(tolist())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _numbers(metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """Metric values as floats (``None`` for what is not a number)."""
+    out: dict[str, float | None] = {}
+    for key, value in (metrics or {}).items():
+        value = _jsonable(value)
+        try:
+            out[str(key)] = float(value) if not isinstance(value, (list, dict, str)) and value is not None else None
+        except (TypeError, ValueError):
+            out[str(key)] = None
+    return {k: v for k, v in out.items() if v is not None}

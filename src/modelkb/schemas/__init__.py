@@ -1,0 +1,1 @@
+"""JSON Schemas of the bundle format (package data)."""

@@ -1,0 +1,1 @@
+"""Jinja templates for generated handlers, Dockerfiles and SAM templates (package data)."""

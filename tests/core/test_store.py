@@ -1,0 +1,167 @@
+"""The store: concurrent writers, killed runs, corrupt bundles, id prefixes, rebuildable index."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from modelkb.bundle import METADATA_FILE
+from modelkb.errors import AmbiguousIdError, BundleNotFoundError
+from modelkb.store import Store
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    from modelkb.experiment import Experiment
+    store, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    for j in range(count):
+        with Experiment("Shared", f"w{worker}", seed=j, store=store, capture_code=False,
+                        capture_environment=False) as exp:
+            exp.log_params(worker=worker, job=j)
+            exp.log_metrics({"loss": 1.0 / (j + 1)}, epoch=0)
+    """
+)
+
+
+def test_eight_processes_twenty_runs_each_none_lost_or_merged(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(w), "20"], stderr=subprocess.PIPE)
+        for w in range(8)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    store = Store(root)
+    runs = store.search(refresh=False)  # what the writers indexed themselves
+    assert len(runs) == 160
+    pairs = {(r.flat["hyperparameters.params.worker"], r.flat["hyperparameters.params.job"]) for r in runs}
+    assert pairs == {(w, j) for w in range(8) for j in range(20)}
+    assert len({r.id for r in runs}) == 160
+    for run in runs:
+        meta = json.loads((Path(run.path) / METADATA_FILE).read_text())
+        assert meta["user"] == f"w{meta['hyperparameters']['params']['worker']}"
+    count, problems = store.reindex()
+    assert count == 160 and problems == []
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys, time
+    from modelkb.experiment import Experiment
+    exp = Experiment("Killed", "bob", seed=7, store=sys.argv[1], capture_code=False)
+    exp.start()
+    exp.log_params(epochs=100)
+    for epoch in range(3):
+        exp.log_metrics({"loss": 1.0 - epoch / 10, "val_loss": 1.2 - epoch / 10}, epoch=epoch)
+    print(exp.id, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_sigkilled_run_shows_as_interrupted_with_every_finished_epoch(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(root)], stdout=subprocess.PIPE)
+    experiment_id = proc.stdout.readline().decode().strip()
+    store = Store(root)
+    assert store.get(experiment_id).status == "running"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    bundle = store.get(experiment_id)
+    assert bundle.status == "interrupted" and not bundle.sealed
+    assert [e["epoch"] for e in bundle.metadata["metrics"]["history"]] == [0, 1, 2]
+    assert bundle.metadata["metrics"]["final"]["val_loss"] == pytest.approx(1.0)
+    assert store.search("status = interrupted")[0].id == experiment_id
+    store.reindex()  # seals it
+    sealed = store.get(experiment_id)
+    assert sealed.sealed and sealed.status == "interrupted"
+    assert len(sealed.metadata["metrics"]["history"]) == 3
+    assert sealed.metadata["hyperparameters"]["epochs"] == 100
+
+
+def test_torn_last_metrics_line_is_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(root)], stdout=subprocess.PIPE)
+    experiment_id = proc.stdout.readline().decode().strip()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    store = Store(root)
+    folder = store.get(experiment_id).path
+    with open(folder / "metrics.jsonl", "a") as handle:
+        handle.write('{"epoch": 3, "train": {"lo')
+    bundle = store.get(experiment_id)
+    assert len(bundle.metadata["metrics"]["history"]) == 3
+    assert any("torn" in w for w in bundle.warnings)
+
+
+def test_corrupt_bundles_are_reported_and_skipped(tmp_path: Path, make_run) -> None:
+    root = tmp_path / "store"
+    good = make_run(root, "Digits", epochs=1)
+    bad_json = root / "digits" / "01jdx0000000000000000bad01"
+    bad_json.mkdir(parents=True)
+    (bad_json / METADATA_FILE).write_text("{not json")
+    bad_schema = root / "digits" / "01jdx0000000000000000bad02"
+    bad_schema.mkdir()
+    (bad_schema / METADATA_FILE).write_text(json.dumps({"schema_version": 1, "id": "nope", "project": "Digits"}))
+    empty = root / "digits" / "01jdx0000000000000000bad03"
+    empty.mkdir()
+    store = Store(root)
+    runs = store.search()
+    assert [r.id for r in runs] == [good.id]
+    reasons = {Path(p.path).name: p.reason for p in store.problems}
+    assert set(reasons) == {bad_json.name, bad_schema.name, empty.name}
+    assert "not valid JSON" in reasons[bad_json.name]
+    assert "required property" in reasons[bad_schema.name]
+    assert "not a bundle" in reasons[empty.name]
+    count, problems = store.reindex()
+    assert count == 1 and len(problems) == 3
+    # a bundle that was fine and then got corrupted drops out of the index too
+    (good.path / METADATA_FILE).write_text("[]")
+    time.sleep(0.01)
+    os.utime(good.path / METADATA_FILE)
+    assert store.search() == []
+
+
+def test_id_prefix_and_name_resolution(tmp_path: Path, make_run) -> None:
+    root = tmp_path / "store"
+    runs = [make_run(root, epochs=1) for _ in range(3)]
+    store = Store(root)
+    target = runs[1]
+    assert store.resolve(target.id[:20]) == target.id
+    assert store.resolve(target.id.upper()) == target.id
+    assert store.resolve(target.name) == target.id
+    with pytest.raises(AmbiguousIdError, match="matches 3 experiments"):
+        store.resolve(target.id[:3])
+    with pytest.raises(BundleNotFoundError, match="no experiment"):
+        store.resolve("zzzz")
+
+
+def test_index_is_rebuildable_from_bundles(tmp_path: Path, make_run) -> None:
+    root = tmp_path / "store"
+    made = {make_run(root, "A", epochs=1).id, make_run(root, "B", epochs=2).id}
+    store = Store(root)
+    store.close()
+    (root / ".modelkb" / "index.sqlite").unlink()
+    for extra in (root / ".modelkb").glob("index.sqlite-*"):
+        extra.unlink()
+    store = Store(root)
+    assert {r.id for r in store.search()} == made
+    assert {r.id for r in store.search("epochs > 1")} == {r.id for r in store.search("project = B")}
+
+
+def test_remove_deletes_bundle_and_entry(tmp_path: Path, make_run) -> None:
+    root = tmp_path / "store"
+    keep, gone = make_run(root, epochs=1), make_run(root, epochs=1)
+    store = Store(root)
+    store.remove(gone.id[:12])
+    assert not gone.path.exists() and keep.path.exists()
+    assert [r.id for r in store.search()] == [keep.id]
