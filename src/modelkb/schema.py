@@ -91,6 +91,45 @@ def json_path(parts: Iterable[str | int]) -> str:
     return out or "(root)"
 
 
+def _strip_formats(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_formats(v) for k, v in node.items() if k != "format"}
+    if isinstance(node, list):
+        return [_strip_formats(v) for v in node]
+    return node
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_check() -> Any:
+    """A compiled (fastjsonschema) validator of the same schema, ~70x faster than jsonschema.
+
+    The schema uses only keywords draft-07 shares with 2020-12; formats are left out here and the
+    three timestamps are checked by :func:`is_datetime`. Returns None when fastjsonschema is absent.
+    """
+    try:
+        import fastjsonschema
+    except ImportError:
+        return None
+    text = json.dumps(_strip_formats(_schema())).replace('"$defs"', '"definitions"').replace("#/$defs/", "#/definitions/")
+    schema = json.loads(text)
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+def _passes_fast(meta: Any) -> bool:
+    check = _fast_check()
+    if check is None:
+        return False
+    try:
+        check(meta)
+    except Exception:  # noqa: BLE001 - any failure: let jsonschema explain it
+        return False
+    warnings = meta.get("warnings") or []
+    stamps = [meta.get("created"), meta.get("finished")]
+    stamps += [w.get("time") for w in warnings if isinstance(w, dict)]
+    return all(is_datetime(stamp) for stamp in stamps)
+
+
 def validate_metadata(meta: dict[str, Any], *, path: str | None = None) -> None:
     """Check ``meta`` against the bundle format, raising on the most relevant error.
 
@@ -102,6 +141,8 @@ def validate_metadata(meta: dict[str, Any], *, path: str | None = None) -> None:
         BundleSchemaError: ``meta`` does not follow the format. The message is one line naming the
             JSON location, e.g. ``metrics.final.accuracy: 'high' is not of type 'number', 'null'``.
     """
+    if _passes_fast(meta):
+        return
     from jsonschema.exceptions import best_match
 
     error = best_match(_validator().iter_errors(meta))

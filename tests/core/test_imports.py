@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["torch", "tensorflow", "keras", "boto3", "botocore", "huggingface_hub", "mkdocs", "onnx", "onnxruntime", "jsonschema"]
+HEAVY = ["torch", "tensorflow", "keras", "boto3", "botocore", "huggingface_hub", "mkdocs", "onnx", "onnxruntime", "jsonschema", "fastjsonschema"]
 
 CHECK = """
 import sys
