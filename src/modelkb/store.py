@@ -8,8 +8,9 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .bundle import METADATA_FILE, RUN_STATE_FILE, Bundle, read_bundle, seal_interrupted
+from .bundle import METADATA_FILE, RUN_STATE_FILE, Bundle, read_bundle, seal_interrupted, update_metadata
 from .errors import AmbiguousIdError, BundleError, BundleNotFoundError, StoreError
 from .ids import slugify
 from .index import Index, IndexedRun
@@ -86,31 +87,35 @@ class Store:
     def refresh(self) -> list[Problem]:
         """Bring the index up to date with the bundles on disk; returns unreadable bundles.
 
-        New and changed bundles are (re)indexed, vanished ones dropped, unsealed runs re-checked.
+        New bundles are indexed, vanished ones dropped, unsealed (running) ones re-checked. A sealed
+        bundle is immutable for the store; edits go through :meth:`update_metadata` (or a
+        ``modelkb reindex`` after editing files by hand), so refresh costs one directory listing
+        per project, not one ``stat`` per bundle.
         """
         problems: list[Problem] = []
         known = self.index.states()
         seen: set[str] = set()
         pending = []
         for folder in self.iter_bundle_dirs():
+            state = known.get(folder.name)
+            if state is not None and state[1] and state[0] == str(folder):
+                seen.add(folder.name)
+                continue
             meta = folder / METADATA_FILE
             try:
                 mtime_ns = meta.stat().st_mtime_ns
-                sealed = True
             except FileNotFoundError:
                 if not (folder / RUN_STATE_FILE).exists():
                     problems.append(Problem(str(folder), "not a bundle: neither metadata.json nor run.json"))
                     continue
-                mtime_ns, sealed = -1, False
-            state = known.get(folder.name)
-            seen.add(folder.name)
-            if state is not None and state[1] and sealed and state[2] == mtime_ns and state[0] == str(folder):
-                continue
+                mtime_ns = -1
             try:
                 bundle = read_bundle(folder)
             except BundleError as err:
                 problems.append(Problem(str(folder), str(err).removeprefix(f"{folder}: ")))
-                seen.discard(folder.name)
+                continue
+            except OSError as err:
+                problems.append(Problem(str(folder), f"cannot read: {err}"))
                 continue
             pending.append((bundle.metadata, str(folder), bundle.sealed, mtime_ns))
             seen.add(bundle.id)
@@ -123,6 +128,15 @@ class Store:
             logger.warning("skipped %s", problem)
         self.problems = problems
         return problems
+
+    def update_metadata(self, id_or_prefix: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge top-level ``changes`` into a sealed bundle's metadata (unknown keys kept) and reindex it."""
+        bundle = self.get(id_or_prefix)
+        if not bundle.sealed:
+            raise BundleError(f"{bundle.id} is still running; its metadata can change only when it is sealed")
+        metadata = update_metadata(bundle.path, changes)
+        self.record(bundle.path)
+        return metadata
 
     def reindex(self, *, seal_dead_runs: bool = True) -> tuple[int, list[Problem]]:
         """Rebuild the index from scratch; seal runs whose process died as ``interrupted``.

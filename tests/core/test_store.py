@@ -124,10 +124,10 @@ def test_corrupt_bundles_are_reported_and_skipped(tmp_path: Path, make_run) -> N
     assert "not a bundle" in reasons[empty.name]
     count, problems = store.reindex()
     assert count == 1 and len(problems) == 3
-    # a bundle that was fine and then got corrupted drops out of the index too
+    # a bundle that was fine and then got corrupted by hand drops out at the next reindex
     (good.path / METADATA_FILE).write_text("[]")
-    time.sleep(0.01)
-    os.utime(good.path / METADATA_FILE)
+    count, problems = store.reindex()
+    assert count == 0 and len(problems) == 4
     assert store.search() == []
 
 
@@ -156,6 +156,16 @@ def test_index_is_rebuildable_from_bundles(tmp_path: Path, make_run) -> None:
     store = Store(root)
     assert {r.id for r in store.search()} == made
     assert {r.id for r in store.search("epochs > 1")} == {r.id for r in store.search("project = B")}
+
+
+def test_update_metadata_keeps_unknown_keys_and_reindexes(tmp_path: Path, make_run) -> None:
+    run = make_run(tmp_path / "store", epochs=1)
+    store = Store(tmp_path / "store")
+    store.update_metadata(run.id, {"x_custom": {"kept": True}})
+    store.update_metadata(run.id[:8], {"notes": "published"})
+    meta = store.get(run.id).metadata
+    assert meta["x_custom"] == {"kept": True} and meta["notes"] == "published"
+    assert [r.id for r in store.search("notes ~ published")] == [run.id]
 
 
 def test_remove_deletes_bundle_and_entry(tmp_path: Path, make_run) -> None:
