@@ -1,0 +1,1 @@
+"""Example training scripts, recorded by ModelKB (used by `modelkb demo`)."""
