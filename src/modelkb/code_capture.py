@@ -60,18 +60,26 @@ def notebook_cells() -> list[str] | None:
 
 
 def project_modules(project_root: Path) -> list[Path]:
-    """Source files of imported modules that live under ``project_root`` (not libraries)."""
+    """Source files of imported modules that live under ``project_root`` (not libraries).
+
+    Runs over every imported module (thousands once TensorFlow is loaded), so it compares path
+    strings first and touches the filesystem only for the few candidates left.
+    """
     roots = _library_roots()
-    found: list[Path] = []
+    prefixes = {os.path.join(str(project_root), ""), os.path.join(os.path.realpath(project_root), "")}
+    found: set[Path] = set()
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if not file or not file.endswith(".py"):
+        if not isinstance(file, str) or not file.endswith(".py"):
             continue
-        path = Path(file).resolve()
-        if project_root not in path.parents or _is_library(path, roots):
+        absolute = os.path.abspath(file)
+        if not absolute.startswith(tuple(prefixes)) or "-packages" + os.sep in absolute:
             continue
-        found.append(path)
-    return sorted(set(found))
+        path = Path(absolute).resolve()
+        if _is_library(path, roots):
+            continue
+        found.add(path)
+    return sorted(found)
 
 
 def snapshot_code(dest: Path, *, extra_files: list[str | os.PathLike[str]] | None = None) -> dict[str, Any]:
