@@ -1,0 +1,276 @@
+"""``TorchCapture``: what a PyTorch training run exposes, turned into calls on an ``Experiment``.
+
+Shared by :class:`~modelkb.collector.torch_callbacks.PytorchCallbacks`,
+:class:`~modelkb.collector.torch_callbacks.TorchRecorder` and the Lightning callback. It records
+the framework, hyperparameters, architecture and dataset at the start, completes the architecture
+after the first batch, logs epochs, and at the end saves and exports the model
+(:mod:`~modelkb.collector.torch_export`) and seals the bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from modelkb.collector.torch_dataset import merge_source_findings
+from modelkb.collector.torch_describe import (
+    ShapeProbe,
+    current_lr,
+    describe_architecture,
+    describe_loader,
+    describe_tensors,
+    loss_summary,
+    module_reference,
+    optimizer_summary,
+)
+from modelkb.collector.torch_export import save_trained_model
+from modelkb.collector.torch_tensors import (
+    _batchless_shape,
+    _dtype_name,
+    _first_tensor,
+    _head_rows,
+    _is_tensor,
+    torch,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from modelkb.experiment import Experiment
+
+__all__ = ["TorchCapture"]
+
+logger = logging.getLogger(__name__)
+
+
+class TorchCapture:
+    """Turns what a PyTorch training run exposes into calls on an :class:`Experiment`.
+
+    Used by :class:`PytorchCallbacks`, :class:`TorchRecorder` and the Lightning callback. Every
+    public method is safe: ModelKB problems are recorded as warnings and never raised.
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        export_onnx: bool = True,
+        save_weights: bool = True,
+        sample_inputs: Any = None,
+        dataset: Mapping[str, Any] | None = None,
+        init_args: Any = None,
+        source: str = "torch",
+    ) -> None:
+        self.experiment = experiment
+        self.export_onnx = export_onnx
+        self.save_weights = save_weights
+        self.sample = _head_rows(sample_inputs) if sample_inputs is not None else None
+        self.user_dataset = dict(dataset or {})
+        self.init_args = init_args
+        self.source = source
+        self.module: nn.Module | None = None
+        self.optimizer: Any = None
+        self.probe: ShapeProbe | None = None
+        self._inferred: dict[str, Any] = {}
+        self._given: dict[str, Any] = {}
+        self._arch_final = False
+        self._began = False
+
+    @contextlib.contextmanager
+    def _safe(self, what: str) -> Iterator[None]:
+        try:
+            with self.experiment.guard(self.source, what):
+                yield
+        except Exception as err:  # noqa: BLE001 - even a broken experiment object must not stop training
+            logger.warning("ModelKB: %s failed: %s", what, err)
+
+    def begin(
+        self,
+        module: nn.Module,
+        optimizer: Any = None,
+        criterion: Any = None,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        steps_per_epoch: int | None = None,
+        data: Mapping[str, Any] | None = None,
+        versions: Mapping[str, str] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record framework, hyperparameters, architecture (shapes follow on the first batch) and data."""
+        exp = self.experiment
+        self.module, self.optimizer, self._began = module, optimizer, True
+        with self._safe("starting the run"):
+            exp.start()
+            exp.seed_frameworks()  # catches a torch import that came after Experiment(...)
+            self._given = dict(exp.metadata.get("dataset") or {})
+            numpy = sys.modules.get("numpy")
+            exp.set_framework(
+                "pytorch",
+                torch.__version__,
+                torch=torch.__version__,
+                **({"numpy": numpy.__version__} if numpy else {}),
+                **dict(versions or {}),
+            )
+        with self._safe("recording hyperparameters"):
+            hyper: dict[str, Any] = {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "steps_per_epoch": steps_per_epoch,
+            }
+            if optimizer is not None:
+                hyper["optimizer"] = optimizer_summary(optimizer)
+                hyper["learning_rate"] = current_lr(optimizer)
+            name, config = loss_summary(criterion)
+            if name:
+                hyper["loss"] = name
+                hyper["loss_config"] = config
+            hyper.update(hyperparameters or {})
+            exp.set_hyperparameters(**{k: v for k, v in hyper.items() if v is not None})
+        with self._safe("describing the architecture"):
+            self.probe = ShapeProbe(module)
+            self._record_architecture()
+        with self._safe("describing the dataset"):
+            self._infer_dataset(data or {})
+        with self._safe("reading preprocessing from the training source"):
+            self._source_preprocessing()
+        with self._safe("describing the dataset"):
+            self._write_dataset()
+
+    def _record_architecture(self) -> None:
+        assert self.module is not None
+        arch = describe_architecture(self.module, probe=self.probe)
+        if "inputs" not in arch and self.sample is not None:
+            arch["inputs"] = describe_tensors(self.sample, "input")
+        arch["module"] = module_reference(
+            self.module, self.experiment.metadata.get("code"), self.init_args
+        )
+        self.experiment.set_architecture(arch)
+
+    def _infer_dataset(self, data: Mapping[str, Any]) -> None:
+        from modelkb.collector.dataset_info import describe_arrays, merge_dataset
+
+        found: dict[str, Any] = {}
+        if data.get("x") is not None:
+            found = describe_arrays(data["x"], data.get("y"), split="train")
+        elif data.get("loader") is not None:
+            found = describe_loader(data["loader"], "train")
+        if data.get("val_x") is not None:
+            found = merge_dataset(
+                found,
+                {
+                    "samples": describe_arrays(data["val_x"], data.get("val_y"), split="val")[
+                        "samples"
+                    ]
+                },
+            )
+        elif data.get("val_loader") is not None:
+            found = merge_dataset(found, describe_loader(data["val_loader"], "val"))
+        self._inferred = merge_dataset(self._inferred, found)
+
+    def _source_preprocessing(self) -> None:
+        from modelkb.collector.dataset_info import merge_dataset
+        from modelkb.collector.source_analysis import analyze_training_source
+
+        files = (self.experiment.metadata.get("code") or {}).get("files") or []
+        if not files:
+            return
+        root = self.experiment.path / "code"
+        found = analyze_training_source([root / rel for rel in files])
+        # problems become warnings; a loader or Compose described live is not listed again
+        runtime, found = merge_source_findings(self.experiment, self._inferred, found)
+        self._inferred = merge_dataset(runtime, found)
+
+    def _write_dataset(self) -> None:
+        from modelkb.collector.dataset_info import merge_dataset
+
+        merged = merge_dataset(merge_dataset(self._inferred, self._given), self.user_dataset)
+        if merged:
+            self.experiment.set_dataset(**merged)
+
+    def first_batch(self, inputs: Any, targets: Any = None) -> None:
+        """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
+        with self._safe("describing the first batch"):
+            if self.sample is None and inputs is not None:
+                self.sample = _head_rows(inputs)
+            from modelkb.collector.dataset_info import infer_kind, merge_dataset
+
+            tensor = _first_tensor(inputs)
+            if tensor is None:
+                return
+            shape = _batchless_shape(tensor) or []
+            found: dict[str, Any] = {
+                "shapes": {
+                    "x": shape,
+                    **({"y": _batchless_shape(targets)} if _is_tensor(targets) else {}),
+                },
+                "dtype": _dtype_name(tensor.dtype),
+                "kind": infer_kind(tuple(shape[1:]), _dtype_name(tensor.dtype)),
+            }
+            # no class labels from one batch: it would under-count them
+            self._inferred = merge_dataset(
+                found, self._inferred
+            )  # whole-data facts win over one batch
+            self._write_dataset()
+
+    def epoch_end(
+        self,
+        epoch: int,
+        train: Mapping[str, Any] | None,
+        val: Mapping[str, Any] | None,
+        **extra: Any,
+    ) -> None:
+        """Append one epoch to the bundle (after completing the architecture on the first call)."""
+        with self._safe("finishing the architecture"):
+            self._complete_architecture()
+        with self._safe("recording epoch metrics"):
+            if "lr" not in extra and self.optimizer is not None:
+                extra["lr"] = current_lr(self.optimizer)
+            self.experiment.log_epoch(
+                epoch, train, val, **{k: v for k, v in extra.items() if v is not None}
+            )
+
+    def _complete_architecture(self) -> None:
+        if (
+            self._arch_final
+            or self.probe is None
+            or not self.probe.fired
+            and not self.probe.layer_shapes
+        ):
+            return
+        self.probe.remove()
+        self._arch_final = True
+        self._record_architecture()
+
+    def end(self) -> dict[str, Any] | None:
+        """Save weights, export ONNX, seal the bundle as ``completed``."""
+        metadata = None
+        with self._safe("saving the trained model"):
+            if self.module is not None:
+                save_trained_model(
+                    self.experiment,
+                    self.module,
+                    self.sample,
+                    export_onnx=self.export_onnx,
+                    save_weights=self.save_weights,
+                    source=self.source,
+                )
+        with self._safe("finishing the architecture"):
+            if self.probe is not None:
+                self._arch_final = False
+                self._complete_architecture()
+                self.probe.remove()
+        with self._safe("sealing the bundle"):
+            metadata = self.experiment.finish("completed")
+        return metadata
+
+    def fail(self, error: BaseException) -> None:
+        """Seal the bundle as ``failed`` (``interrupted`` for Ctrl-C) with the error."""
+        with self._safe("sealing the failed run"):
+            if self.probe is not None:
+                self.probe.remove()
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self.experiment.finish(status, error=error)

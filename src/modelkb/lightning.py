@@ -1,0 +1,7 @@
+"""``from modelkb.lightning import LightningCallback`` — the Lightning collector (extra ``[lightning]``)."""
+
+from __future__ import annotations
+
+from .collector.lightning import LightningCallback
+
+__all__ = ["LightningCallback"]

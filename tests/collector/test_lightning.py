@@ -1,0 +1,241 @@
+"""The Lightning collector on a BoringModel-like LightningModule trained on the 8x8 digits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pl = pytest.importorskip("lightning.pytorch")
+pytest.importorskip("sklearn")
+
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from modelkb.experiment import Experiment
+from modelkb.lightning import LightningCallback
+from modelkb.schema import validate_metadata
+
+pytestmark = pytest.mark.slow
+
+N_TRAIN, N_VAL, BATCH = 320, 128, 32
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", name="digits")
+def digits_fixture() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)  # (N, 64)
+    y = data.target.astype(np.int64)
+    return {
+        "x": x[:N_TRAIN],
+        "y": y[:N_TRAIN],
+        "xv": x[N_TRAIN : N_TRAIN + N_VAL],
+        "yv": y[N_TRAIN : N_TRAIN + N_VAL],
+    }
+
+
+class DigitsModule(pl.LightningModule):
+    """BoringModel-sized MLP that logs train/val loss and accuracy per epoch."""
+
+    def __init__(
+        self, hidden: int = 32, lr: float = 0.05, fail_at_epoch: int | None = None
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def forward(self, x: Any) -> Any:
+        return self.net(x)
+
+    def _step(self, batch: Any, prefix: str) -> Any:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        self.log(f"{prefix}_loss", loss, on_step=False, on_epoch=True)
+        self.log(
+            f"{prefix}_acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True
+        )
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        if (
+            self.hparams.fail_at_epoch is not None
+            and self.current_epoch == self.hparams.fail_at_epoch
+        ):
+            raise RuntimeError(f"training_step failed at epoch {self.current_epoch}")
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
+
+
+def loaders(digits: dict[str, np.ndarray]) -> tuple[DataLoader, DataLoader]:
+    train = TensorDataset(torch.from_numpy(digits["x"]), torch.from_numpy(digits["y"]))
+    val = TensorDataset(torch.from_numpy(digits["xv"]), torch.from_numpy(digits["yv"]))
+    return DataLoader(train, batch_size=BATCH, shuffle=True), DataLoader(val, batch_size=BATCH)
+
+
+def trainer(tmp_path: Path, callbacks: list[Any], epochs: int = 2) -> Any:
+    return pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        default_root_dir=tmp_path,
+        num_sanity_val_steps=2,
+    )
+
+
+def sealed(exp: Experiment) -> dict[str, Any]:
+    meta = json.loads((exp.path / "metadata.json").read_text(encoding="utf-8"))
+    validate_metadata(meta)
+    return meta
+
+
+def test_lightning_run_is_recorded(tmp_path: Path, digits: dict[str, np.ndarray]) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+    torch.manual_seed(0)
+    module = DigitsModule()
+    train_loader, val_loader = loaders(digits)
+    run = trainer(tmp_path, [LightningCallback(exp)])
+    run.fit(module, train_loader, val_loader)
+
+    meta = sealed(exp)
+    assert meta["status"] == "completed"
+    assert meta["framework"]["name"] == "pytorch"
+    assert meta["framework"]["versions"]["lightning"] == pl.__version__
+    hyper = meta["hyperparameters"]
+    assert hyper["optimizer"]["name"] == "SGD"
+    assert hyper["optimizer"]["config"]["momentum"] == 0.9
+    assert hyper["learning_rate"] == 0.05
+    assert hyper["loss"] == "CrossEntropyLoss"
+    assert hyper["epochs"] == 2
+    assert hyper["batch_size"] == BATCH
+    assert hyper["steps_per_epoch"] == N_TRAIN // BATCH
+    assert hyper["params"]["hidden"] == 32
+
+    arch = meta["architecture"]
+    assert [(layer["name"], layer["type"]) for layer in arch["layers"]] == [
+        ("net.0", "Linear"),
+        ("net.1", "ReLU"),
+        ("net.2", "Linear"),
+    ]  # the loss module kept as an attribute is not a layer
+    assert arch["layers"][2]["output_shape"] == [None, 10]
+    assert arch["parameter_count"] == sum(p.numel() for p in module.parameters())
+    assert arch["inputs"][0]["shape"] == [None, 64]
+    assert arch["module"]["class"] == "DigitsModule"
+    assert arch["module"]["init_args"]["hidden"] == 32
+
+    history = meta["metrics"]["history"]
+    assert [entry["epoch"] for entry in history] == [0, 1]  # no entry for the sanity check
+    assert set(history[-1]["train"]) == {"loss", "acc"}
+    assert set(history[-1]["val"]) == {"loss", "acc"}
+    final = run.callback_metrics
+    assert history[-1]["train"]["loss"] == pytest.approx(float(final["train_loss"]))
+    assert history[-1]["val"]["loss"] == pytest.approx(float(final["val_loss"]))
+    assert history[0]["train"]["loss"] != history[1]["train"]["loss"]
+    assert meta["dataset"]["samples"] == {"train": N_TRAIN, "val": N_VAL}
+
+    from safetensors.torch import load_file
+
+    fresh = DigitsModule()
+    fresh.load_state_dict(load_file(str(exp.path / "model.safetensors")))
+    x = torch.from_numpy(digits["xv"][:7])
+    module.eval()
+    fresh.eval()
+    with torch.no_grad():
+        assert torch.equal(fresh(x), module(x))
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(exp.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 5):
+        got = session.run(None, {session.get_inputs()[0].name: digits["xv"][:batch]})[0]
+        with torch.no_grad():
+            np.testing.assert_allclose(
+                got, module(torch.from_numpy(digits["xv"][:batch])).numpy(), atol=1e-5, rtol=0
+            )
+    assert meta["onnx"]["max_abs_diff"] < 1e-4
+    assert not [w for w in meta["warnings"] if w["source"] in ("onnx", "lightning", "torch")], meta[
+        "warnings"
+    ]
+
+
+def test_lightning_without_validation_records_train_only(
+    tmp_path: Path, digits: dict[str, np.ndarray]
+) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+    train_loader, _ = loaders(digits)
+    trainer(tmp_path, [LightningCallback(exp, export_onnx=False)]).fit(DigitsModule(), train_loader)
+    meta = sealed(exp)
+    assert len(meta["metrics"]["history"]) == 2
+    assert all("val" not in entry for entry in meta["metrics"]["history"])
+    assert (exp.path / "model.safetensors").is_file() and not (exp.path / "model.onnx").exists()
+
+
+def test_lightning_exception_marks_failed(tmp_path: Path, digits: dict[str, np.ndarray]) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+    train_loader, val_loader = loaders(digits)
+    with pytest.raises(RuntimeError, match="failed at epoch 1"):
+        trainer(tmp_path, [LightningCallback(exp)]).fit(
+            DigitsModule(fail_at_epoch=1), train_loader, val_loader
+        )
+    meta = sealed(exp)
+    assert meta["status"] == "failed"
+    assert "failed at epoch 1" in meta["error"]
+    assert len(meta["metrics"]["history"]) == 1
+
+
+def test_lightning_same_weights_with_and_without_callback(
+    tmp_path: Path, digits: dict[str, np.ndarray]
+) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+
+    def train(callbacks: list[Any]) -> dict[str, Any]:
+        torch.manual_seed(0)
+        module = DigitsModule()
+        train_loader, val_loader = loaders(digits)
+        trainer(tmp_path, callbacks).fit(module, train_loader, val_loader)
+        return module.state_dict()
+
+    with_callback, without = train([LightningCallback(exp)]), train([])
+    for key in without:
+        assert torch.equal(with_callback[key], without[key]), key
+
+
+def test_only_rank_zero_writes(tmp_path: Path) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+    callback = LightningCallback(exp)
+    other_rank = SimpleNamespace(
+        is_global_zero=False, sanity_checking=False, current_epoch=0, callback_metrics={}
+    )
+    module = DigitsModule()
+    callback.on_train_start(other_rank, module)
+    callback.on_validation_epoch_end(other_rank, module)
+    callback.on_train_epoch_end(other_rank, module)
+    callback.on_fit_end(other_rank, module)
+    assert not (tmp_path / "store").exists()
+    assert exp.metadata["status"] == "running"
