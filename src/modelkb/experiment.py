@@ -9,7 +9,9 @@ from __future__ import annotations
 import atexit
 import getpass
 import logging
+import os
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping
@@ -69,6 +71,7 @@ class Experiment:
             raise ValueError(f"Expected a non-empty project title. Received: project={project!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"Expected an int seed or None. Received: seed={seed!r}")
+        script_seed, seed = seed, _seed_override(seed)  # `modelkb reproduce/repeat` re-runs pass a seed
         self.store = store if isinstance(store, Store) else Store(store)
         self.id = new_id()
         self.seed = seed
@@ -96,6 +99,11 @@ class Experiment:
         }
         if notes:
             self.metadata["notes"] = redact_text(notes)
+        for key, variable in (("reproduces", "MODELKB_REPRODUCES"), ("group", "MODELKB_GROUP")):
+            if os.environ.get(variable):  # links set by `modelkb reproduce` / `modelkb repeat`
+                self.metadata[key] = os.environ[variable]
+        if seed != script_seed:
+            self.warn(f"seed {script_seed} replaced by {seed} from MODELKB_SEED_OVERRIDE", source="seed")
         if seed is None:
             self.warn("the run is not seeded: pass Experiment(..., seed=42) to make it reproducible", source="seed")
         else:
@@ -116,6 +124,11 @@ class Experiment:
     def path(self) -> Path:
         """The bundle folder."""
         return self.writer.folder
+
+    @property
+    def started(self) -> bool:
+        """Whether the bundle has been created (by ``start()``, ``with`` or a callback)."""
+        return self._started
 
     @property
     def finished(self) -> bool:
@@ -199,6 +212,9 @@ class Experiment:
         metrics = self.metadata.setdefault("metrics", {})
         metrics["history"] = list(self._history)
         metrics["final"] = {**final_from_history(self._history), **self._final_override}
+        peak_rss_mb = _peak_rss_mb()
+        if peak_rss_mb is not None:
+            self.metadata["resources"] = {"peak_rss_mb": peak_rss_mb}
         with self.guard("store", "sealing the bundle"):
             self.metadata = self.writer.seal(self.metadata)
             self.store.record(self.path)
@@ -321,6 +337,29 @@ def _typed_hyperparameter(key: str, value: Any) -> Any:
     if key == "optimizer":
         return {"name": str(value), "config": {}} if isinstance(value, str) else None
     return value if isinstance(value, str) else None
+
+
+def _seed_override(seed: int | None) -> int | None:
+    """``$MODELKB_SEED_OVERRIDE`` (an int, or ``none`` for an unseeded run) if set, else ``seed``."""
+    text = os.environ.get("MODELKB_SEED_OVERRIDE", "").strip()
+    if not text:
+        return seed
+    if text.lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError as err:
+        raise ValueError(f"Expected an int or 'none' in MODELKB_SEED_OVERRIDE. Received: {text!r}") from err
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MiB (``None`` where unsupported)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes on macOS, KiB on Linux
 
 
 def _login_name() -> str:

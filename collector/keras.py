@@ -1,0 +1,365 @@
+"""The Keras collector: one callback turns ``model.fit(...)`` into an experiment bundle.
+
+Works with Keras 3 on the TensorFlow and torch backends (``tf.keras`` is Keras 3 since TF 2.16),
+with numpy arrays, ``tf.data`` datasets, Python generators, ``keras.utils.PyDataset`` and torch
+``DataLoader`` inputs. The callback is thin: it reads what Keras knows and hands it to the
+framework-free :class:`~modelkb.experiment.Experiment`; every capture step runs inside
+``Experiment.guard`` so a failure becomes a warning in the bundle, never a lost run.
+
+Example:
+    >>> exp = Experiment("Digits", "alice", seed=42)                       # doctest: +SKIP
+    >>> model.fit(x, y, epochs=3, callbacks=[KerasCallback(exp)])          # doctest: +SKIP
+
+Keras does not call ``on_train_end`` when ``fit`` raises. The run is not lost then (the experiment
+seals it as ``interrupted`` at exit); to record it as ``failed`` with the error, train inside
+``with Experiment(...) as exp:`` — the ``with`` block then owns the status (see ``finish=``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelkb.extras import require
+
+from .keras_capture import (
+    SAMPLE_ROWS,
+    DataSource,
+    architecture,
+    architecture_complete,
+    current_learning_rate,
+    fit_arguments,
+    head,
+    hyperparameters,
+    merge_model_steps,
+    model_preprocessing,
+    tensor_specs,
+)
+
+if TYPE_CHECKING:
+    from modelkb.experiment import Experiment
+
+try:  # the framework edge: the callback must subclass Keras' own class
+    import keras as _keras
+
+    _CallbackBase: Any = _keras.callbacks.Callback
+except ImportError:  # pragma: no cover - exercised only without the [keras] extra
+    _keras = None
+    _CallbackBase = object
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["KerasCallback", "KerasCallbacks"]
+
+
+class KerasCallback(_CallbackBase):  # type: ignore[misc]
+    """Record a Keras ``fit`` as a ModelKB experiment bundle.
+
+    Args:
+        experiment: The :class:`~modelkb.experiment.Experiment` to record into.
+        export_onnx: Export ``model.onnx`` (dynamic batch axis) at the end of training and check it
+            against the model with onnxruntime.
+        save_weights: Save ``model.keras`` at the end of training.
+        sample_inputs: Inputs used to check the ONNX export (at most 8 rows are used). Default: the
+            first rows of the training data (or, with no data to read, a seeded synthetic batch).
+        dataset: Dataset fields (``name``, ``location``, ``classes``, ``notes``, ...) laid over what
+            is inferred from the data, the model's preprocessing layers and the training source.
+        finish: Seal the bundle at the end of training. ``None`` (default): yes, unless the
+            experiment was started before ``fit`` (``with Experiment(...)``), in which case the
+            ``with`` block seals it — so metrics logged after ``fit`` still land in the bundle and
+            an exception after ``fit`` marks it ``failed``.
+
+    Raises:
+        MissingExtraError: Keras is not installed (``pip install 'modelkb[keras]'``).
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        export_onnx: bool = True,
+        save_weights: bool = True,
+        sample_inputs: Any = None,
+        dataset: Mapping[str, Any] | None = None,
+        finish: bool | None = None,
+    ) -> None:
+        require("keras", "keras")
+        super().__init__()
+        if dataset is not None and not isinstance(dataset, Mapping):
+            raise TypeError(
+                f"Expected a dict of dataset fields or None. Received: dataset={dataset!r}"
+            )
+        self.experiment = experiment
+        self.export_onnx = export_onnx
+        self.save_weights = save_weights
+        self.sample_inputs = sample_inputs
+        self.dataset = dict(dataset or {})
+        self.finish = finish
+        self.finalize_seconds: float | None = None
+        """Wall time of the end-of-training work (saving, ONNX export and check, sealing)."""
+        self._owns_finish = True
+        self._active = False
+        self._epoch_t0: float | None = None
+        self._source: DataSource | None = None
+        self._hyper: dict[str, Any] = {}
+        self._architecture_done = False
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        exp = self.experiment
+        if exp.finished:
+            warnings.warn(
+                f"{exp!r} is already finished; this fit is not recorded. Create one Experiment per "
+                "fit, or pass finish=False and seal it yourself.",
+                stacklevel=2,
+            )
+            self._active = False
+            return
+        self._active = True
+        started = exp.started
+        self._owns_finish = (not started) if self.finish is None else bool(self.finish)
+        exp.start()
+        with exp.guard("seed", "seeding frameworks imported late"):
+            exp.seed_frameworks()  # catches frameworks imported after the Experiment was created
+        with exp.guard("keras", "recording the framework"):
+            self._record_framework()
+        with exp.guard("keras", "reading the training data"):
+            self._source = DataSource.from_fit(fit_arguments(self.model))
+        with exp.guard("keras", "recording hyperparameters"):
+            self._hyper = hyperparameters(self.model, self.params or {}, self._source)
+            exp.set_hyperparameters(**self._hyper)
+        with exp.guard("keras", "recording the architecture"):
+            arch = architecture(self.model, self._source)
+            self._architecture_done = architecture_complete(arch)
+            exp.set_architecture(arch)
+        with exp.guard("dataset", "describing the dataset"):
+            self._record_dataset(late=False)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch_t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self._active:
+            return
+        logs = dict(logs or {})
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        extra: dict[str, Any] = {}
+        lr = current_learning_rate(self.model)
+        if lr is not None:
+            extra["lr"] = lr
+        if self._epoch_t0 is not None:
+            extra["time_s"] = round(time.perf_counter() - self._epoch_t0, 4)
+        self.experiment.log_epoch(epoch, train, val, **extra)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if not self._active:
+            return
+        self._active = False
+        t0 = time.perf_counter()
+        exp = self.experiment
+        with exp.guard("keras", "completing the run description"):
+            self._complete_late_fields()
+        if self.save_weights:
+            with exp.guard("keras", "saving model.keras"):
+                self._save_keras(exp.artifact_path("model.keras"))
+        if self.export_onnx:
+            with exp.guard("onnx", "exporting model.onnx"):
+                self._export_onnx(exp.artifact_path("model.onnx"))
+        self._source = None  # drop references to the user's data
+        if self._owns_finish:
+            exp.finish("completed")
+        self.finalize_seconds = round(time.perf_counter() - t0, 3)
+        logger.debug("end of training took %.3f s", self.finalize_seconds)
+
+    # -- capture ----------------------------------------------------------------------------------
+    def _record_framework(self) -> None:
+        keras = _keras
+        versions = {"keras": keras.__version__}
+        for module in ("tensorflow", "torch", "jax", "numpy"):
+            version = getattr(sys.modules.get(module), "__version__", None)
+            if isinstance(version, str):
+                versions[module] = version
+        self.experiment.set_framework(
+            "keras", keras.__version__, backend=keras.backend.backend(), **versions
+        )
+
+    def _record_dataset(self, *, late: bool) -> None:
+        exp = self.experiment
+        inferred = self._source.describe(late=late) if self._source is not None else None
+        if late and inferred is None:
+            return
+        from .dataset_info import merge_dataset
+
+        merged: dict[str, Any] = dict(inferred or {})
+        if not late:
+            found = self._source_analysis()
+            steps = merge_model_steps(
+                found.pop("preprocessing", []), model_preprocessing(self.model)
+            )
+            merged = merge_dataset(merged, found)
+            if steps:
+                merged = merge_dataset(merged, {"preprocessing": steps})
+        merged = merge_dataset(merged, exp.metadata.get("dataset") or {})  # what the user set first
+        merged = merge_dataset(merged, self.dataset)  # the callback's dataset= wins
+        if merged:
+            exp.set_dataset(**merged)
+
+    def _source_analysis(self) -> dict[str, Any]:
+        code = self.experiment.metadata.get("code") or {}
+        files = [self.experiment.path / "code" / rel for rel in code.get("files") or []]
+        files = [path for path in files if path.suffix == ".py" and path.is_file()]
+        if not files:
+            return {}
+        from .source_analysis import analyze_training_source
+
+        found = analyze_training_source(files) or {}
+        return {
+            key: list(found.get(key) or [])
+            for key in ("loading", "preprocessing")
+            if found.get(key)
+        }
+
+    def _complete_late_fields(self) -> None:
+        """Fields only knowable after training, or that cost a read of the data (not before training:
+        reading a batch early could consume random state and change what the model learns)."""
+        updates: dict[str, Any] = {}
+        steps = self._hyper.get("steps_per_epoch")
+        if steps is None and self._source is not None:
+            steps = self._source.steps_seen()
+            if steps is not None:
+                updates["steps_per_epoch"] = steps
+        if self._hyper.get("batch_size") is None and self._source is not None:
+            batch_size = self._source.batch_size(late=True)
+            if batch_size is not None:
+                updates["batch_size"] = batch_size
+        if updates:
+            self._hyper.update(updates)
+            self.experiment.set_hyperparameters(**updates)
+        if not self._architecture_done:  # a subclassed model is built by its first batch
+            self.experiment.set_architecture(architecture(self.model, self._source, late=True))
+        self._record_dataset(late=True)
+
+    # -- artifacts --------------------------------------------------------------------------------
+    def _save_keras(self, target: Path) -> None:
+        # Keras insists on the .keras suffix, so the temporary file keeps it (hidden, same folder).
+        tmp = _temp_path(target)
+        try:
+            with warnings.catch_warnings():
+                # Keras' own numpy-2 deprecation chatter; under `-W error` it would cost the file
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.model.save(tmp)
+            _fsync(tmp)
+            os.replace(tmp, target)
+        finally:
+            _unlink(tmp)
+
+    def _export_onnx(self, target: Path) -> None:
+        keras = _keras
+        if keras.backend.backend() == "tensorflow":
+            require("tf2onnx", "keras")
+        sample = self.sample_inputs
+        origin = "user"
+        if sample is None and self._source is not None:
+            sample, origin = self._source.sample(), "data"
+        if sample is None:
+            sample, origin = _synthetic_sample(self.model), "synthetic"
+        tmp = _temp_path(target)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
+                self.model.export(str(tmp), format="onnx", verbose=False)
+            record: dict[str, Any] = {"path": target.name, "sample": origin}
+            if sample is None:
+                self.experiment.warn(
+                    "model.onnx was not checked: no sample input (pass sample_inputs=)",
+                    source="onnx",
+                )
+                record.update(opset=None, max_abs_diff=None, checked_on=None)
+            else:
+                from .onnx_check import verify_onnx
+
+                sample = head(sample, SAMPLE_ROWS)
+                expected = _predict(self.model, sample)
+                result = verify_onnx(tmp, _onnx_feed(sample), expected)
+                record.update(
+                    opset=result["opset"],
+                    ir_version=result["ir_version"],
+                    max_abs_diff=result["max_abs_diff"],
+                    checked_on=f"onnxruntime CPU, {result['checked_on']} sample(s)",
+                    checked_samples=result["checked_on"],
+                    batch_dynamic=result["batch_dynamic"],
+                    inputs=result["inputs"],
+                    outputs=result["outputs"],
+                )
+                if not result["batch_dynamic"]:
+                    self.experiment.warn("model.onnx has a fixed batch size", source="onnx")
+            _fsync(tmp)
+            os.replace(tmp, target)
+            self.experiment.metadata["onnx"] = record
+        finally:
+            _unlink(tmp)
+
+
+KerasCallbacks = KerasCallback
+"""The name used in the ModelKB paper."""
+
+
+def _predict(model: Any, sample: Any) -> Any:
+    try:
+        output = model(sample, training=False)
+    except Exception:  # noqa: BLE001 - some models only accept tensors through predict()
+        output = model.predict(sample, verbose=0)
+    flat = _keras.tree.flatten(output)
+    arrays = [_keras.ops.convert_to_numpy(o) for o in flat]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _onnx_feed(sample: Any) -> Any:
+    if isinstance(sample, tuple):
+        return list(sample)
+    return sample
+
+
+def _synthetic_sample(model: Any) -> Any:
+    """A seeded random batch of the model's input shape (own generator: global RNGs untouched)."""
+    import numpy as np
+
+    specs = tensor_specs(model, "inputs")
+    if not specs or any(s["shape"] is None or None in s["shape"][1:] for s in specs):
+        return None
+    rng = np.random.default_rng(0)
+    arrays = []
+    for spec in specs:
+        shape = (2, *spec["shape"][1:])
+        dtype = spec["dtype"] or "float32"
+        if dtype.startswith("float"):
+            arrays.append(rng.standard_normal(shape).astype(dtype))
+        else:
+            arrays.append(np.zeros(shape, dtype=dtype))
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _temp_path(target: Path) -> Path:
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix)
+    os.close(fd)
+    return Path(name)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,7 @@
+"""``from modelkb.keras import KerasCallback`` — the Keras/TensorFlow collector (extra ``[keras]``)."""
+
+from __future__ import annotations
+
+from .collector.keras import KerasCallback, KerasCallbacks
+
+__all__ = ["KerasCallback", "KerasCallbacks"]
