@@ -88,3 +88,73 @@ class QuerySyntaxError(ModelKBError, ValueError):
 
 class UnknownFieldError(QuerySyntaxError):
     """A query names a field that no experiment has."""
+
+
+class PackageError(ModelKBError, ValueError):
+    """A run cannot be packaged for serving (no ONNX model, unsupported preprocessing step, ...)."""
+
+
+class ContainerToolError(ModelKBError, RuntimeError):
+    """No usable container engine (buildah/podman/docker), or a build or run failed."""
+
+
+class DeployError(ModelKBError, RuntimeError):
+    """Pushing the image or creating/updating the CloudFormation stack failed."""
+
+
+class PublishError(ModelKBError, RuntimeError):
+    """Publishing to, or cloning from, a remote (S3, the Hugging Face Hub) failed.
+
+    Attributes:
+        remote: The remote location involved (``s3://bucket/prefix``, ``hf://user/name``), or ``None``.
+    """
+
+    def __init__(self, message: str, *, remote: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.remote = remote
+
+
+class RemoteNotFoundError(PublishError, FileNotFoundError):
+    """The bucket, repository, revision or object does not exist."""
+
+
+class RemoteAccessError(PublishError, PermissionError):
+    """The remote refused the credentials or the action (HTTP 401/403, AccessDenied, no credentials)."""
+
+
+class RemoteUnavailableError(PublishError, ConnectionError):
+    """The remote cannot be reached (connection refused, DNS failure, timeout)."""
+
+
+class RemoteConflictError(PublishError, FileExistsError):
+    """The remote already holds something else under that name (HTTP 409, another run in the repo)."""
+
+
+class UnsafeArchiveError(ModelKBError, ValueError):
+    """An archive would write outside its target, holds links or devices, or exceeds a size limit.
+
+    Attributes:
+        archive: The archive file.
+        member: The offending entry name, or ``None`` for archive-wide limits.
+    """
+
+    def __init__(self, message: str, *, archive: str, member: str | None = None, hint: str | None = None) -> None:
+        super().__init__(f"{archive}: {message}", hint=hint)
+        self.archive = archive
+        self.member = member
+
+
+class IntegrityError(BundleError, ValueError):
+    """A bundle's files do not match the sizes and sha256 sums its metadata.json lists.
+
+    Attributes:
+        path: The artifact path (relative to the bundle) that failed, or ``None``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class BundleExistsError(BundleError, FileExistsError):
+    """The store already holds a bundle with this experiment id."""

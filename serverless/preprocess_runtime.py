@@ -1,0 +1,342 @@
+"""Replay a run's recorded preprocessing on request data (ships verbatim as ``preprocess.py``).
+
+This module is copied unchanged into every generated package, next to ``handler.py`` and
+``predict.py``: it must stay framework-free (numpy and, for images only, Pillow) and must not
+import anything from ``modelkb``. Every problem with the caller's data raises :class:`InputError`,
+whose message is one line meant for the client; anything else is a bug.
+
+The *spec* is the dict stored as ``spec.json`` in the package (see ``modelkb.serverless.spec``).
+Raw inputs are what the training script had *before* its recorded preprocessing; the recorded
+steps (``preprocessing``, applied to a batch exactly as they were applied to the training array)
+then produce the model input, which is finally checked against the model's input shape and dtype.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SUPPORTED_OPS = frozenset({
+    "scale", "rescale", "normalize", "standardize", "minmax", "clip", "cast", "reshape", "flatten",
+    "expand_dims", "transpose", "resize", "tokenize", "pad",
+})
+"""Preprocessing steps this runtime can replay (``{"op": name, ...}`` entries)."""
+
+MAX_IMAGE_PIXELS = 16_000_000
+"""Decoded images larger than this are refused (decompression bombs)."""
+
+_DTYPES = {
+    "float16": np.float16, "float32": np.float32, "float64": np.float64, "double": np.float64,
+    "float": np.float32, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+    "uint8": np.uint8, "bool": np.bool_, "long": np.int64, "int": np.int64,
+}
+_TOKEN_RE = re.compile(r"[\w']+", re.UNICODE)
+
+
+class InputError(ValueError):
+    """The request data cannot be turned into a model input; the message is safe to show."""
+
+
+def numpy_dtype(name: str) -> Any:
+    """The numpy dtype of a recorded dtype name (``float32``, ``torch.int64``, ``tensor(float)``)."""
+    key = str(name).lower().replace("torch.", "").replace("tensor(", "").rstrip(")")
+    if key not in _DTYPES:
+        raise ValueError(f"unsupported dtype {name!r}")
+    return _DTYPES[key]
+
+
+# -- raw request values -> arrays ------------------------------------------------------------------
+def as_number_array(value: Any, what: str = "inputs") -> np.ndarray:
+    """A numeric array from nested JSON lists; refuses strings, nulls, ragged lists and NaN."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, RecursionError) as err:
+        raise InputError(f"{what} must be a rectangular array of numbers") from err
+    if array.dtype.kind == "b":
+        array = array.astype(np.float64)
+    if array.dtype.kind not in "iuf":
+        raise InputError(f"{what} must contain only numbers (got {_kind_name(array)})")
+    if array.size == 0:
+        raise InputError(f"{what} is empty")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InputError(f"{what} must contain only finite numbers")
+    return array
+
+
+def _kind_name(array: np.ndarray) -> str:
+    return {"U": "text", "S": "bytes", "O": "mixed or null values"}.get(array.dtype.kind, str(array.dtype))
+
+
+def decode_image(data: str, spec: Mapping[str, Any]) -> np.ndarray:
+    """Decode a base64 PNG/JPEG into raw pixel values shaped ``(1, H, W)`` or ``(1, H, W, C)``.
+
+    The image is converted to the model's colour mode, resized to the model's input size and its
+    0..255 pixels mapped linearly onto ``spec["image"]["pixel_range"]`` (the raw data's range).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    image_spec = spec.get("image") or {}
+    text = data.split(",", 1)[1] if data.startswith("data:") and "," in data else data
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise InputError("image must be base64-encoded PNG or JPEG bytes") from err
+    if not raw:
+        raise InputError("image is empty")
+    try:
+        with Image.open(io.BytesIO(raw)) as opened:
+            if opened.format not in ("PNG", "JPEG"):
+                raise InputError(f"image must be PNG or JPEG (got {opened.format or 'unknown'})")
+            width, height = opened.size
+            if width * height > MAX_IMAGE_PIXELS or width < 1 or height < 1:
+                raise InputError(f"image is {width}x{height}; at most {MAX_IMAGE_PIXELS} pixels are accepted")
+            channels = int(image_spec.get("channels") or 1)
+            mode = "L" if channels == 1 else "RGBA" if channels == 4 else "RGB"
+            picture = opened.convert(mode)
+            target = (int(image_spec.get("width") or width), int(image_spec.get("height") or height))
+            if picture.size != target:
+                picture = picture.resize(target, Image.Resampling.BILINEAR)
+            pixels = np.asarray(picture, dtype=np.float64)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InputError("image bytes are not a readable PNG or JPEG") from err
+    low, high = image_spec.get("pixel_range") or (0.0, 255.0)
+    pixels = low + pixels * ((float(high) - float(low)) / 255.0)
+    return pixels[np.newaxis]
+
+
+def tokenize_texts(texts: Sequence[str], step: Mapping[str, Any]) -> list[list[int]]:
+    """Token ids of each text with the recorded vocabulary (``vocab`` mapping or ``vocabulary`` list)."""
+    vocab = step.get("vocab")
+    if vocab is None:
+        vocab = {token: index for index, token in enumerate(step.get("vocabulary") or [])}
+    oov = int(step.get("oov_index", step.get("oov", 1)))
+    lower = bool(step.get("lower", True))
+    split = step.get("split", "words")
+    out = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise InputError("text must be a string")
+        if lower:
+            text = text.lower()
+        tokens = list(text) if split == "chars" else text.split() if split == "whitespace" else _TOKEN_RE.findall(text)
+        out.append([int(vocab.get(token, oov)) for token in tokens])
+    return out
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], step: Mapping[str, Any]) -> np.ndarray:
+    """Pad/truncate token id lists to ``maxlen`` (``padding``/``truncating``: ``post`` or ``pre``)."""
+    maxlen = int(step["maxlen"])
+    value = step.get("value", 0)
+    padding = step.get("padding", "post")
+    truncating = step.get("truncating", "post")
+    out = np.full((len(sequences), maxlen), value, dtype=np.int64)
+    for row, ids in enumerate(sequences):
+        ids = list(ids)[:maxlen] if truncating == "post" else list(ids)[-maxlen:]
+        if not ids:
+            continue
+        if padding == "post":
+            out[row, : len(ids)] = ids
+        else:
+            out[row, maxlen - len(ids):] = ids
+    return out
+
+
+# -- the recorded steps ------------------------------------------------------------------------------
+def _param(step: Mapping[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in step:
+            return step[name]
+    if default is None:
+        raise ValueError(f"preprocessing step {step.get('op')!r} lacks {names[0]!r}")
+    return default
+
+
+def _broadcast(values: Any, x: np.ndarray, axis: int | None) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0 or axis is None or axis == -1 or axis == x.ndim - 1:
+        return array
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    return array.reshape(shape)
+
+
+def apply_step(x: Any, step: Mapping[str, Any], *, skip_resize: bool = False) -> Any:
+    """Apply one recorded step to a batch (an array, or a list of texts before ``tokenize``)."""
+    op = step.get("op")
+    if op == "tokenize":
+        if isinstance(x, np.ndarray) or not all(isinstance(t, str) for t in x):
+            return x  # token ids given directly: nothing to tokenize
+        return tokenize_texts(x, step)
+    if op == "pad":
+        if isinstance(x, np.ndarray) and x.ndim == 2:
+            return pad_sequences(x.tolist(), step)
+        return pad_sequences(x, step)
+    if not isinstance(x, np.ndarray):
+        x = _stack_ids(x)
+    axis = step.get("axis")
+    if op == "scale":
+        return x * _broadcast(_param(step, "factor", "scale"), x, axis)
+    if op == "rescale":
+        return x * _broadcast(_param(step, "scale", "factor"), x, axis) + _broadcast(step.get("offset", 0.0), x, axis)
+    if op in ("normalize", "standardize"):
+        mean = _broadcast(step.get("mean", 0.0), x, axis)
+        std = _broadcast(step.get("std", 1.0), x, axis)
+        return (x - mean) / std
+    if op == "minmax":
+        low = _broadcast(_param(step, "min"), x, axis)
+        high = _broadcast(_param(step, "max"), x, axis)
+        return (x - low) / np.where(high - low == 0, 1.0, high - low)
+    if op == "clip":
+        return np.clip(x, step.get("min"), step.get("max"))
+    if op == "cast":
+        return x.astype(numpy_dtype(_param(step, "dtype")))
+    if op == "reshape":
+        shape = [int(d) if d is not None else -1 for d in _param(step, "shape")]
+        try:
+            return x.reshape(shape)
+        except ValueError as err:
+            raise InputError(f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}") from err
+    if op == "flatten":
+        return x.reshape(x.shape[0], -1)
+    if op == "expand_dims":
+        return np.expand_dims(x, int(step.get("axis", -1)))
+    if op == "transpose":
+        axes = [int(a) for a in _param(step, "axes", "perm")]
+        if len(axes) != x.ndim:
+            raise InputError(f"inputs have {x.ndim - 1} axes per sample; expected {len(axes) - 1}")
+        return np.transpose(x, axes)
+    if op == "resize":
+        return x if skip_resize else _resize_arrays(x, int(step["height"]), int(step["width"]))
+    raise ValueError(f"unsupported preprocessing step {op!r}")
+
+
+def _stack_ids(sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    if len({len(ids) for ids in sequences}) > 1:
+        raise InputError("token sequences must all have the same length for this model")
+    return np.asarray(sequences, dtype=np.int64)
+
+
+def _resize_arrays(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of ``(N, H, W[, C])`` arrays (what ``tf.image.resize`` does by default)."""
+    from PIL import Image
+
+    if x.ndim not in (3, 4):
+        raise InputError(f"images must be (H, W) or (H, W, C); got {list(x.shape[1:])}")
+    if x.shape[1:3] == (height, width):
+        return x
+    channels = x[..., np.newaxis] if x.ndim == 3 else x
+    out = np.empty((x.shape[0], height, width, channels.shape[-1]), dtype=np.float64)
+    for n in range(x.shape[0]):
+        for c in range(channels.shape[-1]):
+            plane = Image.fromarray(channels[n, :, :, c].astype(np.float32), mode="F")
+            out[n, :, :, c] = np.asarray(plane.resize((width, height), Image.Resampling.BILINEAR))
+    return out[..., 0] if x.ndim == 3 else out
+
+
+def replay(x: Any, steps: Sequence[Mapping[str, Any]], *, skip_resize: bool = False) -> Any:
+    """Apply the recorded steps in order."""
+    for step in steps:
+        try:
+            x = apply_step(x, step, skip_resize=skip_resize)
+        except InputError:
+            raise
+        except (ValueError, TypeError, IndexError) as err:  # numpy: shapes that do not broadcast, ...
+            shape = list(x.shape[1:]) if isinstance(x, np.ndarray) else "these"
+            raise InputError(f"inputs of shape {shape} do not fit the recorded preprocessing step {step.get('op')!r}") from err
+    return x
+
+
+def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
+    """Check a batch against the model input (shape, dtype) and cast it; reshapes only when lossless."""
+    if not isinstance(x, np.ndarray):
+        x = _stack_ids(x)
+    want = list(spec["input"]["shape"][1:])
+    if len(want) == x.ndim - 1 and all(w is None or w == g for w, g in zip(want, x.shape[1:])):
+        pass
+    elif all(isinstance(w, int) for w in want) and x[0].size == math.prod(want):
+        image = spec.get("image") or {}
+        if image.get("channels_first") and x.ndim == 4 and list(x.shape[1:]) == [want[1], want[2], want[0]]:
+            x = np.transpose(x, (0, 3, 1, 2))
+        else:
+            x = x.reshape((x.shape[0], *want))
+    else:
+        shown = [w if w is not None else "any" for w in want]
+        raise InputError(f"each sample must have shape {shown}; got {list(x.shape[1:])}")
+    vocab_size = (spec.get("text") or {}).get("vocab_size")
+    if vocab_size and x.size and (x.min() < 0 or x.max() >= vocab_size):
+        raise InputError(f"token ids must be between 0 and {int(vocab_size) - 1}")
+    dtype = numpy_dtype(spec["input"]["dtype"])
+    if np.issubdtype(dtype, np.integer) and x.dtype.kind == "f":
+        if not np.all(np.equal(np.mod(x, 1), 0)):
+            raise InputError(f"inputs must be whole numbers for this model (dtype {spec['input']['dtype']})")
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+# -- one request -> one model batch ---------------------------------------------------------------
+def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray:
+    """Turn a list of raw samples (the request's instances) into the model's input batch.
+
+    A sample is, by data kind: image — base64 PNG/JPEG text or an array of raw pixel values;
+    tabular — ``{feature: value}`` or an array of values in the recorded feature order;
+    text — a string or a list of token ids.
+    """
+    if not samples:
+        raise InputError("no samples given")
+    kind = spec.get("kind", "other")
+    steps = spec.get("preprocessing") or []
+    if kind == "text":
+        if all(isinstance(s, str) for s in samples):
+            if not any(step.get("op") == "tokenize" for step in steps):
+                raise InputError("this model was not recorded with a tokenizer; send token ids")
+            return conform(replay(list(samples), steps), spec)
+        if any(isinstance(s, str) for s in samples):
+            raise InputError("give either texts or token id lists, not both")
+        return conform(replay([_token_ids(s) for s in samples], steps), spec)
+    if kind == "image" and any(isinstance(s, str) for s in samples):
+        if not all(isinstance(s, str) for s in samples):
+            raise InputError("give either base64 images or pixel arrays, not both")
+        pixels = [decode_image(s, spec) for s in samples]
+        return conform(replay(np.concatenate(pixels), steps, skip_resize=True), spec)
+    rows = [_tabular_row(s, spec) if isinstance(s, Mapping) else as_number_array(s) for s in samples]
+    if kind != "tabular" and any(isinstance(s, Mapping) for s in samples):
+        raise InputError("named features are accepted only by tabular models")
+    if len({row.shape for row in rows}) != 1:
+        raise InputError("all samples must have the same shape")
+    features = spec.get("features")
+    if kind == "tabular" and features and rows[0].size != len(features):
+        raise InputError(f"each sample must have {len(features)} values ({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}); got {rows[0].size}")
+    batch = np.stack(rows).astype(np.float64)
+    return conform(replay(batch, steps), spec)
+
+
+def _token_ids(sample: Any) -> list[int]:
+    ids = as_number_array(sample, "token ids")
+    if ids.ndim != 1:
+        raise InputError("token ids must be a flat list of integers")
+    if ids.dtype.kind == "f" and not np.all(np.equal(np.mod(ids, 1), 0)):
+        raise InputError("token ids must be integers")
+    if ids.min() < 0 or ids.max() >= 2**31:
+        raise InputError("token ids must be non-negative 32-bit integers")
+    return [int(i) for i in ids]
+
+
+def _tabular_row(sample: Mapping[str, Any], spec: Mapping[str, Any]) -> np.ndarray:
+    features = spec.get("features")
+    if not features:
+        raise InputError("this model has no recorded feature names; send an array of values")
+    missing = [name for name in features if name not in sample]
+    if missing:
+        raise InputError(f"missing feature(s): {', '.join(map(str, missing[:5]))}")
+    unknown = [name for name in sample if name not in features]
+    if unknown:
+        raise InputError(f"unknown feature(s): {', '.join(map(str, unknown[:5]))}")
+    return as_number_array([sample[name] for name in features], "features")

@@ -1,0 +1,236 @@
+"""Derive a handler spec from a bundle's metadata: what the generated code needs to know.
+
+The spec is plain JSON (written as ``spec.json`` into the package and read by the shipped runtime):
+data kind, model input (name, shape, dtype), class labels, feature order, the recorded
+preprocessing steps (validated here, so an unsupported step fails at ``modelkb package`` time, not
+on the first request), image geometry and pixel range, text vocabulary and length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import PackageError
+from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
+
+logger = logging.getLogger(__name__)
+
+SPEC_VERSION = 1
+_LINEAR_OPS = {"scale", "rescale", "normalize", "standardize", "minmax", "cast", "reshape", "flatten",
+               "expand_dims", "transpose", "resize"}
+
+
+def build_spec(
+    metadata: Mapping[str, Any],
+    *,
+    bundle_path: Path | None = None,
+    model_input: Mapping[str, Any] | None = None,
+    max_body_bytes: int = 1_048_576,
+    max_batch: int = 64,
+) -> dict[str, Any]:
+    """The handler spec of one run.
+
+    Args:
+        metadata: The bundle's ``metadata.json``.
+        bundle_path: The bundle folder (to read a vocabulary file a ``tokenize`` step names).
+        model_input: ``{name, shape, dtype}`` read from the ONNX model itself; it wins over the
+            metadata's ``architecture.inputs[0]`` because it is what actually runs.
+        max_body_bytes: Largest request body the handler accepts.
+        max_batch: Most samples one request may carry.
+
+    Raises:
+        PackageError: The metadata lacks the model input or records a step the runtime cannot replay.
+    """
+    dataset = dict(metadata.get("dataset") or {})
+    model = _model_input(metadata, model_input)
+    kind = str(dataset.get("kind") or _guess_kind(model))
+    if kind not in ("image", "tabular", "text", "other"):
+        raise PackageError(f"unknown dataset.kind {kind!r}; expected image, tabular, text or other")
+    steps = [_check_step(step, i, bundle_path) for i, step in enumerate(dataset.get("preprocessing") or [])]
+    classes = dataset.get("classes")
+    spec: dict[str, Any] = {
+        "spec_version": SPEC_VERSION,
+        "experiment": {key: metadata.get(key) for key in ("id", "name", "project")},
+        "framework": (metadata.get("framework") or {}).get("name"),
+        "kind": kind,
+        "input": model,
+        "classes": [str(c) for c in classes] if isinstance(classes, list) and classes else None,
+        "features": _features(dataset),
+        "preprocessing": steps,
+        "postprocess": "none",
+        "image": _image(model, dataset, steps) if kind == "image" else None,
+        "text": _text(metadata, model, steps) if kind == "text" else None,
+        "limits": {"max_body_bytes": int(max_body_bytes), "max_batch": int(max_batch)},
+    }
+    return spec
+
+
+def _model_input(metadata: Mapping[str, Any], found: Mapping[str, Any] | None) -> dict[str, Any]:
+    inputs = (metadata.get("architecture") or {}).get("inputs") or []
+    recorded = dict(inputs[0]) if inputs and isinstance(inputs[0], Mapping) else {}
+    if found:
+        if recorded.get("shape") and _rank(recorded["shape"]) != _rank(found["shape"]):
+            logger.warning("metadata input shape %s differs from the ONNX model's %s; using the model's",
+                           recorded.get("shape"), found["shape"])
+        merged = {**recorded, **{k: v for k, v in found.items() if v is not None}}
+        # The ONNX graph often leaves axes symbolic; keep the recorded sizes where they agree in rank.
+        if recorded.get("shape") and _rank(recorded["shape"]) == _rank(found["shape"]):
+            merged["shape"] = [f if f is not None else r for f, r in zip(found["shape"], recorded["shape"])]
+            merged["shape"][0] = None
+        recorded = merged
+    if not recorded.get("shape"):
+        raise PackageError("the bundle records no model input shape (architecture.inputs[0].shape)")
+    shape = [None if d is None or (isinstance(d, int) and d < 0) else int(d) for d in recorded["shape"]]
+    shape[0] = None
+    dtype = str(recorded.get("dtype") or "float32").replace("torch.", "")
+    try:
+        numpy_dtype(dtype)
+    except ValueError as err:
+        raise PackageError(f"unsupported model input dtype {dtype!r}") from err
+    return {"name": str(recorded.get("name") or "input"), "shape": shape, "dtype": dtype}
+
+
+def _rank(shape: Sequence[Any]) -> int:
+    return len(list(shape))
+
+
+def _guess_kind(model: Mapping[str, Any]) -> str:
+    per_sample = model["shape"][1:]
+    if "int" in model["dtype"] and len(per_sample) == 1:
+        return "text"
+    if len(per_sample) == 1:
+        return "tabular"
+    if len(per_sample) in (2, 3):
+        return "image"
+    return "other"
+
+
+def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, Any]:
+    if not isinstance(step, Mapping) or "op" not in step:
+        raise PackageError(f"dataset.preprocessing[{index}] is not a {{'op': ...}} step: {step!r}")
+    op = step["op"]
+    if op not in SUPPORTED_OPS:
+        raise PackageError(
+            f"dataset.preprocessing[{index}] uses op {op!r}, which the generated handler cannot replay; "
+            f"supported: {', '.join(sorted(SUPPORTED_OPS))}"
+        )
+    step = dict(step)
+    if op == "tokenize" and "vocab" not in step and "vocabulary" not in step:
+        step["vocab"] = _load_vocab(step, bundle_path, index)
+    if op == "pad" and not isinstance(step.get("maxlen"), int):
+        raise PackageError(f"dataset.preprocessing[{index}] (pad) needs an integer 'maxlen'")
+    return step
+
+
+def _load_vocab(step: Mapping[str, Any], bundle_path: Path | None, index: int) -> dict[str, int]:
+    name = step.get("vocab_path") or step.get("vocab_file")
+    if not name or bundle_path is None:
+        raise PackageError(f"dataset.preprocessing[{index}] (tokenize) has no 'vocab', 'vocabulary' or 'vocab_path'")
+    path = (bundle_path / str(name)).resolve()
+    if bundle_path.resolve() not in path.parents:
+        raise PackageError(f"vocabulary file {name!r} is outside the bundle")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise PackageError(f"cannot read the vocabulary file {path}: {err}") from err
+    if isinstance(data, list):
+        return {str(token): i for i, token in enumerate(data)}
+    if isinstance(data, Mapping):
+        return {str(token): int(i) for token, i in data.items()}
+    raise PackageError(f"vocabulary file {path} must hold a JSON list or object")
+
+
+def _features(dataset: Mapping[str, Any]) -> list[str] | None:
+    for key in ("features", "feature_names", "columns"):
+        value = dataset.get(key)
+        if isinstance(value, list) and value and all(isinstance(v, (str, int)) for v in value):
+            return [str(v) for v in value]
+    return None
+
+
+def _image(model: Mapping[str, Any], dataset: Mapping[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    dims = model["shape"][1:]
+    channels_first = False
+    if len(dims) == 2:
+        height, width, channels = dims[0], dims[1], 1
+    elif len(dims) == 3 and dims[0] in (1, 3, 4) and dims[-1] not in (1, 3, 4):
+        channels, height, width = dims
+        channels_first = True
+    elif len(dims) == 3:
+        height, width, channels = dims
+    else:
+        raise PackageError(f"an image model needs an (H, W), (H, W, C) or (C, H, W) input; got {dims}")
+    resize = next((s for s in steps if s["op"] == "resize"), None)
+    if resize:
+        height, width = int(resize["height"]), int(resize["width"])
+    return {
+        "height": height,
+        "width": width,
+        "channels": channels or 1,
+        "channels_first": channels_first,
+        "pixel_range": _pixel_range(dataset, steps),
+    }
+
+
+def _pixel_range(dataset: Mapping[str, Any], steps: list[dict[str, Any]]) -> list[float]:
+    """The raw values a black and a white pixel stand for.
+
+    ``dataset.pixel_range`` wins; else, when every recorded step is linear and the model-input range
+    (``dataset.x_range``) is known, the steps are inverted (digits: x/16 in [0, 1] -> raw [0, 16]);
+    else 0..255.
+    """
+    given = dataset.get("pixel_range") or dataset.get("raw_range")
+    if isinstance(given, Mapping):
+        given = [given.get("min"), given.get("max")]
+    if isinstance(given, list) and len(given) == 2 and all(isinstance(v, (int, float)) for v in given):
+        return [float(given[0]), float(given[1])]
+    x_range = dataset.get("x_range")
+    if isinstance(x_range, Mapping) and steps and all(s["op"] in _LINEAR_OPS for s in steps):
+        low, high = x_range.get("min"), x_range.get("max")
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+            inverted = [_invert(float(low), steps), _invert(float(high), steps)]
+            if all(v is not None and math.isfinite(v) for v in inverted) and inverted[0] < inverted[1]:
+                return [round(inverted[0], 9), round(inverted[1], 9)]
+    return [0.0, 255.0]
+
+
+def _invert(value: float, steps: list[dict[str, Any]]) -> float | None:
+    for step in reversed(steps):
+        op = step["op"]
+        try:
+            if op == "scale":
+                value /= float(step.get("factor", step.get("scale")))
+            elif op == "rescale":
+                value = (value - float(step.get("offset", 0.0))) / float(step.get("scale", step.get("factor")))
+            elif op in ("normalize", "standardize"):
+                value = value * float(step.get("std", 1.0)) + float(step.get("mean", 0.0))
+            elif op == "minmax":
+                value = value * (float(step["max"]) - float(step["min"])) + float(step["min"])
+        except (TypeError, ValueError, ZeroDivisionError, KeyError):
+            return None  # per-channel lists: no single raw range
+    return value
+
+
+def _text(metadata: Mapping[str, Any], model: Mapping[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    pad = next((s for s in steps if s["op"] == "pad"), None)
+    maxlen = int(pad["maxlen"]) if pad else (model["shape"][1] if len(model["shape"]) == 2 else None)
+    vocab_size = None
+    for layer in (metadata.get("architecture") or {}).get("layers") or []:
+        config = layer.get("config") or {} if isinstance(layer, Mapping) else {}
+        for key in ("input_dim", "num_embeddings"):
+            if isinstance(config.get(key), int):
+                vocab_size = config[key]
+                break
+        if vocab_size:
+            break
+    tokenize = next((s for s in steps if s["op"] == "tokenize"), None)
+    if vocab_size is None and tokenize is not None:
+        vocab = tokenize.get("vocab") or {t: i for i, t in enumerate(tokenize.get("vocabulary") or [])}
+        ids = list(vocab.values()) + [int(tokenize.get("oov_index", tokenize.get("oov", 1))), 0]
+        vocab_size = max(ids) + 1
+    return {"maxlen": maxlen, "vocab_size": vocab_size, "tokenizer": tokenize is not None}

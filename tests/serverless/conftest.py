@@ -1,0 +1,73 @@
+"""Fixtures of the serverless tests: real tiny models packaged once per session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+KINDS = ("image", "tabular", "text")
+FRAMEWORKS = ("keras", "torch")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real credentials or region leak into a test."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture(scope="session")
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="session")
+def cases(store_root: Path) -> dict[str, object]:
+    """Six trained-and-exported models (Keras and PyTorch x image, tabular, text), as bundles."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("onnxruntime")
+    import bundles
+
+    found: dict[str, object] = {}
+    if _importable("keras") and _importable("tf2onnx"):
+        for kind in KINDS:
+            case = bundles.keras_case(store_root, kind)
+            found[case.name] = case
+    if _importable("torch") and _importable("onnxscript"):
+        for kind in KINDS:
+            case = bundles.torch_case(store_root, kind)
+            found[case.name] = case
+    if not found:
+        pytest.skip("neither keras+tf2onnx nor torch+onnxscript is installed")
+    return found
+
+
+@pytest.fixture(scope="session")
+def packages(cases: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each case rendered with ``render_package``."""
+    from modelkb.serverless.render import render_package
+
+    out = tmp_path_factory.mktemp("packages")
+    return {name: render_package(case.bundle, case.metadata, out / name).path for name, case in cases.items()}
+
+
+@pytest.fixture(scope="session")
+def handlers(packages: dict[str, Path]) -> dict[str, object]:
+    """Each package's ``handler`` module, imported in isolation."""
+    from modelkb.serverless.local_server import load_handler
+
+    return {name: load_handler(path) for name, path in packages.items()}
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

@@ -1,0 +1,104 @@
+"""Deploy against a moto server on 127.0.0.1 (moto cannot run the SAM transform: we translate locally)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from modelkb.serverless.deploy import (
+    deploy,
+    deploy_stack,
+    ensure_repository,
+    plan_deploy,
+    registry_login,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> str:
+    binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(binary).exists():
+        pytest.skip("moto[server] is not installed")
+    port = _free_port()
+    process = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("moto_server did not start")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> str:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    return moto_url
+
+
+def test_repository_and_login(aws_env: str) -> None:
+    uri = ensure_repository("modelkb-test", region="eu-west-1", endpoint_url=aws_env)
+    assert uri.endswith("/modelkb-test") and ".dkr.ecr.eu-west-1." in uri
+    assert ensure_repository("modelkb-test", region="eu-west-1", endpoint_url=aws_env) == uri
+    registry, username, password = registry_login(region="eu-west-1", endpoint_url=aws_env)
+    assert username == "AWS" and password and registry
+
+
+def test_deploy_creates_then_updates_the_stack(aws_env: str, packages: dict, tmp_path: Path) -> None:
+    name, folder = next(iter(packages.items()))
+    package = tmp_path / "package"
+    shutil.copytree(folder, package)
+    plan = plan_deploy("01abcdefghjkmnpqrstvwxyz12", region="eu-west-1", package_dir=package, endpoint_url=aws_env)
+    pushed: list[str] = []
+    result = deploy(plan, build_and_push=pushed.append)
+    assert pushed == [result.image_uri] and result.image_uri.endswith(":tvwxyz12")
+    assert result.stack_name == "modelkb-tvwxyz12" and result.stack_id
+    # moto leaves ${HttpApi} unresolved (no API Gateway v2 in its CloudFormation); AWS fills in the API id.
+    assert result.invoke_url and result.invoke_url.startswith("https://") and ".execute-api.eu-west-1." in result.invoke_url
+    import boto3
+
+    cfn = boto3.client("cloudformation", region_name="eu-west-1", endpoint_url=aws_env)
+    resources = {r["ResourceType"] for r in cfn.list_stack_resources(StackName=result.stack_name)["StackResourceSummaries"]}
+    assert "AWS::Lambda::Function" in resources and "AWS::IAM::Role" in resources
+    again = deploy_stack(package / "template.yaml", stack_name=result.stack_name, region="eu-west-1",
+                         parameters={"ImageUri": result.image_uri + "-2"}, endpoint_url=aws_env)
+    assert again.stack_name == result.stack_name
+
+
+def test_deploy_without_container_engine_names_what_is_missing(cases: dict, store_root: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from modelkb.errors import ContainerToolError
+
+    from modelkb.cli import cli
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, podman or buildah
+    monkeypatch.delenv("MODELKB_CONTAINER_ENGINE", raising=False)
+    case = next(iter(cases.values()))
+    result = CliRunner().invoke(cli, ["deploy", case.metadata["id"], "--region", "eu-west-1", "--store", str(store_root),
+                                      "--out", str(tmp_path / "pkg")])
+    assert isinstance(result.exception, ContainerToolError)
+    assert "docker, podman or buildah" in str(result.exception) and result.exception.hint
+    assert not (tmp_path / "pkg").exists()
