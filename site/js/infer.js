@@ -1,0 +1,331 @@
+/* In-browser inference with the vendored onnxruntime-web (WebAssembly, single thread).
+ *
+ * The input is built from what the bundle recorded: `architecture.inputs[0].shape` gives the tensor
+ * shape and layout, `dataset.kind` the widget (image: upload or draw; tabular: a form; text: a
+ * text box), and `dataset.preprocessing` the steps replayed before the model (the same selection
+ * as modelkb.collector.preprocessing_steps.inference_steps: train-only and in-model steps dropped).
+ *
+ * Images: the picture is drawn at the model's height x width, each pixel's grey level g = (r+g+b)/3
+ * in [0, 255] is mapped to the raw data range [0, R] as g / 255 * R, where R is the range the first
+ * scaling step implies (scale 1/16 -> R = 16, rescale 1/255 -> R = 255; default 255), and then the
+ * recorded steps run in order. Python reproduces this exactly (tests/site_builder/test_browser.py).
+ */
+(function (root) {
+  "use strict";
+  var state = { ready: false, session: null, data: null, input: null };
+
+  function $(id) { return document.getElementById(id); }
+  function status(text) { var s = $("mkb-infer-status"); if (s) s.textContent = text; }
+
+  var EVAL_NAMES = /test|val|eval|infer|predict|serv/i;
+
+  /** Port of inference_steps: the steps to replay, in order. */
+  function inferenceSteps(steps) {
+    steps = (steps || []).filter(function (s) { return s && typeof s === "object"; });
+    var kept = steps.filter(function (s) { return !s.train_only && !s.in_model; });
+    var pipelines = [];
+    steps.forEach(function (s) { if (s.pipeline && !s.in_model && pipelines.indexOf(s.pipeline) < 0) pipelines.push(s.pipeline); });
+    if (pipelines.length > 1) {
+      var augmented = new Set(steps.filter(function (s) { return s.train_only; }).map(function (s) { return s.pipeline; }));
+      var named = pipelines.filter(function (p) { return EVAL_NAMES.test(p); });
+      var plain = pipelines.filter(function (p) { return !augmented.has(p); });
+      var pool = named.length ? named : plain.length ? plain : pipelines;
+      var chosen = pool[pool.length - 1];
+      kept = kept.filter(function (s) { return !s.pipeline || s.pipeline === chosen; });
+    }
+    return kept;
+  }
+
+  function rawRange(steps) {
+    for (var i = 0; i < steps.length; i++) {
+      var s = steps[i];
+      if (s.op === "scale" && typeof s.factor === "number" && s.factor > 0) return 1 / s.factor;
+      if (s.op === "rescale" && typeof s.scale === "number" && s.scale > 0) return 1 / s.scale;
+      if (s.op === "to_tensor" && typeof s.scale === "number" && s.scale > 0) return 1 / s.scale;
+      if (s.op === "normalize") break;
+    }
+    return 255;
+  }
+
+  /** Apply the replayable steps to x (Float64Array, channel of element i = i % channels). */
+  function replay(steps, x, channels, notes) {
+    function perChannel(v, i) { return Array.isArray(v) ? v[(i % channels) % v.length] : v; }
+    steps.forEach(function (s) {
+      var i;
+      switch (s.op) {
+        case "scale":
+          if (typeof s.factor !== "number") { notes.push("scale factor not recorded: skipped"); break; }
+          for (i = 0; i < x.length; i++) x[i] = x[i] * s.factor;
+          break;
+        case "rescale":
+          for (i = 0; i < x.length; i++) x[i] = x[i] * (s.scale === undefined ? 1 : s.scale) + (s.offset || 0);
+          break;
+        case "to_tensor":
+          if (typeof s.scale === "number") for (i = 0; i < x.length; i++) x[i] = x[i] * s.scale;
+          break;
+        case "normalize":
+          if (s.mean === null || s.mean === undefined || s.std === null || s.std === undefined) { notes.push("normalize parameters not recorded: skipped"); break; }
+          for (i = 0; i < x.length; i++) x[i] = (x[i] - perChannel(s.mean, i)) / perChannel(s.std, i);
+          break;
+        case "cast":
+          if (/^u?int/.test(String(s.dtype))) for (i = 0; i < x.length; i++) x[i] = Math.trunc(x[i]);
+          else if (s.dtype === "float32" || s.dtype === "float16") for (i = 0; i < x.length; i++) x[i] = Math.fround(x[i]);
+          break;
+        case "reshape": case "expand_dims": case "resize": case "grayscale": case "center_crop":
+          break; // shape-only here: the input is built at the model's shape
+        default:
+          notes.push("step '" + s.op + "' is not replayed in the browser");
+      }
+    });
+    return x;
+  }
+
+  /** Input geometry from architecture.inputs[0].shape. */
+  function geometry(data) {
+    var input = (data.inputs || [])[0] || {};
+    var shape = Array.isArray(input.shape) ? input.shape.slice() : (data.dataset.shapes && data.dataset.shapes.x) || [null, 64];
+    var dims = shape.map(function (d, i) { return i === 0 ? 1 : (typeof d === "number" && d > 0 ? d : 1); });
+    var g = { shape: dims, dtype: input.dtype || "float32", layout: "flat", h: 0, w: 0, c: 1 };
+    if (dims.length === 4) {
+      if ((dims[1] === 1 || dims[1] === 3) && !(dims[3] === 1 || dims[3] === 3)) { g.layout = "NCHW"; g.c = dims[1]; g.h = dims[2]; g.w = dims[3]; }
+      else { g.layout = "NHWC"; g.h = dims[1]; g.w = dims[2]; g.c = dims[3]; }
+    } else if (dims.length === 3) { g.layout = "NHW"; g.h = dims[1]; g.w = dims[2]; }
+    else {
+      var n = dims.slice(1).reduce(function (a, b) { return a * b; }, 1), side = Math.round(Math.sqrt(n));
+      if (data.dataset.kind === "image" && side * side === n) { g.layout = "flat-image"; g.h = side; g.w = side; }
+    }
+    g.size = dims.reduce(function (a, b) { return a * b; }, 1);
+    return g;
+  }
+
+  function imagePixels(source, g, invert) {
+    var canvas = document.createElement("canvas");
+    canvas.width = g.w; canvas.height = g.h;
+    var ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(source, 0, 0, g.w, g.h);
+    var rgba = ctx.getImageData(0, 0, g.w, g.h).data;
+    var hwc = new Float64Array(g.h * g.w * g.c);
+    for (var p = 0; p < g.h * g.w; p++) {
+      for (var c = 0; c < g.c; c++) {
+        var v = g.c === 3 ? rgba[4 * p + c] : (rgba[4 * p] + rgba[4 * p + 1] + rgba[4 * p + 2]) / 3;
+        hwc[p * g.c + c] = invert ? 255 - v : v;
+      }
+    }
+    return hwc;
+  }
+
+  function packImage(hwc, g) {
+    var out = new Float32Array(g.size);
+    if (g.layout === "NCHW") {
+      for (var c = 0; c < g.c; c++) for (var p = 0; p < g.h * g.w; p++) out[c * g.h * g.w + p] = hwc[p * g.c + c];
+    } else {
+      for (var i = 0; i < out.length; i++) out[i] = hwc[i];
+    }
+    return out;
+  }
+
+  function imageWidget(container, g, steps) {
+    var form = document.createElement("div");
+    form.className = "mkb-infer-form";
+    var upload = document.createElement("label");
+    upload.textContent = "Upload an image";
+    var file = document.createElement("input");
+    file.type = "file"; file.accept = "image/*"; file.id = "mkb-infer-file";
+    upload.appendChild(file);
+    var range = document.createElement("label");
+    range.textContent = "Raw value range (white =)";
+    var rangeInput = document.createElement("input");
+    rangeInput.type = "number"; rangeInput.step = "any"; rangeInput.id = "mkb-infer-range";
+    rangeInput.value = String(rawRange(steps));
+    range.appendChild(rangeInput);
+    var invert = document.createElement("label");
+    var invertBox = document.createElement("input");
+    invertBox.type = "checkbox"; invertBox.id = "mkb-infer-invert";
+    invert.appendChild(invertBox);
+    invert.appendChild(document.createTextNode("invert (dark ink on light paper)"));
+    var pad = document.createElement("canvas");
+    pad.width = 160; pad.height = 160; pad.id = "mkb-infer-pad";
+    pad.title = "Draw here (white ink on black)";
+    var ctx = pad.getContext("2d");
+    function clear() { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); }
+    clear();
+    var drawing = false;
+    function point(e) { var r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; }
+    pad.addEventListener("pointerdown", function (e) { drawing = true; state.source = pad; var p = point(e); ctx.beginPath(); ctx.moveTo(p[0], p[1]); });
+    pad.addEventListener("pointermove", function (e) {
+      if (!drawing) return;
+      var p = point(e);
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 16; ctx.lineCap = "round";
+      ctx.lineTo(p[0], p[1]); ctx.stroke();
+    });
+    window.addEventListener("pointerup", function () { drawing = false; });
+    var clearButton = document.createElement("button");
+    clearButton.type = "button"; clearButton.className = "md-button"; clearButton.textContent = "Clear drawing";
+    clearButton.addEventListener("click", function () { clear(); state.source = pad; });
+    var preview = document.createElement("img");
+    preview.id = "mkb-infer-preview"; preview.alt = "uploaded image"; preview.width = 64; preview.height = 64;
+    preview.style.imageRendering = "pixelated";
+    file.addEventListener("change", function () {
+      if (!file.files || !file.files[0]) return;
+      var url = URL.createObjectURL(file.files[0]);
+      preview.onload = function () { state.source = preview; status("Image loaded (" + preview.naturalWidth + "×" + preview.naturalHeight + "); press Run."); };
+      preview.src = url;
+    });
+    [upload, range, invert].forEach(function (el) { form.appendChild(el); });
+    container.appendChild(form);
+    var row = document.createElement("div");
+    row.className = "mkb-infer-form";
+    row.appendChild(pad); row.appendChild(clearButton); row.appendChild(preview);
+    container.appendChild(row);
+    state.source = pad;
+    return function (notes) {
+      var hwc = imagePixels(state.source, g, invertBox.checked);
+      var R = parseFloat(rangeInput.value) || 255;
+      for (var i = 0; i < hwc.length; i++) hwc[i] = hwc[i] / 255 * R;
+      return packImage(replay(steps, hwc, g.c, notes), g);
+    };
+  }
+
+  function tabularWidget(container, g, steps) {
+    var n = Math.min(g.size, 256);
+    var form = document.createElement("div");
+    form.className = "mkb-infer-form";
+    var inputs = [];
+    for (var i = 0; i < n; i++) {
+      var label = document.createElement("label");
+      label.textContent = "feature " + i;
+      var input = document.createElement("input");
+      input.type = "number"; input.step = "any"; input.value = "0"; input.className = "mkb-infer-feature";
+      label.appendChild(input);
+      form.appendChild(label);
+      inputs.push(input);
+    }
+    container.appendChild(form);
+    return function (notes) {
+      var x = new Float64Array(g.size);
+      inputs.forEach(function (inp, j) { x[j] = parseFloat(inp.value) || 0; });
+      return Float32Array.from(replay(steps, x, 1, notes).slice(0, g.size));
+    };
+  }
+
+  function textWidget(container, g, steps) {
+    var area = document.createElement("textarea");
+    area.rows = 4; area.cols = 60; area.id = "mkb-infer-text";
+    area.placeholder = "Type some text";
+    container.appendChild(area);
+    var tokenizer = steps.filter(function (s) { return s.op === "tokenize"; })[0];
+    var vocab = tokenizer && Array.isArray(tokenizer.vocabulary) ? tokenizer.vocabulary : null;
+    return function (notes) {
+      var words = area.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var ids = vocab ? words.map(function (w) { var k = vocab.indexOf(w); return k < 0 ? 1 : k; })
+        : Array.from(area.value).map(function (ch) { return ch.codePointAt(0) % 256; });
+      if (!vocab) notes.push("no tokenizer vocabulary recorded: characters are fed as codes");
+      var length = g.shape.length > 1 ? g.shape[1] : ids.length;
+      var x = new Float64Array(length);
+      var start = Math.max(0, length - ids.length);
+      for (var i = 0; i < Math.min(length, ids.length); i++) x[start + i] = ids[i];
+      return x;
+    };
+  }
+
+  function toProbabilities(values) {
+    var arr = Array.from(values, Number);
+    var sum = arr.reduce(function (a, b) { return a + b; }, 0);
+    if (arr.every(function (v) { return v >= 0 && v <= 1; }) && Math.abs(sum - 1) < 1e-3) return arr;
+    var max = Math.max.apply(null, arr);
+    var exps = arr.map(function (v) { return Math.exp(v - max); });
+    var total = exps.reduce(function (a, b) { return a + b; }, 0);
+    return exps.map(function (v) { return v / total; });
+  }
+
+  function showResult(probs, classes) {
+    var list = $("mkb-infer-result");
+    list.textContent = "";
+    var order = probs.map(function (p, i) { return i; }).sort(function (a, b) { return probs[b] - probs[a]; });
+    order.slice(0, 10).forEach(function (i, rank) {
+      var li = document.createElement("li");
+      if (rank === 0) li.className = "mkb-top";
+      li.setAttribute("data-class", String(i));
+      li.setAttribute("data-p", String(probs[i]));
+      var name = document.createElement("span");
+      name.textContent = classes && classes[i] !== undefined ? String(classes[i]) : "class " + i;
+      var bar = document.createElement("span");
+      bar.className = "mkb-bar";
+      bar.style.width = (probs[i] * 100).toFixed(1) + "%";
+      var value = document.createElement("span");
+      value.textContent = probs[i].toFixed(4);
+      li.appendChild(name); li.appendChild(bar); li.appendChild(value);
+      list.appendChild(li);
+    });
+    root.ModelKBInferResult = { probs: probs, top: order[0] };
+  }
+
+  function loadRuntime(base) {
+    if (root.ort) return Promise.resolve(root.ort);
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = base + "ort.wasm.min.js";
+      script.onload = function () { resolve(root.ort); };
+      script.onerror = function () { reject(new Error("cannot load onnxruntime-web")); };
+      document.head.appendChild(script);
+    });
+  }
+
+  function run() {
+    var notes = [];
+    var tensorData = state.build(notes);
+    var g = state.geometry;
+    var ort = root.ort;
+    var tensor;
+    if (/int64/.test(g.dtype)) tensor = new ort.Tensor("int64", BigInt64Array.from(Array.from(tensorData, function (v) { return BigInt(Math.trunc(v)); })), g.shape);
+    else if (/int32/.test(g.dtype)) tensor = new ort.Tensor("int32", Int32Array.from(tensorData), g.shape);
+    else tensor = new ort.Tensor("float32", Float32Array.from(tensorData), g.shape);
+    var feeds = {};
+    feeds[state.session.inputNames[0]] = tensor;
+    var t0 = performance.now();
+    return state.session.run(feeds).then(function (outputs) {
+      var output = outputs[state.session.outputNames[0]];
+      var probs = toProbabilities(output.data);
+      showResult(probs, state.data.dataset.classes);
+      status("Ran in " + (performance.now() - t0).toFixed(1) + " ms." + (notes.length ? " Note: " + notes.join("; ") + "." : ""));
+      $("mkb-infer").setAttribute("data-state", "done");
+    }).catch(function (err) {
+      status("Inference failed: " + err.message);
+      $("mkb-infer").setAttribute("data-state", "error");
+    });
+  }
+
+  function activate(data) {
+    var box = $("mkb-infer");
+    if (!box || state.ready) return;
+    state.ready = true;
+    state.data = data;
+    var g = geometry(data);
+    state.geometry = g;
+    var steps = inferenceSteps(data.dataset.preprocessing);
+    var inputs = $("mkb-infer-inputs");
+    var kind = data.dataset.kind;
+    if ((kind === "image" || g.layout !== "flat") && g.h > 0) state.build = imageWidget(inputs, g, steps);
+    else if (kind === "text") state.build = textWidget(inputs, g, steps);
+    else state.build = tabularWidget(inputs, g, steps);
+    var base = new URL(box.getAttribute("data-ort"), location.href).href;
+    status("Loading onnxruntime-web and the model…");
+    loadRuntime(base).then(function (ort) {
+      ort.env.wasm.wasmPaths = base;
+      ort.env.wasm.numThreads = 1;
+      return ort.InferenceSession.create(new URL(box.getAttribute("data-model"), location.href).href, { executionProviders: ["wasm"] });
+    }).then(function (session) {
+      state.session = session;
+      status("Model loaded (input " + session.inputNames[0] + ", shape [" + g.shape.join(", ") + "]). Draw or upload, then run.");
+      box.setAttribute("data-state", "ready");
+    }).catch(function (err) {
+      status("Cannot load the model: " + err.message);
+      box.setAttribute("data-state", "error");
+    });
+    $("mkb-infer-run").addEventListener("click", function () { if (state.session) run(); });
+  }
+
+  root.ModelKBInfer = { activate: activate, inferenceSteps: inferenceSteps, rawRange: rawRange, geometry: geometry };
+})(this);

@@ -1,0 +1,299 @@
+"""``modelkb build``: render a store into a static catalog, incrementally.
+
+Layout of the output folder::
+
+    index.html, projects/, compare/, about/   mkdocs-material shell pages, filled by ModelKB
+    projects/<slug>/index.html                one page per project (table, query box, export)
+    data/projects/<slug>.json                 the project table's data (flat fields, encoded)
+    experiments/<id>/index.html               one Jinja-rendered page per experiment
+    experiments/<id>/data.json                what the compare page and charts read
+    experiments/<id>/{model.onnx,README.md,bundle.zip}
+    vendor/netron/, vendor/onnxruntime-web/   bundled viewers (copied once)
+    search/search_index.json                  mkdocs' index plus every project and experiment
+    .modelkb-build/                           the build cache (manifest, mkdocs shell)
+
+Incremental: the manifest keeps each experiment's summary keyed by the ``[mtime_ns, size]`` of its
+``metadata.json``; only new or changed bundles are read and rendered, unless the page chrome or
+templates changed, which re-renders everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import modelkb
+from modelkb.store import Problem, Store
+
+from . import assets, mkdocs_shell, pages
+from .catalog import ExperimentSummary, load_metadata, scan, summary_from_json
+from .search_index import write_search_index
+
+logger = logging.getLogger(__name__)
+
+WORK_DIR = ".modelkb-build"
+MANIFEST_FORMAT = 1
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class BuildReport:
+    """What a build did.
+
+    Attributes:
+        out: The site folder.
+        experiments: Experiments in the catalog.
+        rendered: Experiment pages (re)written in this build.
+        projects: Projects in the catalog.
+        shell_rebuilt: Whether mkdocs ran.
+        problems: Bundles skipped because they could not be read.
+        seconds: Wall time.
+    """
+
+    out: Path
+    experiments: int = 0
+    rendered: int = 0
+    projects: int = 0
+    shell_rebuilt: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write through a temporary file and ``os.replace`` (no fsync: the site is rebuildable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _templates_fingerprint() -> str:
+    digest = hashlib.sha256(modelkb.__version__.encode())
+    folder = mkdocs_shell.site_sources() / "templates"
+    for path in sorted(folder.glob("*.j2")):
+        digest.update(path.name.encode() + path.read_bytes())
+    digest.update(Path(pages.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class _Manifest:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.render_key = ""
+        self.summaries: dict[str, ExperimentSummary] = {}
+        self.projects: dict[str, str] = {}
+
+    def load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if data.get("format") != MANIFEST_FORMAT:
+            return
+        self.render_key = data.get("render_key", "")
+        self.projects = data.get("projects", {})
+        self.summaries = {key: summary_from_json(value) for key, value in data.get("summaries", {}).items()}
+
+    def save(self) -> None:
+        data = {
+            "format": MANIFEST_FORMAT,
+            "render_key": self.render_key,
+            "projects": self.projects,
+            "summaries": {key: value.to_json() for key, value in self.summaries.items()},
+        }
+        _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def _bundle_files(folder: Path) -> list[str]:
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            full = Path(root) / name
+            if name.endswith(".tmp") or full.is_symlink():
+                continue
+            files.append(full.relative_to(folder).as_posix())
+    return files
+
+
+def _write_zip(folder: Path, files: list[str], target: Path, experiment_id: str) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for rel in files:
+            archive.write(folder / rel, f"{experiment_id}/{rel}")
+    os.replace(tmp, target)
+
+
+def render_experiment_dir(summary: ExperimentSummary, metadata: dict[str, Any], chrome: mkdocs_shell.Chrome,
+                          out: Path, *, zip_bundle: bool = True) -> None:
+    """Write ``experiments/<id>/`` for one experiment."""
+    folder = Path(summary.path)
+    target = out / "experiments" / summary.id
+    target.mkdir(parents=True, exist_ok=True)
+    files = _bundle_files(folder)
+    file_set = set(files)
+    data = pages.experiment_data(metadata, summary)
+    body = pages.render_experiment(metadata, summary, files=file_set, data=data)
+    _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
+    _write_text(target / "data.json", json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str))
+    for name in ("README.md", "model.onnx"):
+        if name in file_set:
+            assets.link_or_copy(folder / name, target / name)
+        elif (target / name).exists():
+            (target / name).unlink()
+    if zip_bundle:
+        _write_zip(folder, files, target / "bundle.zip", summary.id)
+
+
+def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
+    """Copy mkdocs' output (theme assets, 404 page, sitemap, our JS/CSS) except the pages we fill."""
+    for root, dirs, files in os.walk(shell_dir):
+        rel_root = Path(root).relative_to(shell_dir)
+        if rel_root.as_posix() == mkdocs_shell.CHROME_PAGE:
+            dirs[:] = []
+            continue
+        for name in files:
+            rel = (rel_root / name).as_posix()
+            if rel in skip:
+                continue
+            assets.link_or_copy(Path(root) / name, out / rel)
+
+
+def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set[str]) -> None:
+    experiments = out / "experiments"
+    if experiments.is_dir():
+        for entry in os.scandir(experiments):
+            if entry.is_dir() and entry.name not in summaries:
+                shutil.rmtree(entry.path)
+    data = out / "data" / "projects"
+    if data.is_dir():
+        for entry in os.scandir(data):
+            if entry.name.endswith(".json") and entry.name[: -len(".json")] not in slugs:
+                os.unlink(entry.path)
+    projects = out / "projects"
+    if projects.is_dir():
+        for entry in os.scandir(projects):
+            if entry.is_dir() and entry.name not in slugs:
+                shutil.rmtree(entry.path)
+
+
+def build_site(
+    store: Store,
+    out: str | os.PathLike[str],
+    *,
+    projects: Iterable[str] | None = None,
+    incremental: bool = True,
+    zip_bundles: bool = True,
+    progress: ProgressCallback | None = None,
+) -> BuildReport:
+    """Render every bundle of ``store`` into a static catalog at ``out``.
+
+    Args:
+        store: The store to read.
+        out: The site folder (created; the build owns it).
+        projects: Only these project titles or slugs (default: all).
+        incremental: Reuse the previous build's output for unchanged bundles.
+        zip_bundles: Write ``bundle.zip`` for each experiment.
+        progress: Called with ``(done, total)`` while experiment pages are rendered.
+
+    Returns:
+        A :class:`BuildReport`; unreadable bundles are listed in ``problems`` and skipped.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out).resolve()
+    if out_dir == store.root or store.root in out_dir.parents:
+        raise ValueError(f"Expected an output folder outside the store. Received: out={str(out_dir)!r}")
+    work = out_dir / WORK_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    manifest = _Manifest(work / "manifest.json")
+    if incremental:
+        manifest.load()
+
+    result = scan(store, previous=manifest.summaries, projects=projects)
+    summaries = result.summaries
+    catalog = pages.group_projects(summaries.values())
+    slugs = [project.slug for project in catalog]
+
+    shell_dir, shell_rebuilt = mkdocs_shell.build_shell(work, slugs)
+    shell = mkdocs_shell.shell_pages(slugs)
+    filled = {page.url + "index.html" for page in shell} | {"search/search_index.json"}
+    if shell_rebuilt or not (out_dir / "assets").is_dir():
+        _copy_shell_static(shell_dir, out_dir, filled)
+    assets.install_netron(out_dir)
+    assets.install_vendor(out_dir)
+
+    chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
+    render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
+    if render_key != manifest.render_key:
+        todo = list(summaries)
+    else:
+        pages_dir = str(out_dir / "experiments")
+        todo = [key for key in summaries
+                if key in result.changed or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))]
+    total = len(todo)
+    for done, experiment_id in enumerate(todo, 1):
+        summary = summaries[experiment_id]
+        metadata = result.metadata.get(experiment_id)
+        if metadata is None:
+            metadata = load_metadata(summary)
+        render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
+        if progress is not None and (done % 100 == 0 or done == total):
+            progress(done, total)
+
+    _remove_stale(out_dir, summaries, set(slugs))
+    project_keys = {}
+    for project in catalog:
+        key = hashlib.sha256(json.dumps([[s.id, s.stamp] for s in project.experiments]).encode()).hexdigest()[:16]
+        key += ":" + render_key
+        project_keys[project.slug] = key
+        data_file = out_dir / "data" / "projects" / f"{project.slug}.json"
+        if manifest.projects.get(project.slug) != key or not data_file.is_file():
+            _write_text(data_file, json.dumps(pages.project_table(project), ensure_ascii=False, separators=(",", ":")))
+    _fill_shell(shell_dir, out_dir, shell, catalog, summaries, [str(p) for p in result.problems])
+    write_search_index(shell_dir / "search" / "search_index.json", out_dir / "search" / "search_index.json",
+                       catalog, summaries.values())
+
+    if result.changed or render_key != manifest.render_key or project_keys != manifest.projects \
+            or summaries.keys() != manifest.summaries.keys():
+        manifest.summaries = summaries
+        manifest.render_key = render_key
+        manifest.projects = project_keys
+        manifest.save()
+    return BuildReport(
+        out=out_dir,
+        experiments=len(summaries),
+        rendered=total,
+        projects=len(catalog),
+        shell_rebuilt=shell_rebuilt,
+        problems=list(result.problems),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _fill_shell(shell_dir: Path, out: Path, shell: list[mkdocs_shell.ShellPage], catalog: list[pages.ProjectInfo],
+                summaries: dict[str, ExperimentSummary], problems: list[str]) -> None:
+    by_slug = {project.slug: project for project in catalog}
+    bodies: dict[str, tuple[str, str | None]] = {
+        "": (pages.render_dashboard(catalog, summaries.values()), None),
+        "projects/": (pages.render_projects_index(catalog), None),
+        "compare/": (pages.render_compare(), None),
+        "about/": (pages.render_about(version=modelkb.__version__, count=len(summaries), problems=problems), None),
+    }
+    for slug, project in by_slug.items():
+        bodies[f"projects/{slug}/"] = (pages.render_project(project), escape(project.title))
+    for page in shell:
+        if page.url not in bodies:
+            continue
+        body, title = bodies[page.url]
+        html = (shell_dir / page.url / "index.html").read_text(encoding="utf-8")
+        _write_text(out / page.url / "index.html", mkdocs_shell.fill(html, body, title))

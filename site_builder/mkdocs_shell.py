@@ -1,0 +1,195 @@
+"""The mkdocs-material "shell": a few pages built by mkdocs, filled in by ModelKB afterwards.
+
+mkdocs renders only the dashboard, the projects index, one page per project, the compare and
+about pages, and one hidden template page. Each holds an empty slot (and, for per-item pages, a
+title token); ModelKB later replaces the slot with Jinja-rendered HTML. The template page is split
+around its slot into the *chrome* (header and footer strings) that wraps every experiment page.
+
+Measured (docs/catalog.md): mkdocs cannot render 10,000 pages in minutes, Jinja does it in
+seconds. Keeping mkdocs to the shell also keeps a switch to Zensical cheap: only this module knows
+about mkdocs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from modelkb.extras import require
+
+logger = logging.getLogger(__name__)
+
+SLOT = '<div id="mkb-slot"></div>'
+TITLE_TOKEN = "MKBTITLETOKEN"
+CHROME_PAGE = "experiments/shell"
+SITE_NAME = "ModelKB catalog"
+
+
+@dataclass(frozen=True)
+class ShellPage:
+    """One page mkdocs renders: where its Markdown goes and its title (maybe the token)."""
+
+    path: str  # relative to docs_dir, e.g. "projects/digits-cnn.md"
+    title: str
+    hide_toc: bool = True
+
+    def markdown(self) -> str:
+        front = {"title": self.title, "hide": ["toc"] if self.hide_toc else []}
+        return "---\n" + yaml.safe_dump(front, sort_keys=True) + "---\n\n" + SLOT + "\n"
+
+    @property
+    def url(self) -> str:
+        """The built page's folder, relative to the site root ("" for the dashboard)."""
+        stem = self.path[: -len(".md")]
+        if stem == "index":
+            return ""
+        return (stem.removesuffix("/index")) + "/"
+
+
+def shell_pages(project_slugs: list[str]) -> list[ShellPage]:
+    """Every page of the shell: fixed pages, one per project, and the chrome template."""
+    pages = [
+        ShellPage("index.md", "Dashboard"),
+        ShellPage("projects/index.md", "Projects"),
+        ShellPage("compare.md", "Compare experiments"),
+        ShellPage("about.md", "About this catalog"),
+        ShellPage(CHROME_PAGE + ".md", TITLE_TOKEN),
+    ]
+    pages.extend(ShellPage(f"projects/{slug}.md", TITLE_TOKEN) for slug in project_slugs)
+    return pages
+
+
+def site_sources() -> Path:
+    """The catalog's own front-end sources (``modelkb/site``)."""
+    return Path(str(resources.files("modelkb.site")))
+
+
+def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict:
+    """The mkdocs configuration: ``site/mkdocs.yml`` plus paths and the (short) navigation."""
+    base = yaml.safe_load((site_sources() / "mkdocs.yml").read_text(encoding="utf-8"))
+    base["docs_dir"] = str(docs_dir)
+    base["site_dir"] = str(site_dir)
+    base["theme"]["custom_dir"] = str(site_sources() / "overrides")
+    base["nav"] = [
+        {"Dashboard": "index.md"},
+        {"Projects": "projects/index.md"},
+        {"Compare": "compare.md"},
+        {"About": "about.md"},
+    ]
+    # Project pages are reached from the projects index, not listed in the navigation.
+    base["validation"] = {"nav": {"omitted_files": "info"}}
+    return base
+
+
+def _front_end_files() -> list[tuple[str, Path]]:
+    """``(docs path, source)`` of the catalog's JS and CSS."""
+    root = site_sources()
+    files = []
+    for folder in ("js", "css"):
+        for path in sorted((root / folder).glob("*")):
+            if path.is_file():
+                files.append((f"assets/modelkb/{folder}/{path.name}", path))
+    return files
+
+
+def _fingerprint(pages: list[ShellPage], config: dict) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    for page in pages:
+        digest.update(page.path.encode() + b"\0" + page.markdown().encode())
+    for rel, source in _front_end_files():
+        digest.update(rel.encode() + b"\0" + source.read_bytes())
+    overrides = site_sources() / "overrides"
+    for path in sorted(overrides.rglob("*")):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    import material
+    import mkdocs
+
+    digest.update(f"{mkdocs.__version__} {getattr(material, '__version__', '')}".encode())
+    return digest.hexdigest()
+
+
+def build_shell(work_dir: Path, project_slugs: list[str]) -> tuple[Path, bool]:
+    """Build the shell with mkdocs into ``<work_dir>/shell`` unless nothing it depends on changed.
+
+    Args:
+        work_dir: The build's private folder (kept between builds).
+        project_slugs: One shell page per project.
+
+    Returns:
+        The built shell folder and whether mkdocs ran.
+    """
+    require("mkdocs", "site")
+    require("material", "site")
+    docs_dir, site_dir = work_dir / "docs", work_dir / "shell"
+    pages = shell_pages(project_slugs)
+    config = mkdocs_config(docs_dir, site_dir)
+    fingerprint = _fingerprint(pages, config)
+    stamp = work_dir / "shell.sha256"
+    if stamp.is_file() and stamp.read_text() == fingerprint and (site_dir / "index.html").is_file():
+        return site_dir, False
+    if docs_dir.exists():
+        shutil.rmtree(docs_dir)
+    for page in pages:
+        target = docs_dir / page.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(page.markdown(), encoding="utf-8")
+    for rel, source in _front_end_files():
+        target = docs_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    config_path = work_dir / "mkdocs.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    _run_mkdocs(config_path)
+    stamp.write_text(fingerprint)
+    return site_dir, True
+
+
+def _run_mkdocs(config_path: Path) -> None:
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    # mkdocs-material announces its end of life on every build; keep our output readable.
+    for name in ("mkdocs", "material"):
+        logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.WARNING))
+    config = load_config(config_file=str(config_path))
+    build(config)
+
+
+@dataclass(frozen=True)
+class Chrome:
+    """The page chrome of the experiment pages: everything around the slot."""
+
+    header: str
+    footer: str
+
+    @classmethod
+    def from_shell(cls, shell_dir: Path) -> Chrome:
+        html = (shell_dir / CHROME_PAGE / "index.html").read_text(encoding="utf-8")
+        if html.count(SLOT) != 1:
+            raise RuntimeError(f"the chrome page has {html.count(SLOT)} slots, expected 1")
+        header, footer = html.split(SLOT)
+        return cls(header, footer)
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha256((self.header + SLOT + self.footer).encode()).hexdigest()[:16]
+
+    def wrap(self, body: str, title_html: str) -> str:
+        """A whole page: ``title_html`` must already be HTML-escaped."""
+        return self.header.replace(TITLE_TOKEN, title_html) + body + self.footer.replace(TITLE_TOKEN, title_html)
+
+
+def fill(page_html: str, body: str, title_html: str | None = None) -> str:
+    """Put ``body`` into a shell page's slot (and an escaped title in place of the token)."""
+    if title_html is not None:
+        page_html = page_html.replace(TITLE_TOKEN, title_html)
+    return page_html.replace(SLOT, body, 1)

@@ -1,0 +1,303 @@
+"""Render the catalog's page bodies with Jinja (autoescaped), independent of mkdocs.
+
+Every body is a fragment that :mod:`modelkb.site_builder.chrome` wraps in the mkdocs-material page
+chrome. User text only ever reaches HTML through Jinja's autoescape, and JSON embedded in a page
+goes through :func:`script_json`, which cannot close its ``<script>`` element.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from modelkb.fields import flatten
+from modelkb.query import field_rows
+
+from .catalog import ExperimentSummary
+
+__all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
+
+SCORE_KEYS = ("metrics.final.val_accuracy", "metrics.final.accuracy")
+"""The score a project card shows: the best of the first key any of its runs has."""
+
+FIELD_GROUPS = (
+    ("Run", ""),
+    ("Hyperparameters", "hyperparameters."),
+    ("Metrics", "metrics."),
+    ("Framework", "framework."),
+    ("Dataset", "dataset."),
+    ("Architecture", "architecture."),
+    ("Determinism", "determinism."),
+    ("ONNX", "onnx."),
+    ("Context", "context."),
+)
+
+REPRO_FIELDS = (
+    ("seed", "Seed recorded"),
+    ("determinism.deterministic_ops", "Deterministic kernels"),
+    ("lockfile", "Lockfile (requirements.lock)"),
+    ("code", "Training code captured"),
+    ("context.git.commit", "Git commit"),
+    ("context.git.dirty", "Clean working tree"),
+)
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The one Jinja environment of the catalog (autoescape on, missing variables fail)."""
+    env = Environment(
+        loader=PackageLoader("modelkb.site", "templates"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["short_time"] = lambda text: (text or "")[:19].replace("T", " ")
+    return env
+
+
+def script_json(data: Any) -> Markup:
+    """JSON safe to embed inside ``<script type="application/json">`` (no ``<``, ``>``, ``&``)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+@dataclass
+class ProjectInfo:
+    """One project of the catalog."""
+
+    title: str
+    slug: str
+    experiments: list[ExperimentSummary] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.experiments)
+
+    @cached_property
+    def owners(self) -> list[str]:
+        return sorted({s.text("user") for s in self.experiments if s.text("user")})  # type: ignore[misc]
+
+    @cached_property
+    def tags(self) -> list[str]:
+        found: dict[str, None] = {}
+        for summary in self.experiments:
+            for tag in (summary.text("tags") or "").split(", "):
+                if tag:
+                    found[tag] = None
+        return sorted(found)[:12]
+
+    @cached_property
+    def best(self) -> tuple[str, float, ExperimentSummary] | None:
+        """``(metric key, best value, experiment)`` or ``None``."""
+        for key in SCORE_KEYS:
+            scored = [(s.number(key), s) for s in self.experiments if s.number(key) is not None]
+            if scored:
+                value, summary = max(scored, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+                return key.rsplit(".", 1)[-1], value, summary  # type: ignore[return-value]
+        return None
+
+    @property
+    def latest(self) -> str:
+        return max((s.text("created") or "" for s in self.experiments), default="")
+
+
+def group_projects(summaries: Iterable[ExperimentSummary]) -> list[ProjectInfo]:
+    """Group experiments by project slug; projects sorted by title, runs newest first."""
+    projects: dict[str, ProjectInfo] = {}
+    for summary in summaries:
+        project = projects.setdefault(summary.slug, ProjectInfo(summary.project, summary.slug))
+        project.experiments.append(summary)
+    for project in projects.values():
+        project.experiments.sort(key=lambda s: (s.text("created") or "", s.id), reverse=True)
+    return sorted(projects.values(), key=lambda p: (p.title.lower(), p.slug))
+
+
+def recent(summaries: Iterable[ExperimentSummary], limit: int = 50) -> list[ExperimentSummary]:
+    """The newest experiments across projects."""
+    return sorted(summaries, key=lambda s: (s.text("created") or "", s.id), reverse=True)[:limit]
+
+
+def render_dashboard(projects: list[ProjectInfo], summaries: Iterable[ExperimentSummary]) -> str:
+    return environment().get_template("dashboard.html.j2").render(projects=projects, runs=recent(summaries))
+
+
+def render_projects_index(projects: list[ProjectInfo]) -> str:
+    return environment().get_template("projects.html.j2").render(projects=projects)
+
+
+def render_project(project: ProjectInfo) -> str:
+    return environment().get_template("project.html.j2").render(project=project)
+
+
+def render_compare() -> str:
+    return environment().get_template("compare.html.j2").render()
+
+
+def render_about(*, version: str, count: int, problems: list[str]) -> str:
+    return environment().get_template("about.html.j2").render(version=version, count=count, problems=problems)
+
+
+def project_table(project: ProjectInfo) -> dict[str, Any]:
+    """The project table's data: keys, and one row of encoded cells per experiment (newest first)."""
+    keys = sorted({key for s in project.experiments for key in s.cells})
+    index = {key: i for i, key in enumerate(keys)}
+    rows = []
+    for summary in project.experiments:
+        row: list[Any] = [None] * len(keys)
+        for key, cell in summary.cells.items():
+            row[index[key]] = cell
+        rows.append(row)
+    return {
+        "project": project.title,
+        "slug": project.slug,
+        "keys": keys,
+        "rows": rows,
+        "display": [s.display for s in project.experiments],
+        "models": [s.has_model for s in project.experiments],
+    }
+
+
+def _group_fields(flat: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    rows = field_rows(flat)
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    taken: set[str] = set()
+    for title, prefix in FIELD_GROUPS:
+        if prefix:
+            members = [(key, txt) for key, _, txt in rows if key.startswith(prefix)]
+        else:
+            members = [(key, txt) for key, _, txt in rows if "." not in key]
+        taken.update(key for key, _ in members)
+        if members:
+            groups.append((title, sorted(members)))
+    other = [(key, txt) for key, _, txt in rows if key not in taken]
+    if other:
+        groups.append(("Other", sorted(other)))
+    return groups
+
+
+def _checklist(metadata: Mapping[str, Any], flat: Mapping[str, Any], files: set[str]) -> list[dict[str, Any]]:
+    given = metadata.get("checklist")
+    if isinstance(given, list):
+        items = []
+        for entry in given:
+            if isinstance(entry, Mapping):
+                items.append({"label": str(entry.get("label") or entry.get("item") or entry.get("name") or ""),
+                              "ok": bool(entry.get("ok", entry.get("done", entry.get("checked", False)))),
+                              "detail": str(entry.get("detail") or entry.get("value") or "")})
+            else:
+                items.append({"label": str(entry), "ok": True, "detail": ""})
+        return items
+    if isinstance(given, Mapping):
+        return [{"label": str(k), "ok": bool(v), "detail": "" if isinstance(v, bool) else str(v)} for k, v in given.items()]
+    items = []
+    for key, label in REPRO_FIELDS:
+        if key == "lockfile":
+            items.append({"label": label, "ok": "requirements.lock" in files, "detail": "requirements.lock" if "requirements.lock" in files else ""})
+        elif key == "code":
+            ok = any(name.startswith("code/") for name in files)
+            items.append({"label": label, "ok": ok, "detail": "code/" if ok else ""})
+        elif key == "context.git.dirty":
+            value = flat.get(key)
+            items.append({"label": label, "ok": value is False, "detail": "" if value is None else ("dirty" if value else "clean")})
+        else:
+            value = flat.get(key)
+            ok = value is not None and value is not False
+            items.append({"label": label, "ok": ok, "detail": "" if value is None else str(value)})
+    return items
+
+
+def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> dict[str, Any]:
+    """What the experiment page's scripts and the compare page read (``data.json``)."""
+    metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), Mapping) else {}
+    history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
+    dataset = metadata.get("dataset") if isinstance(metadata.get("dataset"), Mapping) else {}
+    architecture = metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
+    return {
+        "id": summary.id,
+        "name": summary.name,
+        "project": summary.project,
+        "slug": summary.slug,
+        "cells": summary.cells,
+        "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
+        "model": summary.has_model,
+        "inputs": architecture.get("inputs") if isinstance(architecture.get("inputs"), list) else [],
+        "outputs": architecture.get("outputs") if isinstance(architecture.get("outputs"), list) else [],
+        "dataset": {
+            "kind": dataset.get("kind"),
+            "classes": dataset.get("classes") if isinstance(dataset.get("classes"), list) else None,
+            "preprocessing": dataset.get("preprocessing") if isinstance(dataset.get("preprocessing"), list) else [],
+            "shapes": dataset.get("shapes") if isinstance(dataset.get("shapes"), Mapping) else {},
+        },
+    }
+
+
+def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"epoch": entry.get("epoch")}
+    for split in ("train", "val"):
+        values = entry.get(split)
+        if isinstance(values, Mapping):
+            out[split] = {k: v for k, v in values.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return out
+
+
+def _nested(metadata: Mapping[str, Any], *path: str) -> Any:
+    node: Any = metadata
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def render_experiment(metadata: Mapping[str, Any], summary: ExperimentSummary, *, files: set[str], data: dict[str, Any]) -> str:
+    """The body of one experiment page."""
+    flat = flatten(metadata)
+    architecture = metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
+    layers = [layer for layer in architecture.get("layers") or [] if isinstance(layer, Mapping)]
+    warnings = [w for w in metadata.get("warnings") or [] if isinstance(w, Mapping)] if isinstance(metadata.get("warnings"), list) else []
+    steps = _nested(metadata, "dataset", "preprocessing")
+    context = {
+        "m": summary,
+        "meta_title": summary.name,
+        "status": str(metadata.get("status", "")),
+        "notes": str(metadata.get("notes") or ""),
+        "tags": [str(t) for t in metadata.get("tags") or []] if isinstance(metadata.get("tags"), list) else [],
+        "groups": _group_fields(flat),
+        "layers": [
+            {
+                "name": str(layer.get("name", "")),
+                "type": str(layer.get("type", "")),
+                "params": "" if layer.get("params") is None else str(layer.get("params")),
+                "shape": "" if layer.get("output_shape") is None else json.dumps(layer.get("output_shape")),
+            }
+            for layer in layers[:500]
+        ],
+        "layer_overflow": max(0, len(layers) - 500),
+        "steps": [json.dumps(step, ensure_ascii=False, sort_keys=True, default=str) for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else [],
+        "warnings": [str(w.get("message", "")) for w in warnings],
+        "checklist": _checklist(metadata, flat, files),
+        "has_model": summary.has_model,
+        "has_card": "README.md" in files,
+        "serverless_url": _url(_nested(metadata, "serverless", "url")),
+        "hub_url": _url(_nested(metadata, "hub", "url")),
+        "data_json": script_json(data),
+    }
+    return environment().get_template("experiment.html.j2").render(**context)
+
+
+def _url(value: object) -> str:
+    """Only http(s) links are rendered as links (never ``javascript:``)."""
+    if isinstance(value, str) and value.lower().startswith(("https://", "http://")):
+        return value
+    return ""
+

@@ -1,0 +1,74 @@
+"""Catalog commands: ``modelkb build`` and ``modelkb site serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import open_store, report_problems, store_option
+
+DEFAULT_OUT = "modelkb-site"
+
+
+def _serve(site_dir: Path, port: int) -> None:
+    from ..site_builder.serve import make_server, server_url
+
+    server = make_server(site_dir, port=port)
+    click.echo(f"Serving the catalog at {server_url(server)} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.server_close()
+
+
+@click.command("build")
+@store_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=DEFAULT_OUT, show_default=True,
+              help="Folder of the built site.")
+@click.option("--project", "projects", multiple=True, help="Only this project (title or slug); repeatable.")
+@click.option("--full", is_flag=True, help="Ignore the cache and re-render every page.")
+@click.option("--no-zip", is_flag=True, help="Do not write bundle.zip downloads.")
+@click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port for --serve (0: any free port).")
+def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full: bool, no_zip: bool,
+          serve: bool, port: int) -> None:
+    """Render the store into a static, searchable catalog (works offline, from any static host)."""
+    from rich.progress import Progress
+
+    from ..site_builder.build import build_site
+
+    store = open_store(store_path)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("Rendering experiment pages", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = build_site(store, out_dir, projects=projects or None, incremental=not full,
+                            zip_bundles=not no_zip, progress=progress)
+    report_problems(store)
+    click.echo(
+        f"Built {report.experiments} experiment(s) in {report.projects} project(s) into {report.out} "
+        f"in {report.seconds:.1f} s ({report.rendered} page(s) rendered"
+        f"{', mkdocs shell rebuilt' if report.shell_rebuilt else ''})."
+    )
+    if report.problems:
+        click.echo(f"Skipped {len(report.problems)} unreadable bundle(s), listed above.")
+    if serve:
+        _serve(report.out, port)
+
+
+@click.group("site")
+def site() -> None:
+    """Catalog helpers."""
+
+
+@site.command("serve")
+@click.argument("site_dir", type=click.Path(file_okay=False, exists=True), default=DEFAULT_OUT)
+@click.option("--port", type=int, default=8000, show_default=True, help="Port (0: any free port).")
+def serve(site_dir: str, port: int) -> None:
+    """Serve a built catalog on 127.0.0.1 and print its URL."""
+    _serve(Path(site_dir), port)

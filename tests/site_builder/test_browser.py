@@ -1,0 +1,232 @@
+"""The built catalog in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Every test also checks that nothing left the site's origin, no console error was logged and no
+dialog opened (see ``PageWatch``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelkb.fields import flatten
+from modelkb.query import Query, field_rows
+
+from .conftest import SiteInfo, read_json
+
+pytestmark = pytest.mark.slow
+
+PAPER_QUERY = "epochs > 10 && optimizer = Adam && accuracy > 0.9"
+
+
+def _flat(info: SiteInfo, experiment_id: str) -> dict[str, Any]:
+    for path in info.store.glob(f"*/{experiment_id}/metadata.json"):
+        return flatten(read_json(path))
+    raise AssertionError(experiment_id)
+
+
+def _open_project(page: Any, url: str, slug: str) -> None:
+    page.goto(f"{url}projects/{slug}/")
+    page.wait_for_selector("#mkb-table-app[data-ready='true']")
+
+
+def _search(page: Any, text: str) -> None:
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.press_sequentially(text, delay=20)  # the theme listens to key events, not just "input"
+
+
+def _table_ids(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#mkb-table tbody tr", "rows => rows.map(r => r.getAttribute('data-id'))")
+
+
+def test_dashboard_shows_projects_and_recent_runs(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    page.goto(site_url)
+    cards = page.locator(".mkb-dashboard .mkb-card")
+    assert cards.count() == 3
+    assert "6 experiments" in page.locator(".mkb-card[data-project='sweep']").inner_text()
+    assert page.locator("table.mkb-recent tbody tr").count() == 8
+    page.watch.assert_clean()
+
+
+def test_query_shows_exactly_the_matching_rows(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    _open_project(page, site_url, "sweep")
+    page.fill("#mkb-query", PAPER_QUERY)
+    page.click("#mkb-query-apply")
+    page.wait_for_function("document.getElementById('mkb-count').textContent.startsWith('2 of')")
+    flats = {i: _flat(site_info, i) for i in site_info.sweep_ids}
+    predicate = Query(PAPER_QUERY).predicate(sorted({k for f in flats.values() for k in f}))
+    expected = {i for i, flat in flats.items() if predicate(flat)}
+    assert len(expected) == 2  # Adam/20/0.95 and adam/30/0.92 (text compares fold case)
+    assert set(_table_ids(page)) == expected
+    page.watch.assert_clean()
+
+
+def test_query_syntax_error_points_at_the_column(page: Any, site_url: str) -> None:
+    _open_project(page, site_url, "sweep")
+    page.fill("#mkb-query", "epochs > && a = 1")
+    page.click("#mkb-query-apply")
+    error = page.locator("#mkb-query-error")
+    error.wait_for(state="visible")
+    assert error.get_attribute("data-column") == "10"
+    assert "Column 10: missing value after '>', found '&&'" in error.inner_text()
+    page.fill("#mkb-query", "optimiser = Adam")
+    page.click("#mkb-query-apply")
+    assert "did you mean 'optimizer'" in error.inner_text()
+    page.watch.assert_clean()
+
+
+def test_csv_export_matches_the_table(page: Any, site_url: str) -> None:
+    _open_project(page, site_url, "sweep")
+    page.fill("#mkb-query", "epochs >= 11")
+    page.click("#mkb-query-apply")
+    page.click("th[data-key='hyperparameters.epochs'] button")  # sort ascending
+    headers = page.eval_on_selector_all("#mkb-table thead th[data-key] button", "els => els.map(e => e.textContent.replace(/ [▲▼]$/, ''))")
+    cells = page.eval_on_selector_all(
+        "#mkb-table tbody tr", "rows => rows.map(r => Array.from(r.querySelectorAll('td')).slice(1).map(td => td.textContent))")
+    with page.expect_download() as download_info:
+        page.click("[data-export='csv']")
+    text = Path(download_info.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == headers
+    assert rows[1:] == cells
+    assert [int(r[headers.index("epochs")]) for r in rows[1:]] == [11, 12, 15, 20, 30]
+    for fmt, check in (("json", lambda b: len(json.loads(b)) == 5), ("latex", lambda b: b"\\toprule" in b),
+                       ("pdf", lambda b: b.startswith(b"%PDF-1.4") and b.rstrip().endswith(b"%%EOF"))):
+        with page.expect_download() as info:
+            page.click(f"[data-export='{fmt}']")
+        assert check(Path(info.value.path()).read_bytes()), fmt
+    page.watch.assert_clean()
+
+
+def test_compare_highlights_exactly_the_differing_fields(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    a, b = site_info.sweep_ids[0], site_info.sweep_ids[2]
+    page.goto(f"{site_url}compare/?ids={a},{b}")
+    page.wait_for_selector("#mkb-compare-app[data-ready='true']")
+    rows_a = {k: t for k, _, t in field_rows(_flat(site_info, a))}
+    rows_b = {k: t for k, _, t in field_rows(_flat(site_info, b))}
+    expected = {k for k in rows_a.keys() | rows_b.keys() if rows_a.get(k) != rows_b.get(k)}
+    shown = set(page.eval_on_selector_all("#mkb-compare-diff tr.mkb-diff", "rs => rs.map(r => r.getAttribute('data-key'))"))
+    same = set(page.eval_on_selector_all("#mkb-compare-same tbody tr", "rs => rs.map(r => r.getAttribute('data-key'))"))
+    assert shown == expected
+    assert {"hyperparameters.epochs", "hyperparameters.optimizer.name", "id"} <= shown
+    assert same == (rows_a.keys() | rows_b.keys()) - expected
+    assert page.locator("details#mkb-compare-same-box").get_attribute("open") is None  # folded
+    assert page.locator("#mkb-compare-charts .mkb-series").count() >= 4  # overlaid curves
+    page.watch.assert_clean()
+
+
+def test_project_table_selection_opens_compare(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    _open_project(page, site_url, "sweep")
+    boxes = page.locator("#mkb-table tbody input.mkb-select")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.click("#mkb-compare")
+    page.wait_for_selector("#mkb-compare-app[data-ready='true']")
+    assert "ids=" in page.url
+    assert page.locator("#mkb-compare-diff thead th").count() == 3
+    page.watch.assert_clean()
+
+
+def test_netron_renders_the_graph_and_shows_node_properties(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    page.goto(f"{site_url}experiments/{site_info.model_id}/")
+    page.click("[data-tab='architecture']")
+    frame = page.frame_locator("#mkb-netron")
+    nodes = frame.locator("#canvas g.node")
+    nodes.first.wait_for(timeout=30_000)
+    assert nodes.count() >= 3  # Conv, Relu, Gemm/MatMul, Softmax ...
+    frame.locator("#canvas g.node", has_text="Conv").first.click()
+    frame.locator(".sidebar").first.wait_for(state="visible")
+    assert "conv" in frame.locator(".sidebar").first.inner_text().lower()
+    page.watch.assert_clean()
+
+
+def test_inference_in_the_browser_matches_onnxruntime(page: Any, site_url: str, site_info: SiteInfo, tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    ort = pytest.importorskip("onnxruntime")
+    image_module = pytest.importorskip("PIL.Image")
+    grey = np.round(site_info.digits_sample / 16.0 * 255).astype(np.uint8)
+    png = tmp_path / "digit.png"
+    image_module.fromarray(grey, mode="L").convert("RGB").save(png)
+    # The catalog's documented pipeline: grey / 255 * R with R = 1 / factor, then the recorded steps.
+    pixels = np.asarray(image_module.open(png).convert("RGB"), dtype=np.float64).mean(axis=2)
+    x = (pixels / 255 * 16) * (1 / 16)
+    session = ort.InferenceSession(str(site_info.out / "experiments" / site_info.model_id / "model.onnx"))
+    expected = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32).reshape(1, 1, 8, 8)})[0][0]
+
+    page.goto(f"{site_url}experiments/{site_info.model_id}/")
+    page.click("[data-tab='inference']")
+    page.wait_for_selector("#mkb-infer[data-state='ready']", timeout=60_000)
+    page.set_input_files("#mkb-infer-file", str(png))
+    page.wait_for_function("document.getElementById('mkb-infer-preview').complete && document.getElementById('mkb-infer-preview').naturalWidth === 8")
+    page.click("#mkb-infer-run")
+    page.wait_for_selector("#mkb-infer[data-state='done']", timeout=30_000)
+    result = page.evaluate("window.ModelKBInferResult")
+    assert result["top"] == int(np.argmax(expected))
+    assert np.allclose(result["probs"], expected, atol=1e-4)
+    bars = page.locator("#mkb-infer-result li")
+    assert bars.first.get_attribute("data-class") == str(int(np.argmax(expected)))
+    page.watch.assert_clean()
+
+
+def test_user_text_never_executes(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    slug = next(p.name for p in site_info.store.iterdir() if p.name.startswith("evil"))
+    other = site_info.sweep_ids[0]
+    for path in ("", "projects/", f"projects/{slug}/", f"experiments/{site_info.xss_id}/",
+                 f"compare/?ids={site_info.xss_id},{other}", "about/"):
+        page.goto(site_url + path)
+        page.wait_for_load_state("load")
+        if path.startswith("projects/evil"):
+            page.wait_for_selector("#mkb-table-app[data-ready='true']")
+            page.locator("#mkb-columns summary").click()
+            page.locator("#mkb-columns-list input").last.check()  # show every column, payload keys too
+        if path.startswith("compare"):
+            page.wait_for_selector("#mkb-compare-app[data-ready='true']")
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.__xss") is None, path
+    # The payload is shown as text where it belongs.
+    page.goto(f"{site_url}experiments/{site_info.xss_id}/")
+    assert "<script>window.__xss=1" in page.locator(".mkb-notes").inner_text()
+    # Search results render titles and text from the index; the payload stays inert there too.
+    page.goto(site_url)
+    _search(page, "evil")
+    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__xss") is None
+    page.watch.assert_clean()
+
+
+def test_search_finds_experiments(page: Any, site_url: str, site_info: SiteInfo) -> None:
+    page.goto(site_url)
+    _search(page, site_info.model_id[:12])
+    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    links = page.eval_on_selector_all(".md-search-result__link", "as => as.map(a => a.getAttribute('href'))")
+    assert any(site_info.model_id in href for href in links)
+    page.watch.assert_clean()
+
+
+def test_filter_is_fast_on_many_rows(page: Any, site_url: str) -> None:
+    """10,000 synthetic rows in the browser: filtering stays under 200 ms (bench/site measures more)."""
+    _open_project(page, site_url, "sweep")
+    timing = page.evaluate(
+        """() => {
+          const Q = window.ModelKBQuery, base = window.ModelKBTable.data;
+          const rows = [];
+          for (let i = 0; i < 10000; i++) rows.push(base.rows[i % base.rows.length].slice());
+          const idCol = base.keys.indexOf('id');
+          rows.forEach((r, i) => { r[idCol] = 'x' + i; });
+          const table = window.ModelKBTable;
+          table.data = {...base, rows, display: rows.map((_, i) => base.display[i % base.display.length])};
+          table.ds = Q.columnar(base.keys, rows); table.n = rows.length;
+          table.ids = table.ds.column('id').t; table.order = rows.map((_, i) => i);
+          return table.apply('epochs > 10 && optimizer = Adam && accuracy > 0.9');
+        }"""
+    )
+    assert timing["count"] > 0
+    assert timing["ms"] < 200, timing
+    page.watch.assert_clean()

@@ -1,0 +1,116 @@
+"""``modelkb build`` without a browser: layout, incremental rebuilds, problems, escaping, sizes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from modelkb.cli import cli
+from modelkb.store import Store
+
+from .conftest import PAYLOAD_ATTR, PAYLOAD_SCRIPT, SiteInfo, read_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "site"))
+from modelkb.site_builder.build import build_site
+from modelkb.site_builder.catalog import decode_cell, encode_cell
+from modelkb.site_builder.mkdocs_shell import SLOT, TITLE_TOKEN
+from synthetic import make_store
+
+
+def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
+    out = site_info.out
+    for rel in ("index.html", "projects/index.html", "projects/sweep/index.html", "compare/index.html",
+                "about/index.html", "data/projects/sweep.json", "search/search_index.json",
+                "vendor/netron/index.html", "vendor/onnxruntime-web/ort.wasm.min.js",
+                f"experiments/{site_info.model_id}/model.onnx", f"experiments/{site_info.model_id}/bundle.zip",
+                f"experiments/{site_info.model_id}/README.md", f"experiments/{site_info.model_id}/data.json"):
+        assert (out / rel).is_file(), rel
+    assert not (out / "experiments" / "shell").exists()
+    for html in out.rglob("*.html"):
+        if "vendor" in html.parts or ".modelkb-build" in html.parts:
+            continue
+        text = html.read_text(encoding="utf-8")
+        assert SLOT not in text and TITLE_TOKEN not in text, html
+        assert "fonts.googleapis" not in text and "https://cdn" not in text, html
+
+
+def test_corrupt_bundle_is_listed_and_skipped(site_info: SiteInfo, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["build", "--store", str(site_info.store), "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    assert f"skipped {site_info.corrupt}" in result.output
+    assert "not valid JSON" in result.output
+    assert "Built 8 experiment(s) in 3 project(s)" in result.output
+    assert not (tmp_path / "site" / "experiments" / site_info.corrupt.name).exists()
+    about = (tmp_path / "site" / "about" / "index.html").read_text(encoding="utf-8")
+    assert site_info.corrupt.name in about
+
+
+def test_user_text_is_escaped_in_every_file(site_info: SiteInfo) -> None:
+    for path in site_info.out.rglob("*"):
+        if path.suffix not in (".html", ".json") or "vendor" in path.parts or ".modelkb-build" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".html":
+            assert "<script>window.__xss" not in text, path
+            assert '<img src=x onerror' not in text, path
+    page = (site_info.out / "experiments" / site_info.xss_id / "index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;window.__xss=1" in page
+    data = read_json(site_info.out / "experiments" / site_info.xss_id / "data.json")
+    assert data["cells"]["notes"].startswith("notes <script>")  # JSON keeps the text; JS uses textContent
+    assert any(key.endswith(PAYLOAD_ATTR.lower()) for key in data["cells"])  # a parameter *name*
+    assert PAYLOAD_SCRIPT in data["cells"].values()
+
+
+def test_search_index_lists_experiments(site_info: SiteInfo) -> None:
+    docs = read_json(site_info.out / "search" / "search_index.json")["docs"]
+    locations = {doc["location"] for doc in docs}
+    assert f"experiments/{site_info.model_id}/" in locations
+    assert "projects/sweep/" in locations
+    entry = next(doc for doc in docs if doc["location"] == f"experiments/{site_info.model_id}/")
+    for word in ("Digits torch", "torch", "Adam", "cnn", "Tiny CNN", site_info.model_id):
+        assert word in entry["text"]
+
+
+def test_incremental_rebuild_renders_only_new_runs(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    make_store(store_dir, count=60, projects=3)
+    store = Store(store_dir)
+    first = build_site(store, tmp_path / "site")
+    assert (first.experiments, first.rendered, first.shell_rebuilt) == (60, 60, True)
+    again = build_site(store, tmp_path / "site")
+    assert (again.rendered, again.shell_rebuilt) == (0, False)
+    make_store(store_dir, count=1, projects=1, seed=99, start_ms=1_800_000_000_000)
+    third = build_site(store, tmp_path / "site")
+    assert (third.experiments, third.rendered, third.shell_rebuilt) == (61, 1, False)
+    table = read_json(tmp_path / "site" / "data" / "projects" / "project-a.json")
+    assert len(table["rows"]) == 21
+    removed = next((store_dir / "project-b").iterdir())
+    shutil.rmtree(removed)
+    fourth = build_site(store, tmp_path / "site")
+    assert fourth.experiments == 60 and not (tmp_path / "site" / "experiments" / removed.name).exists()
+
+
+def test_experiment_pages_stay_small(tmp_path: Path) -> None:
+    make_store(tmp_path / "store", count=20, projects=2)
+    build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
+    for folder in (tmp_path / "site" / "experiments").iterdir():
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.suffix in (".html", ".json"))
+        assert size < 30_000, (folder.name, size)
+
+
+@pytest.mark.parametrize("value", [3, 10.0, 0.001, 1e-05, 1e16, 123456789012, True, "12", "012", "Adam", float("inf"), 2**60])
+def test_cells_round_trip_text_and_number(value: object) -> None:
+    from modelkb.fields import text_form, to_number
+
+    text, number = text_form(value), to_number(value)
+    assert decode_cell(json.loads(json.dumps(encode_cell(number, text)))) == (text, number)
+
+
+def test_output_inside_the_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="outside the store"):
+        build_site(Store(tmp_path), tmp_path / "site")
