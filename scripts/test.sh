@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-venv.sh all,test
+bash scripts/setup-system.sh
+export MODELKB_RIE="${XDG_CACHE_HOME:-$HOME/.cache}/modelkb/aws-lambda-rie-x86_64"
 exec .venv/bin/pytest "$@"

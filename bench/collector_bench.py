@@ -1,0 +1,123 @@
+"""Benchmark: what the collector costs a training run (Keras CNN and PyTorch CNN on digits).
+
+For each framework, the same small CNN is trained on scikit-learn's digits with and without the
+ModelKB callback, interleaved (A B A B ...) so machine noise hits both alike; medians reported.
+
+- training overhead = (fit time with the callback - its finalize time - fit time without) / fit time without
+  (it includes the start-of-training capture: context, git, lockfile, code snapshot, and every epoch hook);
+- finalize = the end-of-training work: native weights, ONNX export, onnxruntime parity check, card, seal.
+
+Usage: python bench/collector_bench.py [--repeats 5] [--epochs 10] [--framework keras|torch|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+
+def digits(channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
+    data = load_digits()
+    x = (data.images.astype("float32") / 16.0).reshape(-1, 8, 8, 1) if channels_last else \
+        (data.images.astype("float32") / 16.0).reshape(-1, 1, 8, 8)
+    return x, data.target.astype("int64")
+
+
+def keras_run(with_callback: bool, epochs: int, store: str) -> tuple[float, float]:
+    import keras
+
+    from modelkb import Experiment
+    from modelkb.keras import KerasCallback
+
+    keras.utils.set_random_seed(0)
+    x, y = digits(channels_last=True)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks, finalize = [], [0.0]
+    if with_callback:
+        callback = KerasCallback(Experiment("Bench", "bench", seed=0, store=store))
+        original = callback.on_train_end
+
+        def timed_end(logs=None):
+            start = time.perf_counter()
+            original(logs)
+            finalize[0] = time.perf_counter() - start
+
+        callback.on_train_end = timed_end
+        callbacks.append(callback)
+    start = time.perf_counter()
+    model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=callbacks)
+    return time.perf_counter() - start, finalize[0]
+
+
+def torch_run(with_callback: bool, epochs: int, store: str) -> tuple[float, float]:
+    import torch
+    from torch import nn
+
+    from modelkb import Experiment
+    from modelkb.torch import Model, PytorchCallbacks
+
+    torch.manual_seed(0)
+    x, y = digits(channels_last=False)
+    module = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 16, 10))
+    model = Model(module)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+    callbacks, finalize = [], [0.0]
+    if with_callback:
+        callback = PytorchCallbacks(Experiment("Bench", "bench", seed=0, store=store))
+        original = callback.on_train_end
+
+        def timed_end(*args, **kwargs):
+            start = time.perf_counter()
+            original(*args, **kwargs)
+            finalize[0] = time.perf_counter() - start
+
+        callback.on_train_end = timed_end
+        callbacks.append(callback)
+    start = time.perf_counter()
+    model.fit(x[:1400], y[:1400], epochs=epochs, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
+              batch_size=32, validation_data=(x[1400:], y[1400:]), callbacks=callbacks, verbose=0)
+    return time.perf_counter() - start, finalize[0]
+
+
+def bench(name: str, run, repeats: int, epochs: int) -> None:
+    with tempfile.TemporaryDirectory() as store:
+        run(False, 1, store)  # warm-up: imports, graph tracing, exporter
+        run(True, 1, store)
+        base, with_cb, finals = [], [], []
+        for _ in range(repeats):
+            base.append(run(False, epochs, store)[0])
+            total, final = run(True, epochs, store)
+            with_cb.append(total)
+            finals.append(final)
+    b, w, f = statistics.median(base), statistics.median(with_cb), statistics.median(finals)
+    overhead = (w - f - b) / b * 100
+    print(f"{name}: fit without {b:.3f} s, with {w:.3f} s (median of {repeats}, {epochs} epochs); "
+          f"training overhead {overhead:+.1f} %; finalize {f:.2f} s (min {min(finals):.2f}, max {max(finals):.2f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--framework", choices=["keras", "torch", "both"], default="both")
+    args = parser.parse_args()
+    if args.framework in ("keras", "both"):
+        bench("keras", keras_run, args.repeats, args.epochs)
+    if args.framework in ("torch", "both"):
+        bench("torch", torch_run, args.repeats, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
