@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -96,9 +95,7 @@ def test_capture_context_in_a_dirty_repo(repo: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.setattr(sys, "argv", ["train.py", "--hf-token", HF_TOKEN, "--epochs", "5"])
-    started = time.perf_counter()
     context, warnings = capture_context()
-    elapsed = time.perf_counter() - started
     assert warnings == []
     assert KEYS <= set(context)
     assert context["cwd"] == str(repo) and context["pid"] == os.getpid()
@@ -115,7 +112,6 @@ def test_capture_context_in_a_dirty_repo(repo: Path, monkeypatch: pytest.MonkeyP
     dumped = json.dumps(context)
     for secret in (HF_TOKEN, AWS_SECRET, PASSWORD, REMOTE_TOKEN):
         assert secret not in dumped
-    assert elapsed < 2.0  # typically ~30 ms; generous for loaded CI machines
 
 
 def test_clean_repo_without_diff(repo: Path) -> None:

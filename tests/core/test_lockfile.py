@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,14 +26,11 @@ def test_names_are_pep503_normalised() -> None:
 
 
 def test_installed_distributions() -> None:
-    started = time.perf_counter()
     dists = installed_distributions()
-    elapsed = time.perf_counter() - started
     names = [name for name, _ in dists]
     assert names == sorted(names) and len(names) == len(set(names))
     assert all(name == normalize_name(name) for name in names)
     assert {"pytest", "packaging", "pip"} <= set(names)
-    assert elapsed < 1.0  # ~10 ms for 150 distributions here; generous for slow CI disks
 
 
 def test_written_file_parses_and_pins_everything(tmp_path: Path) -> None:

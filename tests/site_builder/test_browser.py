@@ -210,12 +210,17 @@ def test_search_finds_experiments(page: Any, site_url: str, site_info: SiteInfo)
     page.watch.assert_clean()
 
 
-def test_filter_is_fast_on_many_rows(page: Any, site_url: str) -> None:
-    """10,000 synthetic rows in the browser: filtering stays under 200 ms (bench/site measures more)."""
+def test_filter_works_on_many_rows(page: Any, site_url: str) -> None:
+    """10,000 rows in the browser: the filter selects exactly the matching copies (speed: bench/site)."""
     _open_project(page, site_url, "sweep")
     timing = page.evaluate(
         """() => {
           const Q = window.ModelKBQuery, base = window.ModelKBTable.data;
+          const q = 'epochs > 10 && optimizer = Adam && accuracy > 0.9';
+          window.ModelKBTable.apply(q);
+          const baseHits = new Set(window.ModelKBTable.view);
+          let expected = 0;
+          for (let i = 0; i < 10000; i++) if (baseHits.has(i % base.rows.length)) expected++;
           const rows = [];
           for (let i = 0; i < 10000; i++) rows.push(base.rows[i % base.rows.length].slice());
           const idCol = base.keys.indexOf('id');
@@ -224,9 +229,10 @@ def test_filter_is_fast_on_many_rows(page: Any, site_url: str) -> None:
           table.data = {...base, rows, display: rows.map((_, i) => base.display[i % base.display.length])};
           table.ds = Q.columnar(base.keys, rows); table.n = rows.length;
           table.ids = table.ds.column('id').t; table.order = rows.map((_, i) => i);
-          return table.apply('epochs > 10 && optimizer = Adam && accuracy > 0.9');
+          const result = table.apply(q);
+          return {count: result.count, expected: expected, shown: table.view.length};
         }"""
     )
-    assert timing["count"] > 0
-    assert timing["ms"] < 200, timing
+    assert timing["expected"] > 0
+    assert timing["count"] == timing["expected"] == timing["shown"], timing
     page.watch.assert_clean()
