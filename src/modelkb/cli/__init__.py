@@ -30,6 +30,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("serverless_commands:package", "Generate an inference handler and Lambda container for a run."),
     "serve": ("serverless_commands:serve", "Serve a run's generated handler on 127.0.0.1."),
     "deploy": ("serverless_commands:deploy", "Build, push and deploy a run as a Lambda behind API Gateway."),
+    "reproduce": ("repro_commands:reproduce", "Re-run an experiment's captured code and compare its metrics."),
+    "repeat": ("repro_commands:repeat", "Run an experiment's configuration n times with different seeds, as a group."),
+    "group": ("repro_commands:group", "Mean ± std of every final metric over a group of runs."),
+    "checklist": ("repro_commands:checklist", "Print an experiment's reproducibility checklist."),
 }
 
 

@@ -1,0 +1,398 @@
+"""The reproducibility checklist of a run: the 13 items of the NeurIPS checklist, filled from the bundle.
+
+Computed on demand from ``metadata.json`` plus the other runs of the project (hyperparameter
+ranges, number of runs, groups), so it never goes stale. Each item has a ``status``:
+
+- ``filled``: ModelKB recorded everything the item asks for;
+- ``needs_user_input``: part of the answer needs the author's words; ``how_to_complete`` says where
+  to add them (``Experiment(notes=...)``, ``exp.log_params(...)``, ``exp.set_dataset(...)``);
+- ``missing``: ModelKB could record it but did not for this run; ``how_to_complete`` says how.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..bundle import CODE_DIR, LOCK_FILE, Bundle
+from ..ids import utc_now
+from ..store import Store
+
+logger = logging.getLogger(__name__)
+
+CHECKLIST_VERSION = 1
+
+# (id, title, what the NeurIPS reproducibility checklist asks)
+ITEMS: tuple[tuple[str, str, str], ...] = (
+    ("model", "Model description", "A clear description of the mathematical setting, algorithm and/or model."),
+    ("complexity", "Complexity", "An analysis of the complexity (time, space, sample size) of the algorithm."),
+    ("code", "Source code", "A link to downloadable source code."),
+    ("dependencies", "Dependencies", "A specification of all dependencies, including external libraries."),
+    ("data_statistics", "Dataset statistics", "The relevant statistics of each dataset, such as the number of examples."),
+    ("data_splits", "Data splits", "The details of the train / validation / test splits."),
+    ("data_preprocessing", "Pre-processing", "An explanation of any data that were excluded, and all pre-processing steps."),
+    ("data_location", "Data availability", "A link to a downloadable version of the dataset or simulation environment."),
+    ("hyperparameters", "Hyperparameters", "The range of hyperparameters considered, the method to select the best configuration, and all hyperparameters used."),
+    ("runs", "Number of runs", "The exact number of training and evaluation runs."),
+    ("metrics", "Metrics", "A clear definition of the specific measures or statistics used to report results."),
+    ("variation", "Central tendency and variation", "Results with central tendency (e.g. mean) and variation (e.g. error bars)."),
+    ("infrastructure", "Computing infrastructure", "A description of the computing infrastructure used."),
+)
+
+_METRIC_DEFINITIONS = {
+    "loss": "the training objective ({loss}) averaged over the epoch's batches",
+    "accuracy": "fraction of samples whose predicted class equals the label",
+    "sparse_categorical_accuracy": "fraction of samples whose predicted class equals the integer label",
+    "categorical_accuracy": "fraction of samples whose predicted class equals the one-hot label's class",
+    "binary_accuracy": "fraction of samples whose thresholded prediction (0.5) equals the label",
+    "mae": "mean absolute error", "mean_absolute_error": "mean absolute error",
+    "mse": "mean squared error", "mean_squared_error": "mean squared error",
+    "rmse": "root mean squared error", "root_mean_squared_error": "root mean squared error",
+    "auc": "area under the ROC curve", "precision": "true positives / predicted positives",
+    "recall": "true positives / actual positives", "f1": "harmonic mean of precision and recall",
+    "top_5_accuracy": "fraction of samples whose label is among the 5 highest-scored classes",
+    "lr": "learning rate at the end of the epoch",
+}
+
+
+def _item(item_id: str, status: str, value: dict[str, Any], text: str, how: str | None = None) -> dict[str, Any]:
+    entry = {"id": item_id, "status": status, "value": value, "text": text}
+    if how:
+        entry["how_to_complete"] = how
+    return entry
+
+
+def _model(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    arch = meta.get("architecture") or {}
+    hyper = meta.get("hyperparameters") or {}
+    layers = arch.get("layers") or []
+    framework = meta.get("framework") or {}
+    value = {
+        "framework": f"{framework.get('name', '?')} {framework.get('version', '')}".strip(),
+        "layers": [f"{layer.get('type')}" for layer in layers if isinstance(layer, dict)],
+        "inputs": arch.get("inputs"), "outputs": arch.get("outputs"),
+        "loss": hyper.get("loss"), "optimizer": (hyper.get("optimizer") or {}).get("name"),
+        "description": meta.get("notes"),
+    }
+    text = f"{len(layers)}-layer {value['framework']} model ({' → '.join(value['layers'][:12])}), loss {value['loss']}, optimizer {value['optimizer']}"
+    if not layers:
+        return _item("model", "missing", value, "no architecture recorded",
+                     "Train with a ModelKB framework callback, or call exp.set_architecture(...).")
+    if not meta.get("notes"):
+        return _item("model", "needs_user_input", value, text,
+                     "Describe the model and its mathematical setting in Experiment(..., notes='...').")
+    return _item("model", "filled", value, f"{text}. {meta['notes']}")
+
+
+def _complexity(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    arch = meta.get("architecture") or {}
+    history = (meta.get("metrics") or {}).get("history") or []
+    epoch_times = [e["time_s"] for e in history if isinstance(e.get("time_s"), (int, float))]
+    value = {
+        "parameter_count": arch.get("parameter_count"),
+        "trainable_parameter_count": arch.get("trainable_parameter_count"),
+        "flops_per_sample": ctx["flops"].get("flops") if ctx["flops"] else None,
+        "flops": ctx["flops"],
+        "training_time_s": meta.get("duration_s"),
+        "mean_epoch_time_s": round(sum(epoch_times) / len(epoch_times), 4) if epoch_times else None,
+        "peak_memory_mb": (meta.get("resources") or {}).get("peak_rss_mb"),
+        "train_samples": ((meta.get("dataset") or {}).get("samples") or {}).get("train"),
+    }
+    parts = [f"{value['parameter_count']} parameters" if value["parameter_count"] is not None else None,
+             f"{value['flops_per_sample']:,} FLOPs per forward sample" if value["flops_per_sample"] else None,
+             f"training {value['training_time_s']} s" if value["training_time_s"] is not None else None,
+             f"peak RSS {value['peak_memory_mb']} MiB" if value["peak_memory_mb"] is not None else None]
+    missing = [k for k in ("parameter_count", "flops_per_sample", "training_time_s", "peak_memory_mb") if value[k] is None]
+    text = ", ".join(p for p in parts if p) or "nothing recorded"
+    if missing:
+        fixes = {"parameter_count": "train with a ModelKB framework callback (architecture summary)",
+                 "flops_per_sample": "FLOPs are estimated from model.onnx: keep export_onnx=True and install onnx",
+                 "training_time_s": "finish the run (exp.finish() or a `with` block)",
+                 "peak_memory_mb": "peak memory is recorded when the run finishes (runs from older ModelKB versions lack it)"}
+        return _item("complexity", "missing", {**value, "missing": missing}, text,
+                     "; ".join(f"{k}: {fixes[k]}" for k in missing) + ".")
+    return _item("complexity", "filled", value, text)
+
+
+def _code(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    code = meta.get("code") or {}
+    git = ((meta.get("context") or {}).get("git")) or {}
+    value = {"entry": code.get("entry"), "files": code.get("files"), "bundle_folder": f"{CODE_DIR}/",
+             "git_remote": git.get("remote"), "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
+             "command": (meta.get("context") or {}).get("command")}
+    if not code.get("entry"):
+        return _item("code", "missing", value, "no training source captured",
+                     "Keep Experiment(capture_code=True) (the default) and run a script.")
+    where = f"{git['remote']} @ {str(git.get('commit'))[:12]}" if git.get("remote") else "the bundle's code/ folder"
+    return _item("code", "filled", value, f"entry {code['entry']} ({len(code.get('files') or [])} file(s)) in {where}; re-run with `modelkb reproduce {meta.get('id')}`")
+
+
+def _dependencies(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    framework = meta.get("framework") or {}
+    value = {"lockfile": LOCK_FILE if ctx["lock_pins"] is not None else None, "pinned_distributions": ctx["lock_pins"],
+             "framework_versions": framework.get("versions"), "python": (meta.get("context") or {}).get("python")}
+    if ctx["lock_pins"] is None:
+        return _item("dependencies", "missing", value, "no requirements.lock",
+                     "Keep Experiment(capture_environment=True) (the default).")
+    return _item("dependencies", "filled", value,
+                 f"{ctx['lock_pins']} pinned distributions in {LOCK_FILE} (Python {value['python']}); rebuild with `modelkb reproduce --env locked`")
+
+
+def _data_statistics(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    data = meta.get("dataset") or {}
+    value = {k: data.get(k) for k in ("name", "kind", "shapes", "samples", "dtype", "num_classes", "classes")}
+    samples = data.get("samples") or {}
+    text = f"{data.get('name') or 'unnamed'} ({data.get('kind', '?')}): " + ", ".join(f"{k} {v}" for k, v in samples.items()) + f"; x shape {(data.get('shapes') or {}).get('x')}"
+    if not samples:
+        return _item("data_statistics", "missing", value, "no dataset statistics recorded",
+                     "Pass the data to fit() with a ModelKB callback, or call exp.set_dataset(samples={...}).")
+    if not data.get("name"):
+        return _item("data_statistics", "needs_user_input", value, text, "Name the dataset: exp.set_dataset(name='...').")
+    return _item("data_statistics", "filled", value, text)
+
+
+def _data_splits(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    samples = (meta.get("dataset") or {}).get("samples") or {}
+    value = {"samples": samples}
+    if not samples:
+        return _item("data_splits", "missing", value, "no splits recorded", "exp.set_dataset(samples={'train': ..., 'val': ..., 'test': ...})")
+    return _item("data_splits", "filled", value, ", ".join(f"{k}: {v}" for k, v in samples.items()))
+
+
+def _data_preprocessing(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    data = meta.get("dataset") or {}
+    steps = data.get("preprocessing") or []
+    value = {"steps": steps, "notes": data.get("notes")}
+    ops = [str(step.get("op")) if isinstance(step, dict) else str(step) for step in steps]
+    text = ("steps: " + ", ".join(ops)) if ops else "no pre-processing recorded"
+    if data.get("notes"):
+        return _item("data_preprocessing", "filled", value, f"{text}. {data['notes']}")
+    return _item("data_preprocessing", "needs_user_input", value, text,
+                 "State which data were excluded (or that none were): exp.set_dataset(notes='...').")
+
+
+def _data_location(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    data = meta.get("dataset") or {}
+    loading = data.get("loading") or []
+    calls = [call.get("call") if isinstance(call, dict) else str(call) for call in loading]
+    value = {"location": data.get("location"), "loading": calls}
+    if data.get("location"):
+        return _item("data_location", "filled", value, str(data["location"]))
+    if calls:
+        return _item("data_location", "filled", value, "loaded with " + ", ".join(str(c) for c in calls))
+    return _item("data_location", "needs_user_input", value, "no location recorded",
+                 "exp.set_dataset(location='https://...')")
+
+
+def _hyperparameters(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    hyper = meta.get("hyperparameters") or {}
+    used = {k: v for k, v in hyper.items() if k not in ("params", "optimizer") and not isinstance(v, (dict, list))}
+    if isinstance(hyper.get("optimizer"), dict):
+        used["optimizer"] = hyper["optimizer"].get("name")
+    used.update({f"params.{k}": v for k, v in (hyper.get("params") or {}).items() if not isinstance(v, (dict, list))})
+    ranges = ctx["ranges"]
+    params = hyper.get("params") or {}
+    selection = params.get("selection") or params.get("hparam_selection")
+    value = {"used": used, "ranges_in_project": ranges, "project_runs": ctx["project_runs"], "selection": selection}
+    varied = {k: r for k, r in ranges.items() if r.get("distinct", 1) > 1}
+    text = f"{len(used)} hyperparameters recorded; across {ctx['project_runs']} run(s) of the project " + (
+        "varied: " + "; ".join(f"{k} {_range_text(r)}" for k, r in sorted(varied.items())) if varied else "none was varied")
+    if not selection:
+        return _item("hyperparameters", "needs_user_input", value, text,
+                     "Say how the configuration was chosen: exp.log_params(hparam_selection='grid search over ...').")
+    return _item("hyperparameters", "filled", value, f"{text}; selection: {selection}")
+
+
+def _runs(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    value = {"project_runs": ctx["project_runs"], "group": meta.get("group"), "group_runs": ctx["group"]["n"] if ctx["group"] else None,
+             "reproductions": ctx["reproductions"], "seed": meta.get("seed"), "determinism": meta.get("determinism"),
+             "epochs": len((meta.get("metrics") or {}).get("history") or [])}
+    text = f"this run: 1 training run of {value['epochs']} epoch(s), seed {meta.get('seed')}; project: {ctx['project_runs']} run(s)"
+    if ctx["group"]:
+        text += f"; group {meta.get('group')}: {ctx['group']['n']} run(s)"
+    if ctx["reproductions"]:
+        text += f"; reproduced {len(ctx['reproductions'])} time(s)"
+    return _item("runs", "filled", value, text)
+
+
+def _metrics(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    final = (meta.get("metrics") or {}).get("final") or {}
+    params = (meta.get("hyperparameters") or {}).get("params") or {}
+    user = params.get("metric_definitions") if isinstance(params.get("metric_definitions"), dict) else {}
+    loss = (meta.get("hyperparameters") or {}).get("loss")
+    definitions: dict[str, str | None] = {}
+    for name in sorted(final):
+        base = name.removeprefix("val_")
+        known = user.get(name) or user.get(base) or _METRIC_DEFINITIONS.get(base)
+        if known:
+            known = known.format(loss=loss or "loss") + (" on the validation split" if name.startswith("val_") else " on the training split")
+        definitions[name] = known
+    undefined = [n for n, d in definitions.items() if d is None]
+    value = {"definitions": definitions, "final": final, "undefined": undefined}
+    if not final:
+        return _item("metrics", "missing", value, "no metrics recorded", "Log metrics with exp.log_metrics(...) or a callback.")
+    text = "; ".join(f"{n}: {d or '?'}" for n, d in definitions.items())
+    if undefined:
+        return _item("metrics", "needs_user_input", value, text,
+                     "Define them: exp.log_params(metric_definitions={'" + undefined[0] + "': '...'}).")
+    return _item("metrics", "filled", value, text)
+
+
+def _variation(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    group = ctx["group"]
+    if not group or group["n"] < 2:
+        return _item("variation", "missing", {"group": meta.get("group")}, "single run: no mean ± std",
+                     f"Run `modelkb repeat {meta.get('id')} -n 5` to get mean ± std over seeds.")
+    text = "; ".join(f"{name} {m['mean']:.4g} ± {m['std']:.2g}" for name, m in group["metrics"].items()) + f" (n={group['n']}, seeds {group['seeds']})"
+    return _item("variation", "filled", group, text)
+
+
+def _infrastructure(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    context = meta.get("context") or {}
+    value = {k: context.get(k) for k in ("cpu", "cpu_count", "memory_gb", "gpu", "os", "platform", "python")}
+    if not context:
+        return _item("infrastructure", "missing", value, "no context recorded", "Keep Experiment(capture_environment=True).")
+    gpus = ", ".join(g.get("name", "?") for g in context.get("gpu") or [] if isinstance(g, dict)) or "no GPU"
+    return _item("infrastructure", "filled", value,
+                 f"{context.get('cpu')} ({context.get('cpu_count')} cores), {context.get('memory_gb')} GB RAM, {gpus}; {context.get('os')}, Python {context.get('python')}")
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
+    "model": _model, "complexity": _complexity, "code": _code, "dependencies": _dependencies,
+    "data_statistics": _data_statistics, "data_splits": _data_splits, "data_preprocessing": _data_preprocessing,
+    "data_location": _data_location, "hyperparameters": _hyperparameters, "runs": _runs, "metrics": _metrics,
+    "variation": _variation, "infrastructure": _infrastructure,
+}
+
+
+def _range_text(entry: dict[str, Any]) -> str:
+    if "min" in entry:
+        return f"{entry['min']}–{entry['max']}"
+    return "{" + ", ".join(map(str, entry.get("values", []))) + "}"
+
+
+def hyperparameter_ranges(runs_metadata: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per scalar hyperparameter: ``{min, max, distinct}`` for numbers, ``{values, distinct}`` otherwise."""
+    seen: dict[str, list[Any]] = {}
+    for meta in runs_metadata:
+        hyper = meta.get("hyperparameters") or {}
+        flat = {k: v for k, v in hyper.items() if not isinstance(v, (dict, list))}
+        if isinstance(hyper.get("optimizer"), dict):
+            flat["optimizer"] = hyper["optimizer"].get("name")
+        flat.update({f"params.{k}": v for k, v in (hyper.get("params") or {}).items() if not isinstance(v, (dict, list))})
+        flat["seed"] = meta.get("seed")
+        for key, value in flat.items():
+            if value is not None:
+                seen.setdefault(key, []).append(value)
+    ranges: dict[str, dict[str, Any]] = {}
+    for key, values in seen.items():
+        distinct = sorted({str(v) for v in values})
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            ranges[key] = {"min": min(values), "max": max(values), "distinct": len(set(values))}
+        else:
+            ranges[key] = {"values": distinct[:20], "distinct": len(distinct)}
+    return ranges
+
+
+def _lock_pins(bundle: Bundle) -> int | None:
+    path = bundle.file(LOCK_FILE)
+    if not path.is_file():
+        return None
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _flops(bundle: Bundle) -> dict[str, Any] | None:
+    onnx_path = bundle.file(str((bundle.metadata.get("onnx") or {}).get("path") or "model.onnx"))
+    if not onnx_path.is_file():
+        return None
+    try:
+        from .flops import estimate_flops
+
+        return estimate_flops(onnx_path)
+    except Exception as err:  # noqa: BLE001 - a checklist item, not worth failing the whole checklist
+        logger.warning("FLOPs not estimated for %s: %s", bundle.id, err)
+        return {"flops": None, "error": f"{type(err).__name__}: {err}"}
+
+
+def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool = True) -> dict[str, Any]:
+    """Fill the reproducibility checklist of one run.
+
+    Args:
+        bundle: The run.
+        store: Its store, for the project-level items (hyperparameter ranges, number of runs,
+            group mean ± std, reproductions). Without it those items cover this run only.
+        flops: Estimate FLOPs from ``model.onnx`` (needs the ``onnx`` package).
+
+    Returns:
+        ``{"checklist_version", "experiment", "project", "computed", "items": [13 items],
+        "summary": {status: count}}``; each item is ``{"id", "title", "question", "status",
+        "text", "value", "how_to_complete"?}``.
+    """
+    meta = bundle.metadata
+    project_meta: list[dict[str, Any]] = [meta]
+    reproductions: list[dict[str, Any]] = []
+    group = None
+    if store is not None:
+        runs = [r for r in store.search(project=bundle.project) if r.sealed]
+        project_meta = []
+        for run in runs:
+            project_meta.append(meta if run.id == bundle.id else {"hyperparameters": _unflatten_hyper(run.flat), "seed": run.flat.get("seed")})
+            if run.flat.get("reproduces") == bundle.id:
+                reproductions.append({"id": run.id, "status": run.flat.get("status")})
+        if not any(m is meta for m in project_meta):
+            project_meta.append(meta)
+        if meta.get("group"):
+            from .repeat import group_statistics
+
+            group = group_statistics(store, str(meta["group"]))
+    ctx = {
+        "flops": _flops(bundle) if flops else None,
+        "lock_pins": _lock_pins(bundle),
+        "ranges": hyperparameter_ranges(project_meta),
+        "project_runs": len(project_meta),
+        "reproductions": reproductions,
+        "group": group,
+    }
+    items = []
+    for item_id, title, question in ITEMS:
+        entry = _BUILDERS[item_id](meta, ctx)
+        items.append({"id": item_id, "title": title, "question": question, **{k: v for k, v in entry.items() if k != "id"}})
+    summary: dict[str, int] = {}
+    for entry in items:
+        summary[entry["status"]] = summary.get(entry["status"], 0) + 1
+    return {"checklist_version": CHECKLIST_VERSION, "experiment": bundle.id, "project": bundle.project,
+            "computed": utc_now(), "items": items, "summary": summary}
+
+
+def _unflatten_hyper(flat: dict[str, Any]) -> dict[str, Any]:
+    """The scalar hyperparameters of an indexed run, back in metadata shape (for ranges)."""
+    hyper: dict[str, Any] = {}
+    for key, value in flat.items():
+        if not key.startswith("hyperparameters."):
+            continue
+        rest = key[len("hyperparameters."):]
+        if rest == "optimizer.name":
+            hyper["optimizer"] = {"name": value}
+        elif rest.startswith("params.") and rest.count(".") == 1:
+            hyper.setdefault("params", {})[rest[7:]] = value
+        elif "." not in rest:
+            hyper[rest] = value
+    return hyper
+
+
+_STATUS_MARK = {"filled": "[x]", "needs_user_input": "[ ] needs your input:", "missing": "[ ] missing:"}
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """The checklist as Markdown (one numbered item per line, the fix under open items)."""
+    lines = [f"# Reproducibility checklist — {result['project']} / {result['experiment']}", ""]
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(result["summary"].items()))
+    lines += [f"{len(result['items'])} items: {summary}.", ""]
+    for number, item in enumerate(result["items"], 1):
+        mark = _STATUS_MARK.get(item["status"], f"[{item['status']}]")
+        lines.append(f"{number}. **{item['title']}** {mark} {item['text']}")
+        lines.append(f"   - _{item['question']}_")
+        if item.get("how_to_complete"):
+            lines.append(f"   - To complete: {item['how_to_complete']}")
+    return "\n".join(lines) + "\n"
