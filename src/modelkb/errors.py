@@ -158,3 +158,7 @@ class IntegrityError(BundleError, ValueError):
 
 class BundleExistsError(BundleError, FileExistsError):
     """The store already holds a bundle with this experiment id."""
+
+
+class ReproductionError(ModelKBError, RuntimeError):
+    """A bundle cannot be re-run (no captured code, the re-run failed, its run was not found)."""

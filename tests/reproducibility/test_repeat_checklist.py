@@ -31,6 +31,9 @@ def test_repeat_records_a_group_with_mean_and_std(trained_store: dict, capsys: p
     assert accuracy["min"] <= accuracy["mean"] <= accuracy["max"]
     main(["group", result.group, "--store", str(store.root)])
     assert "±" in capsys.readouterr().out
+    main(["show", result.runs[0].bundle.id, "--store", str(store.root)])
+    shown = capsys.readouterr().out
+    assert f"group {result.group}: 3 run(s)" in shown and "val_accuracy = " in shown and "±" in shown
     # the checklist of a grouped run fills the mean ± std item
     items = {i["id"]: i for i in checklist(result.runs[0].bundle, store)["items"]}
     assert items["variation"]["status"] == "filled" and "±" in items["variation"]["text"]

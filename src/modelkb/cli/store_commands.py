@@ -140,6 +140,15 @@ def show(experiment_id: str, store_path: str | None, as_json: bool) -> None:
         click.echo(f"\n{head}:")
         for key, value in items:
             click.echo(f"  {key} = {value}")
+    if meta.get("reproduces"):
+        click.echo(f"\nreproduces {meta['reproduces']}")
+    if meta.get("group"):
+        from ..reproducibility.repeat import format_mean_std, group_statistics
+
+        stats = group_statistics(store, str(meta["group"]))
+        click.echo(f"\ngroup {meta['group']}: {stats['n']} run(s), seeds {stats.get('seeds')}")
+        for name in sorted(stats["metrics"]):
+            click.echo(f"  {name} = {format_mean_std(stats, name)}")
     for warning in meta.get("warnings", []):
         click.echo(f"warning: {warning.get('message') if isinstance(warning, dict) else warning}")
 

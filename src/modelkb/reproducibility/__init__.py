@@ -10,11 +10,6 @@ Modules: :mod:`.rerun` (run the captured code), :mod:`.compare` (metric side-by-
 
 from __future__ import annotations
 
-from ..errors import ModelKBError
-
-
-class ReproductionError(ModelKBError, RuntimeError):
-    """A bundle cannot be re-run (no captured code, the re-run failed, its run was not found)."""
-
+from ..errors import ReproductionError
 
 __all__ = ["ReproductionError"]
