@@ -34,6 +34,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "repeat": ("repro_commands:repeat", "Run an experiment's configuration n times with different seeds, as a group."),
     "group": ("repro_commands:group", "Mean ± std of every final metric over a group of runs."),
     "checklist": ("repro_commands:checklist", "Print an experiment's reproducibility checklist."),
+    "export": ("publish_commands:export", "Write a run as a zip/tar archive usable without ModelKB."),
+    "import": ("publish_commands:import_", "Add a run from an exported archive (verified, safely unpacked)."),
+    "push": ("publish_commands:push", "Upload a run's bundle to S3 and print its global id."),
+    "clone": ("publish_commands:clone", "Bring a run from s3://... or hf://... into the local store."),
+    "publish": ("publish_commands:publish", "Publish a built catalog to S3 (site) or a run to the Hub (hf)."),
 }
 
 
