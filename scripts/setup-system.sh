@@ -3,6 +3,7 @@
 #   chromium            the catalog's browser tests (Playwright drives Debian's Chromium)
 #   nodejs              the query-language parity test runs the catalog's JS port under node
 #   buildah podman ...  the Lambda container image is built and run without a Docker daemon
+#   s3rver (npm)        a real S3-compatible server that serves bucket websites
 # and the AWS Lambda Runtime Interface Emulator, which ships inside the aws-sam-cli wheel
 # (extracted, never pip-installed: aws-sam-cli pins an old click).
 set -euo pipefail
@@ -10,12 +11,13 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 for tool in buildah podman runc mmdebstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      chromium nodejs buildah podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns >/dev/null
+      chromium nodejs npm buildah podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns >/dev/null
   else
     echo "warning: missing ${missing[*]} and cannot apt-get install them; the tests that need them will skip" >&2
   fi
@@ -33,4 +35,8 @@ PY
     chmod 755 "$RIE"
   fi
   rm -rf "$tmp"
+fi
+S3RVER="${MODELKB_TEST_CACHE:-$HOME/.cache/modelkb-tests}/s3rver-3.7.1"
+if command -v npm >/dev/null && [ ! -d "$S3RVER/node_modules/s3rver" ]; then
+  npm install --prefix "$S3RVER" --no-audit --no-fund --silent s3rver@3.7.1 >/dev/null || echo "warning: s3rver not installed" >&2
 fi
