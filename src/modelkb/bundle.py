@@ -236,7 +236,7 @@ class BundleWriter:
             "heartbeat": utc_now(),
             "metadata": partial,
         }
-        atomic_write_json(self.folder / RUN_STATE_FILE, state)
+        atomic_write_json(self.folder / RUN_STATE_FILE, state, durable=False)
 
     def append_epoch(self, entry: dict[str, Any]) -> None:
         """Append one finished epoch to ``metrics.jsonl`` (flushed and fsynced)."""

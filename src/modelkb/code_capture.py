@@ -72,7 +72,7 @@ def project_modules(project_root: Path) -> list[Path]:
         file = getattr(module, "__file__", None)
         if not isinstance(file, str) or not file.endswith(".py"):
             continue
-        absolute = os.path.abspath(file)
+        absolute = file if os.path.isabs(file) else os.path.abspath(file)
         if not absolute.startswith(tuple(prefixes)) or "-packages" + os.sep in absolute:
             continue
         path = Path(absolute).resolve()

@@ -11,6 +11,7 @@ import getpass
 import logging
 import os
 import shutil
+import threading
 import sys
 import time
 import traceback
@@ -81,6 +82,9 @@ class Experiment:
         self._capture_environment = capture_environment
         self._started = False
         self._finished = False
+        self._lock = threading.RLock()  # metadata is also written by the capture thread
+        self._capture_thread: threading.Thread | None = None
+        self._state_dirty = False
         self._t0 = time.time()
         self._history: list[dict[str, Any]] = []
         self._final_override: dict[str, Any] = {}
@@ -150,7 +154,8 @@ class Experiment:
     def warn(self, message: str, *, source: str = "modelkb") -> None:
         """Record a problem ModelKB met and survived."""
         entry = {"message": redact_text(str(message)), "source": source, "time": utc_now()}
-        self.metadata.setdefault("warnings", []).append(entry)
+        with self._lock:
+            self.metadata.setdefault("warnings", []).append(entry)
         logger.warning("[%s] %s", source, message)
 
     def seed_frameworks(self) -> list[str]:
@@ -171,17 +176,11 @@ class Experiment:
         with self.guard("store", "creating the bundle folder"):
             self.writer.start(self.metadata)
         if self._capture_environment:
-            with self.guard("context", "capturing the environment"):
-                from .context import capture_context
-
-                context, problems = capture_context()
-                self.metadata["context"] = context
-                for problem in problems:
-                    self.warn(problem, source="context")
-            with self.guard("lockfile", "writing requirements.lock"):
-                from .lockfile import write_lockfile
-
-                write_lockfile(self.path / LOCK_FILE)
+            # git, the lockfile and the host facts take ~50 ms: done beside training, joined at finish
+            self._capture_thread = threading.Thread(
+                target=self._capture_environment_now, name="modelkb-capture", daemon=True
+            )
+            self._capture_thread.start()
         if self._capture_code:
             with self.guard("code", "copying the training source"):
                 from .code_capture import snapshot_code
@@ -190,8 +189,31 @@ class Experiment:
         self._save_state()
         return self
 
+    def _capture_environment_now(self) -> None:
+        with self.guard("context", "capturing the environment"):
+            from .context import capture_context
+
+            context, problems = capture_context()
+            with self._lock:
+                self.metadata["context"] = context
+            for problem in problems:
+                self.warn(problem, source="context")
+        with self.guard("lockfile", "writing requirements.lock"):
+            from .lockfile import write_lockfile
+
+            write_lockfile(self.path / LOCK_FILE)
+        if not self._finished:
+            self._save_state()
+
+    def _join_capture(self) -> None:
+        thread = self._capture_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=60)
+            if thread.is_alive():
+                self.warn("capturing the environment took over 60 s; sealed without it", source="context")
+
     def _save_state(self) -> None:
-        with self.guard("store", "writing run.json"):
+        with self.guard("store", "writing run.json"), self._lock:
             self.writer.write_run_state(self.metadata)
 
     def finish(self, status: str = "completed", *, error: str | BaseException | None = None) -> dict[str, Any]:
@@ -199,6 +221,7 @@ class Experiment:
         if self._finished:
             return self.metadata
         self.start()
+        self._join_capture()
         self._finished = True
         if status not in ("completed", "failed", "interrupted"):
             self.warn(f"unknown status {status!r}; recorded as 'completed'")
@@ -215,7 +238,7 @@ class Experiment:
         peak_rss_mb = _peak_rss_mb()
         if peak_rss_mb is not None:
             self.metadata["resources"] = {"peak_rss_mb": peak_rss_mb}
-        with self.guard("store", "sealing the bundle"):
+        with self.guard("store", "sealing the bundle"), self._lock:
             self.metadata = self.writer.seal(self.metadata)
             self.store.record(self.path)
         return self.metadata
@@ -243,20 +266,26 @@ class Experiment:
         merged = {**(params or {}), **more}
         with self.guard("params", "recording parameters"):
             clean = redact_mapping(_jsonable(merged))
-            hyper = self.metadata.setdefault("hyperparameters", {})
-            hyper.setdefault("params", {}).update(clean)
-            for key, value in clean.items():
-                key = "learning_rate" if key == "lr" else key
-                if key in _HYPERPARAMETER_NAMES and key not in hyper:
-                    typed = _typed_hyperparameter(key, value)
-                    if typed is not None:
-                        hyper[key] = typed
+            with self._lock:
+                self._merge_params(clean)
             self._save_state_if_started()
+
+    def _merge_params(self, clean: dict[str, Any]) -> None:
+        hyper = self.metadata.setdefault("hyperparameters", {})
+        hyper.setdefault("params", {}).update(clean)
+        for key, value in clean.items():
+            key = "learning_rate" if key == "lr" else key
+            if key in _HYPERPARAMETER_NAMES and key not in hyper:
+                typed = _typed_hyperparameter(key, value)
+                if typed is not None:
+                    hyper[key] = typed
 
     def set_hyperparameters(self, **values: Any) -> None:
         """Record captured hyperparameters (used by the framework callbacks)."""
         with self.guard("params", "recording hyperparameters"):
-            self.metadata.setdefault("hyperparameters", {}).update(redact_mapping(_jsonable(values)))
+            clean = redact_mapping(_jsonable(values))
+            with self._lock:
+                self.metadata.setdefault("hyperparameters", {}).update(clean)
             self._save_state_if_started()
 
     def set_framework(self, name: str, version: str | None, *, backend: str | None = None, **versions: str) -> None:
@@ -269,13 +298,17 @@ class Experiment:
     def set_architecture(self, architecture: Mapping[str, Any]) -> None:
         """Record the architecture summary (layers, parameter counts, inputs/outputs)."""
         with self.guard("architecture", "recording the architecture"):
-            self.metadata["architecture"] = redact_mapping(_jsonable(dict(architecture)))
+            clean = redact_mapping(_jsonable(dict(architecture)))
+            with self._lock:
+                self.metadata["architecture"] = clean
             self._save_state_if_started()
 
     def set_dataset(self, **fields: Any) -> None:
         """Record or amend the dataset description (kind, shapes, samples, preprocessing, ...)."""
         with self.guard("dataset", "recording the dataset"):
-            self.metadata.setdefault("dataset", {}).update(redact_mapping(_jsonable(fields)))
+            clean = redact_mapping(_jsonable(fields))
+            with self._lock:
+                self.metadata.setdefault("dataset", {}).update(clean)
             self._save_state_if_started()
 
     def log_epoch(self, epoch: int, train: Mapping[str, Any] | None = None, val: Mapping[str, Any] | None = None, **extra: Any) -> None:
@@ -288,6 +321,9 @@ class Experiment:
             entry.update(_jsonable(extra))
             self._history.append(entry)
             self.writer.append_epoch(entry)
+            if self._state_dirty:
+                self._state_dirty = False
+                self._save_state()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
         """Record metrics: per epoch (``val_*`` names go to validation) or, without epoch, final ones."""
@@ -321,8 +357,9 @@ class Experiment:
         return target
 
     def _save_state_if_started(self) -> None:
+        """Mark run.json stale; it is rewritten with the next epoch (one write, not one per call)."""
         if self._started and not self._finished:
-            self._save_state()
+            self._state_dirty = True
 
 
 def _typed_hyperparameter(key: str, value: Any) -> Any:

@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    ``durable=False`` skips the ``fsync``: readers still never see a torn file, and a killed process
+    loses nothing; only a power cut could (used for the transient ``run.json``).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -20,7 +24,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
@@ -52,9 +57,9 @@ def dumps_json(obj: Any) -> str:
     return json.dumps(_json_safe(obj), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, durable: bool = True) -> None:
     """Atomically write ``obj`` as house-style JSON."""
-    atomic_write_text(path, dumps_json(obj))
+    atomic_write_bytes(path, dumps_json(obj).encode("utf-8"), durable=durable)
 
 
 def append_jsonl(path: str | os.PathLike[str], obj: Any, *, fsync: bool = False) -> None:
