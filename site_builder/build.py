@@ -5,6 +5,7 @@ Layout of the output folder::
     index.html, projects/, compare/, about/   mkdocs-material shell pages, filled by ModelKB
     projects/<slug>/index.html                one page per project (table, query box, export)
     data/projects/<slug>.json                 the project table's data (flat fields, encoded)
+    data/checklist/<slug>.json                the project part of the runs' reproducibility checklists
     experiments/<id>/index.html               one Jinja-rendered page per experiment
     experiments/<id>/data.json                what the compare page and charts read
     experiments/<id>/{model.onnx,README.md,bundle.zip}
@@ -14,7 +15,9 @@ Layout of the output folder::
 
 Incremental: the manifest keeps each experiment's summary keyed by the ``[mtime_ns, size]`` of its
 ``metadata.json``; only new or changed bundles are read and rendered, unless the page chrome or
-templates changed, which re-renders everything.
+templates changed, which re-renders everything. What a page shows about the project's other runs
+(the checklist's number of runs, hyperparameter ranges, group mean ± std) lives in the project's
+``data/checklist/<slug>.json``, rewritten with the project table, so old pages never go stale.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import modelkb
+from modelkb.reproducibility import checklist as checklist_items
 from modelkb.store import Problem, Store
 
 from . import assets, mkdocs_shell, pages
+from . import checklist as site_checklist
 from .catalog import ExperimentSummary, load_metadata, scan, summary_from_json
 from .search_index import write_search_index
 
@@ -82,7 +87,8 @@ def _templates_fingerprint() -> str:
     folder = mkdocs_shell.site_sources() / "templates"
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
-    digest.update(Path(pages.__file__).read_bytes())
+    for module in (pages, site_checklist, checklist_items):  # what goes into a page's HTML
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -175,11 +181,12 @@ def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set
         for entry in os.scandir(experiments):
             if entry.is_dir() and entry.name not in summaries:
                 shutil.rmtree(entry.path)
-    data = out / "data" / "projects"
-    if data.is_dir():
-        for entry in os.scandir(data):
-            if entry.name.endswith(".json") and entry.name[: -len(".json")] not in slugs:
-                os.unlink(entry.path)
+    for kind in ("projects", "checklist"):
+        data = out / "data" / kind
+        if data.is_dir():
+            for entry in os.scandir(data):
+                if entry.name.endswith(".json") and entry.name[: -len(".json")] not in slugs:
+                    os.unlink(entry.path)
     projects = out / "projects"
     if projects.is_dir():
         for entry in os.scandir(projects):
@@ -257,8 +264,11 @@ def build_site(
         key += ":" + render_key
         project_keys[project.slug] = key
         data_file = out_dir / "data" / "projects" / f"{project.slug}.json"
-        if manifest.projects.get(project.slug) != key or not data_file.is_file():
+        checklist_file = out_dir / "data" / "checklist" / f"{project.slug}.json"
+        if manifest.projects.get(project.slug) != key or not data_file.is_file() or not checklist_file.is_file():
             _write_text(data_file, json.dumps(pages.project_table(project), ensure_ascii=False, separators=(",", ":")))
+            _write_text(checklist_file, json.dumps(site_checklist.project_checklist(project.experiments),
+                                                   ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str))
     _fill_shell(shell_dir, out_dir, shell, catalog, summaries, [str(p) for p in result.problems])
     write_search_index(shell_dir / "search" / "search_index.json", out_dir / "search" / "search_index.json",
                        catalog, summaries.values())

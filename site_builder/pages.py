@@ -21,6 +21,7 @@ from modelkb.fields import flatten
 from modelkb.query import field_rows
 
 from .catalog import ExperimentSummary
+from .checklist import run_checklist
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
 
@@ -38,16 +39,6 @@ FIELD_GROUPS = (
     ("ONNX", "onnx."),
     ("Context", "context."),
 )
-
-REPRO_FIELDS = (
-    ("seed", "Seed recorded"),
-    ("determinism.deterministic_ops", "Deterministic kernels"),
-    ("lockfile", "Lockfile (requirements.lock)"),
-    ("code", "Training code captured"),
-    ("context.git.commit", "Git commit"),
-    ("context.git.dirty", "Clean working tree"),
-)
-
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
@@ -184,7 +175,8 @@ def _group_fields(flat: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, st
     return groups
 
 
-def _checklist(metadata: Mapping[str, Any], flat: Mapping[str, Any], files: set[str]) -> list[dict[str, Any]]:
+def _recorded_checklist(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A checklist the author stored in ``metadata.checklist`` (list or mapping), shown as given."""
     given = metadata.get("checklist")
     if isinstance(given, list):
         items = []
@@ -198,21 +190,7 @@ def _checklist(metadata: Mapping[str, Any], flat: Mapping[str, Any], files: set[
         return items
     if isinstance(given, Mapping):
         return [{"label": str(k), "ok": bool(v), "detail": "" if isinstance(v, bool) else str(v)} for k, v in given.items()]
-    items = []
-    for key, label in REPRO_FIELDS:
-        if key == "lockfile":
-            items.append({"label": label, "ok": "requirements.lock" in files, "detail": "requirements.lock" if "requirements.lock" in files else ""})
-        elif key == "code":
-            ok = any(name.startswith("code/") for name in files)
-            items.append({"label": label, "ok": ok, "detail": "code/" if ok else ""})
-        elif key == "context.git.dirty":
-            value = flat.get(key)
-            items.append({"label": label, "ok": value is False, "detail": "" if value is None else ("dirty" if value else "clean")})
-        else:
-            value = flat.get(key)
-            ok = value is not None and value is not False
-            items.append({"label": label, "ok": ok, "detail": "" if value is None else str(value)})
-    return items
+    return []
 
 
 def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> dict[str, Any]:
@@ -285,7 +263,8 @@ def render_experiment(metadata: Mapping[str, Any], summary: ExperimentSummary, *
         "layer_overflow": max(0, len(layers) - 500),
         "steps": [json.dumps(step, ensure_ascii=False, sort_keys=True, default=str) for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else [],
         "warnings": [str(w.get("message", "")) for w in warnings],
-        "checklist": _checklist(metadata, flat, files),
+        "checklist": run_checklist(metadata, summary),
+        "recorded_checklist": _recorded_checklist(metadata),
         "has_model": summary.has_model,
         "has_card": "README.md" in files,
         "serverless_url": _url(_nested(metadata, "serverless", "url")),

@@ -6,13 +6,23 @@ ranges, number of runs, groups), so it never goes stale. Each item has a ``statu
 - ``filled``: ModelKB recorded everything the item asks for;
 - ``needs_user_input``: part of the answer needs the author's words; ``how_to_complete`` says where
   to add them (``Experiment(notes=...)``, ``exp.log_params(...)``, ``exp.set_dataset(...)``);
-- ``missing``: ModelKB could record it but did not for this run; ``how_to_complete`` says how.
+- ``missing``: ModelKB could record it but did not for this run; ``how_to_complete`` says how;
+- ``project_level`` (only with ``checklist(..., project_level=False)``): the answer is the mean ± std
+  of the run's group, which only the project's other runs can give.
+
+Three items depend on the project's other runs (``PROJECT_ITEMS``). The catalog computes their
+project part once per project with :func:`project_summary` and renders each run's page with
+``project_level=False``: those items then carry ``parts`` (text pieces, some ``{"project": path,
+"text": fallback}`` to look up in the summary) so that adding a run never re-renders old pages.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ..bundle import CODE_DIR, LOCK_FILE, Bundle
@@ -40,6 +50,12 @@ ITEMS: tuple[tuple[str, str, str], ...] = (
     ("infrastructure", "Computing infrastructure", "A description of the computing infrastructure used."),
 )
 
+PROJECT_ITEMS = ("hyperparameters", "runs", "variation")
+"""Items whose answer depends on the project's other runs."""
+
+FLOPS_MAX_BYTES = 64 * 1024 * 1024
+"""Largest ``model.onnx`` the catalog estimates FLOPs for while rendering (about 5 ms per MB)."""
+
 _METRIC_DEFINITIONS = {
     "loss": "the training objective ({loss}) averaged over the epoch's batches",
     "accuracy": "fraction of samples whose predicted class equals the label",
@@ -61,6 +77,18 @@ def _item(item_id: str, status: str, value: dict[str, Any], text: str, how: str 
     if how:
         entry["how_to_complete"] = how
     return entry
+
+
+def _join(parts: list[Any]) -> str:
+    """The text of ``parts``: strings as they are, project look-ups by their fallback text."""
+    return "".join(p if isinstance(p, str) else p["text"] for p in parts)
+
+
+def _project_part(ctx: dict[str, Any], path: list[str], text: str | None, fallback: str) -> Any:
+    """``text`` when the project is known, else a look-up of ``path`` in :func:`project_summary`."""
+    if ctx["project_level"]:
+        return text or ""
+    return {"project": path, "text": fallback}
 
 
 def _model(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -107,12 +135,20 @@ def _complexity(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     text = ", ".join(p for p in parts if p) or "nothing recorded"
     if missing:
         fixes = {"parameter_count": "train with a ModelKB framework callback (architecture summary)",
-                 "flops_per_sample": "FLOPs are estimated from model.onnx: keep export_onnx=True and install onnx",
+                 "flops_per_sample": _flops_fix(meta, ctx),
                  "training_time_s": "finish the run (exp.finish() or a `with` block)",
                  "peak_memory_mb": "peak memory is recorded when the run finishes (runs from older ModelKB versions lack it)"}
         return _item("complexity", "missing", {**value, "missing": missing}, text,
                      "; ".join(f"{k}: {fixes[k]}" for k in missing) + ".")
     return _item("complexity", "filled", value, text)
+
+
+def _flops_fix(meta: dict[str, Any], ctx: dict[str, Any]) -> str:
+    if ctx["flops"] and ctx["flops"].get("error"):
+        return f"FLOPs could not be estimated from model.onnx ({ctx['flops']['error']})"
+    if ctx["has_model"]:
+        return f"FLOPs were not estimated here: run `modelkb checklist {meta.get('id')}` (needs the onnx package)"
+    return "FLOPs are estimated from model.onnx: keep export_onnx=True and install onnx"
 
 
 def _code(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -195,25 +231,53 @@ def _hyperparameters(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any
     params = hyper.get("params") or {}
     selection = params.get("selection") or params.get("hparam_selection")
     value = {"used": used, "ranges_in_project": ranges, "project_runs": ctx["project_runs"], "selection": selection}
+    parts: list[Any] = [f"{len(used)} hyperparameters recorded; ",
+                        _project_part(ctx, ["hyperparameters"], ranges is not None and _ranges_text(ranges, ctx["project_runs"]),
+                                      "ranges across the project's runs: see the catalog or `modelkb checklist`")]
+    if selection:
+        parts.append(f"; selection: {selection}")
+    entry = _item("hyperparameters", "filled" if selection else "needs_user_input", value, _join(parts),
+                  None if selection else "Say how the configuration was chosen: exp.log_params(hparam_selection='grid search over ...').")
+    return _with_parts(entry, parts, ctx)
+
+
+def _ranges_text(ranges: dict[str, dict[str, Any]], project_runs: int) -> str:
     varied = {k: r for k, r in ranges.items() if r.get("distinct", 1) > 1}
-    text = f"{len(used)} hyperparameters recorded; across {ctx['project_runs']} run(s) of the project " + (
+    return f"across {project_runs} run(s) of the project " + (
         "varied: " + "; ".join(f"{k} {_range_text(r)}" for k, r in sorted(varied.items())) if varied else "none was varied")
-    if not selection:
-        return _item("hyperparameters", "needs_user_input", value, text,
-                     "Say how the configuration was chosen: exp.log_params(hparam_selection='grid search over ...').")
-    return _item("hyperparameters", "filled", value, f"{text}; selection: {selection}")
+
+
+def _with_parts(entry: dict[str, Any], parts: list[Any], ctx: dict[str, Any]) -> dict[str, Any]:
+    if not ctx["project_level"]:
+        entry["parts"] = [p for p in parts if p != ""]
+    return entry
 
 
 def _runs(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     value = {"project_runs": ctx["project_runs"], "group": meta.get("group"), "group_runs": ctx["group"]["n"] if ctx["group"] else None,
              "reproductions": ctx["reproductions"], "seed": meta.get("seed"), "determinism": meta.get("determinism"),
              "epochs": len((meta.get("metrics") or {}).get("history") or [])}
-    text = f"this run: 1 training run of {value['epochs']} epoch(s), seed {meta.get('seed')}; project: {ctx['project_runs']} run(s)"
-    if ctx["group"]:
-        text += f"; group {meta.get('group')}: {ctx['group']['n']} run(s)"
-    if ctx["reproductions"]:
-        text += f"; reproduced {len(ctx['reproductions'])} time(s)"
-    return _item("runs", "filled", value, text)
+    parts: list[Any] = [f"this run: 1 training run of {value['epochs']} epoch(s), seed {meta.get('seed')}",
+                        _project_part(ctx, ["runs_text"], _project_runs_text(ctx["project_runs"]),
+                                      "; runs in the project: see the catalog or `modelkb checklist`")]
+    if ctx["group"] or (not ctx["project_level"] and meta.get("group")):
+        group_id = str(meta.get("group"))
+        parts.append(_project_part(ctx, ["groups", group_id, "runs_text"], ctx["group"] and _group_runs_text(group_id, ctx["group"]["n"]),
+                                   f"; group {group_id}"))
+    parts.append(_project_part(ctx, ["reproduced", str(meta.get("id"))], _reproduced_text(len(ctx["reproductions"] or [])), ""))
+    return _with_parts(_item("runs", "filled", value, _join(parts)), parts, ctx)
+
+
+def _project_runs_text(project_runs: int) -> str:
+    return f"; project: {project_runs} run(s)"
+
+
+def _group_runs_text(group_id: str, n: int) -> str:
+    return f"; group {group_id}: {n} run(s)"
+
+
+def _reproduced_text(count: int) -> str:
+    return f"; reproduced {count} time(s)" if count else ""
 
 
 def _metrics(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -240,10 +304,19 @@ def _metrics(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def _variation(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-    group = ctx["group"]
+    if not ctx["project_level"] and meta.get("group"):
+        group_id = str(meta["group"])
+        entry = _item("variation", "project_level", {"group": group_id},
+                      f"mean ± std over the runs of group {group_id}: see the catalog, `modelkb group {group_id}` or `modelkb checklist {meta.get('id')}`")
+        entry["project"] = ["groups", group_id, "variation"]
+        return entry
+    return _variation_of_group(ctx["group"], meta.get("group"), str(meta.get("id")))
+
+
+def _variation_of_group(group: dict[str, Any] | None, group_id: Any, experiment_id: str) -> dict[str, Any]:
     if not group or group["n"] < 2:
-        return _item("variation", "missing", {"group": meta.get("group")}, "single run: no mean ± std",
-                     f"Run `modelkb repeat {meta.get('id')} -n 5` to get mean ± std over seeds.")
+        return _item("variation", "missing", {"group": group_id}, "single run: no mean ± std",
+                     f"Run `modelkb repeat {experiment_id} -n 5` to get mean ± std over seeds.")
     text = "; ".join(f"{name} {m['mean']:.4g} ± {m['std']:.2g}" for name, m in group["metrics"].items()) + f" (n={group['n']}, seeds {group['seeds']})"
     return _item("variation", "filled", group, text)
 
@@ -302,8 +375,13 @@ def _lock_pins(bundle: Bundle) -> int | None:
     return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#"))
 
 
+def model_path(bundle: Bundle) -> Path:
+    """Where the bundle's ONNX model is (or would be)."""
+    return bundle.file(str((bundle.metadata.get("onnx") or {}).get("path") or "model.onnx"))
+
+
 def _flops(bundle: Bundle) -> dict[str, Any] | None:
-    onnx_path = bundle.file(str((bundle.metadata.get("onnx") or {}).get("path") or "model.onnx"))
+    onnx_path = model_path(bundle)
     if not onnx_path.is_file():
         return None
     try:
@@ -315,14 +393,20 @@ def _flops(bundle: Bundle) -> dict[str, Any] | None:
         return {"flops": None, "error": f"{type(err).__name__}: {err}"}
 
 
-def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool = True) -> dict[str, Any]:
+def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool | Mapping[str, Any] = True,
+              project_level: bool = True) -> dict[str, Any]:
     """Fill the reproducibility checklist of one run.
 
     Args:
         bundle: The run.
         store: Its store, for the project-level items (hyperparameter ranges, number of runs,
             group mean ± std, reproductions). Without it those items cover this run only.
-        flops: Estimate FLOPs from ``model.onnx`` (needs the ``onnx`` package).
+        flops: Estimate FLOPs from ``model.onnx`` (needs the ``onnx`` package); or an estimate
+            already made (the result of :func:`~modelkb.reproducibility.flops.estimate_flops`).
+        project_level: ``False`` leaves out the project's other runs (``store`` is not read):
+            the items of :data:`PROJECT_ITEMS` then carry ``parts`` (and ``variation`` of a
+            grouped run the status ``project_level`` and a ``project`` path) to complete from
+            :func:`project_summary`, instead of answering for this run alone.
 
     Returns:
         ``{"checklist_version", "experiment", "project", "computed", "items": [13 items],
@@ -333,7 +417,7 @@ def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool = True)
     project_meta: list[dict[str, Any]] = [meta]
     reproductions: list[dict[str, Any]] = []
     group = None
-    if store is not None:
+    if store is not None and project_level:
         runs = [r for r in store.search(project=bundle.project) if r.sealed]
         project_meta = []
         for run in runs:
@@ -346,13 +430,19 @@ def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool = True)
             from .repeat import group_statistics
 
             group = group_statistics(store, str(meta["group"]))
+    if isinstance(flops, Mapping):
+        estimate: dict[str, Any] | None = dict(flops)
+    else:
+        estimate = _flops(bundle) if flops else None
     ctx = {
-        "flops": _flops(bundle) if flops else None,
+        "flops": estimate,
+        "has_model": model_path(bundle).is_file(),
         "lock_pins": _lock_pins(bundle),
-        "ranges": hyperparameter_ranges(project_meta),
-        "project_runs": len(project_meta),
-        "reproductions": reproductions,
+        "ranges": hyperparameter_ranges(project_meta) if project_level else None,
+        "project_runs": len(project_meta) if project_level else None,
+        "reproductions": reproductions if project_level else None,
         "group": group,
+        "project_level": project_level,
     }
     items = []
     for item_id, title, question in ITEMS:
@@ -363,6 +453,62 @@ def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool = True)
         summary[entry["status"]] = summary.get(entry["status"], 0) + 1
     return {"checklist_version": CHECKLIST_VERSION, "experiment": bundle.id, "project": bundle.project,
             "computed": utc_now(), "items": items, "summary": summary}
+
+
+def project_summary(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The project part of the checklist, once for all the runs of a project.
+
+    Args:
+        runs: The flat fields (:func:`modelkb.fields.flatten`) of the project's sealed runs;
+            read are ``id``, ``seed``, ``group``, ``reproduces``, ``hyperparameters.*`` and
+            ``metrics.final.*``.
+
+    Returns:
+        ``{"checklist_version", "runs", "runs_text", "hyperparameters", "ranges", "groups":
+        {group: {"n", "runs", "seeds", "metrics", "runs_text", "variation"}}, "reproduced":
+        {id: text}}``: what the ``parts`` and ``project`` paths of a ``project_level=False``
+        checklist point at, with the texts :func:`checklist` would write with a store.
+    """
+    runs = list(runs)
+    ranges = hyperparameter_ranges([{"hyperparameters": _unflatten_hyper(dict(flat)), "seed": flat.get("seed")} for flat in runs])
+    members: dict[str, list[Mapping[str, Any]]] = {}
+    reproductions: dict[str, int] = {}
+    for flat in sorted(runs, key=lambda f: str(f.get("id"))):
+        if flat.get("group") is not None:
+            members.setdefault(str(flat["group"]), []).append(flat)
+        if flat.get("reproduces") is not None:
+            reproductions[str(flat["reproduces"])] = reproductions.get(str(flat["reproduces"]), 0) + 1
+    groups = {}
+    for group_id, flats in sorted(members.items()):
+        stats = _group_stats(group_id, flats)
+        groups[group_id] = {**stats, "runs_text": _group_runs_text(group_id, stats["n"]),
+                            "variation": _variation_of_group(stats, group_id, stats["runs"][0])}
+        del groups[group_id]["variation"]["id"]
+        groups[group_id]["variation"].pop("value")
+    return {
+        "checklist_version": CHECKLIST_VERSION,
+        "runs": len(runs),
+        "runs_text": _project_runs_text(len(runs)),
+        "hyperparameters": _ranges_text(ranges, len(runs)),
+        "ranges": ranges,
+        "groups": groups,
+        "reproduced": {run_id: _reproduced_text(count) for run_id, count in sorted(reproductions.items())},
+    }
+
+
+def _group_stats(group_id: str, flats: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`modelkb.reproducibility.repeat.group_statistics` from flat fields (no bundle reads)."""
+    values: dict[str, list[float]] = {}
+    for flat in flats:
+        for key, value in flat.items():
+            if key.startswith("metrics.final.") and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(value):
+                values.setdefault(key[len("metrics.final."):], []).append(float(value))
+    metrics = {name: {"mean": statistics.fmean(series), "std": statistics.stdev(series) if len(series) > 1 else 0.0,
+                      "min": min(series), "max": max(series), "n": len(series), "values": series}
+               for name, series in sorted(values.items())}
+    return {"group": group_id, "n": len(flats), "runs": [str(f.get("id")) for f in flats],
+            "seeds": [f.get("seed") for f in flats], "metrics": metrics}
 
 
 def _unflatten_hyper(flat: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""The reproducibility checklist on experiment pages, kept current without re-rendering old pages.
+
+Ten of the 13 items (:mod:`modelkb.reproducibility.checklist`) depend on the run alone: they are
+rendered into its page. Three depend on the project's other runs (hyperparameter ranges, number
+of runs, the group's mean ± std): the page carries their per-run part and a fallback, and
+``site/js/experiment.js`` completes them from ``data/checklist/<slug>.json``, written by
+:func:`project_checklist` whenever the project's set of runs changes. Adding a run therefore
+rewrites that one small JSON file, not the pages of the project's other runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from modelkb.bundle import Bundle
+from modelkb.reproducibility.checklist import (
+    FLOPS_MAX_BYTES,
+    ITEMS,
+    checklist,
+    model_path,
+    project_summary,
+)
+
+from .catalog import ExperimentSummary, decode_cell
+
+logger = logging.getLogger(__name__)
+
+STATUS_LABELS = {
+    "filled": "recorded",
+    "needs_user_input": "needs your words",
+    "missing": "missing",
+    "project_level": "project-level",
+}
+STATUS_MARKS = {"filled": "✔", "needs_user_input": "✎", "missing": "✘", "project_level": "…"}
+
+_PROJECT_KEYS = ("id", "seed", "group", "reproduces")
+_PROJECT_PREFIXES = ("hyperparameters.", "metrics.final.")
+
+
+@lru_cache(maxsize=1)
+def _onnx_available() -> bool:
+    return importlib.util.find_spec("onnx") is not None
+
+
+def _flops(bundle: Bundle) -> bool | dict[str, Any]:
+    """An estimate for small enough models when ``onnx`` is installed; else ``False`` (the item says how)."""
+    path = model_path(bundle)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if size > FLOPS_MAX_BYTES or not _onnx_available():
+        return False
+    from modelkb.reproducibility.flops import estimate_flops
+
+    try:
+        return estimate_flops(path)
+    except Exception as err:  # noqa: BLE001 - one checklist item; the page must still render
+        logger.warning("FLOPs not estimated for %s: %s", bundle.id, err)
+        return {"flops": None, "error": f"{type(err).__name__}: {err}"}
+
+
+def run_checklist(metadata: Mapping[str, Any], summary: ExperimentSummary) -> list[dict[str, Any]]:
+    """The 13 items of one run, shaped for ``experiment.html.j2`` (project parts as look-ups)."""
+    bundle = Bundle(Path(summary.path), dict(metadata), sealed=summary.stamp is not None)
+    result = checklist(bundle, flops=_flops(bundle), project_level=False)
+    items = []
+    for item in result["items"]:
+        parts = item.get("parts") or [item["text"]]
+        items.append({
+            "id": item["id"],
+            "title": item["title"],
+            "question": item["question"],
+            "status": item["status"],
+            "label": STATUS_LABELS.get(item["status"], item["status"]),
+            "mark": STATUS_MARKS.get(item["status"], "?"),
+            "parts": [(p, "") if isinstance(p, str) else (p["text"], json.dumps(p["project"], ensure_ascii=False))
+                      for p in parts],
+            "how": str(item.get("how_to_complete") or ""),
+            "project": json.dumps(item["project"], ensure_ascii=False) if item.get("project") else "",
+        })
+    return items
+
+
+def typed_value(cell: Any) -> Any:
+    """The flat value behind a catalog cell, with its Python type where the text shows it."""
+    text, number = decode_cell(cell)
+    if number is None:
+        return text
+    if text in ("true", "false") and number in (0.0, 1.0):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        if str(value) == text and (kind is int or math.isfinite(value)):
+            return value
+    return text
+
+
+def project_checklist(experiments: list[ExperimentSummary]) -> dict[str, Any]:
+    """``data/checklist/<slug>.json``: :func:`~modelkb.reproducibility.checklist.project_summary`
+    over the project's sealed runs, from the cached summaries (no bundle is read), and the items'
+    questions (kept out of the pages, which are many, to keep them small)."""
+    flats = []
+    for summary in experiments:
+        if summary.stamp is None:
+            continue
+        flats.append({key: typed_value(cell) for key, cell in summary.cells.items()
+                      if key in _PROJECT_KEYS or key.startswith(_PROJECT_PREFIXES)})
+    return {**project_summary(flats), "questions": {item_id: question for item_id, _, question in ITEMS}}
