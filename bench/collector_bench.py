@@ -31,6 +31,24 @@ def digits(channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
     return x, data.target.astype("int64")
 
 
+HOOK_TIMES: dict[str, float] = {}
+
+
+def time_hooks(callback, names: tuple[str, ...]) -> None:
+    """Wrap the callback's hooks to add up the wall time spent inside each."""
+    for name in names:
+        original = getattr(callback, name)
+
+        def wrapped(*args, _original=original, _name=name, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                HOOK_TIMES[_name] = HOOK_TIMES.get(_name, 0.0) + time.perf_counter() - start
+
+        setattr(callback, name, wrapped)
+
+
 def keras_run(with_callback: bool, epochs: int, store: str) -> tuple[float, float]:
     import keras
 
@@ -55,6 +73,7 @@ def keras_run(with_callback: bool, epochs: int, store: str) -> tuple[float, floa
             finalize[0] = time.perf_counter() - start
 
         callback.on_train_end = timed_end
+        time_hooks(callback, ("on_train_begin", "on_epoch_end"))
         callbacks.append(callback)
     start = time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=callbacks)
@@ -84,6 +103,7 @@ def torch_run(with_callback: bool, epochs: int, store: str) -> tuple[float, floa
             finalize[0] = time.perf_counter() - start
 
         callback.on_train_end = timed_end
+        time_hooks(callback, ("on_train_begin", "on_epoch_end"))
         callbacks.append(callback)
     start = time.perf_counter()
     model.fit(x[:1400], y[:1400], epochs=epochs, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
@@ -95,16 +115,22 @@ def bench(name: str, run, repeats: int, epochs: int) -> None:
     with tempfile.TemporaryDirectory() as store:
         run(False, 1, store)  # warm-up: imports, graph tracing, exporter
         run(True, 1, store)
-        base, with_cb, finals = [], [], []
+        base, with_cb, finals, begins, epoch_hooks = [], [], [], [], []
         for _ in range(repeats):
             base.append(run(False, epochs, store)[0])
+            HOOK_TIMES.clear()
             total, final = run(True, epochs, store)
             with_cb.append(total)
             finals.append(final)
+            begins.append(HOOK_TIMES.get("on_train_begin", 0.0))
+            epoch_hooks.append(HOOK_TIMES.get("on_epoch_end", 0.0) / epochs)
     b, w, f = statistics.median(base), statistics.median(with_cb), statistics.median(finals)
     overhead = (w - f - b) / b * 100
     print(f"{name}: fit without {b:.3f} s, with {w:.3f} s (median of {repeats}, {epochs} epochs); "
           f"training overhead {overhead:+.1f} %; finalize {f:.2f} s (min {min(finals):.2f}, max {max(finals):.2f})")
+    print(f"  inside the hooks: start of training {statistics.median(begins) * 1000:.0f} ms once, "
+          f"{statistics.median(epoch_hooks) * 1000:.2f} ms per epoch "
+          f"(= {(statistics.median(begins) + statistics.median(epoch_hooks) * epochs) / b * 100:.1f} % of this fit)")
 
 
 def main() -> None:
