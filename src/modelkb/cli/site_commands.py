@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..errors import StoreError
+
 from .options import open_store, report_problems, store_option
 
 DEFAULT_OUT = "modelkb-site"
@@ -41,6 +43,8 @@ def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full:
     from ..site_builder.build import build_site
 
     store = open_store(store_path)
+    if not store.root.is_dir():
+        raise StoreError(f"there is no store at {store.root}", hint="Train with a ModelKB callback first, or pass --store DIR.")
     with Progress(transient=True) as bar:
         task = bar.add_task("Rendering experiment pages", total=None)
 
