@@ -7,9 +7,14 @@ the function where a fixture cannot go (parametrize, hypothesis); every call ret
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+
+# huggingface_hub reads this once, when it is first imported, and any test module may be first
+# (the card tests import it too). The local Hub the publishing tests start has no Xet endpoint.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
 
 SAMPLE_ID = "01jdx3k9y2q8m4t6v0w1a2b3c4"
 
