@@ -8,6 +8,7 @@ the same class, so the command line and the Lambda answer with the same numbers.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,11 +39,53 @@ def postprocess(outputs: np.ndarray, mode: str) -> np.ndarray:
     """
     scores = np.asarray(outputs, dtype=np.float64).reshape(outputs.shape[0], -1)
     if mode == "softmax":
-        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        # The textbook formula, computed in place (the same numbers, fewer temporary arrays per request).
+        shifted = np.subtract(scores, scores.max(axis=1, keepdims=True))
+        np.exp(shifted, out=shifted)
+        shifted /= shifted.sum(axis=1, keepdims=True)
+        return shifted
     if mode == "sigmoid":
         return 1.0 / (1.0 + np.exp(-scores))
     return scores
+
+
+SMALL_OUTPUT = 4096
+"""Outputs of at most this many values (a request's worth) are post-processed in Python floats."""
+
+
+def score_rows(outputs: np.ndarray, mode: str) -> list[list[float]]:
+    """:func:`postprocess` as lists of Python floats, one per sample, refusing NaN and infinities.
+
+    Small outputs skip numpy: for a few dozen scores its per-call overhead is most of the work
+    (~15 us of a small model's request). Same formulas; results agree with :func:`postprocess`
+    to the last bit or two.
+    """
+    if outputs.size > SMALL_OUTPUT or mode not in ("softmax", "none", "binary", "regression"):
+        scores = postprocess(outputs, mode)
+        if not np.isfinite(scores).all():
+            raise InputError(_NOT_FINITE)
+        return scores.tolist()
+    rows = np.asarray(outputs, dtype=np.float64).reshape(outputs.shape[0], -1).tolist()
+    if mode == "softmax":
+        rows = [_softmax(row) for row in rows]
+    for row in rows:
+        if not all(map(math.isfinite, row)):
+            raise InputError(_NOT_FINITE)
+    return rows
+
+
+_NOT_FINITE = "the model's outputs are not finite numbers for these inputs"  # NaN/inf have no JSON form
+
+
+def _softmax(row: list[float]) -> list[float]:
+    top = max(row)
+    shifted = [math.exp(value - top) for value in row]
+    total = math.fsum(shifted)
+    return [value / total for value in shifted]
+
+
+def _descending(pair: tuple[str, float]) -> float:
+    return -pair[1]
 
 
 class Predictor:
@@ -65,33 +108,51 @@ class Predictor:
         self.output_name = self.session.get_outputs()[0].name
         self.classes = [str(label) for label in spec.get("classes") or []] or None
         self.mode = spec.get("postprocess", "none")
+        self._labels: dict[int, list[str]] = {}  # output width -> labels, filled on first use
+
+    def labels(self, width: int) -> list[str]:
+        """The labels of ``width`` scores: the recorded classes when they match, else ``"0"``, ``"1"``, ..."""
+        labels = self._labels.get(width)
+        if labels is None:
+            labels = self.classes if self.classes and len(self.classes) == width else [str(i) for i in range(width)]
+            self._labels[width] = labels
+        return labels
 
     def probabilities(self, samples: Sequence[Any]) -> np.ndarray:
         """Per-class probabilities (or raw outputs for regression) of a list of raw samples."""
         batch = prepare_batch(samples, self.spec)
         return self.run(batch)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Run the model on a prepared batch and post-process its first output."""
+    def outputs(self, batch: np.ndarray) -> np.ndarray:
+        """The model's first output on a prepared batch."""
         try:
             (outputs,) = self.session.run([self.output_name], {self.input_name: batch})
         except _RUN_ERRORS as err:
             raise InputError("the model could not run on these inputs") from err
-        return postprocess(outputs, self.mode)
+        return outputs
 
-    def answer(self, scores: np.ndarray, *, top_k: int | None = None) -> dict[str, Any]:
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run the model on a prepared batch and post-process its first output."""
+        scores = postprocess(self.outputs(batch), self.mode)
+        if not np.isfinite(scores).all():
+            raise InputError(_NOT_FINITE)
+        return scores
+
+    def answer(self, scores: Sequence[float] | np.ndarray, *, top_k: int | None = None) -> dict[str, Any]:
         """The JSON answer for one sample's scores."""
+        if not isinstance(scores, list):
+            scores = np.asarray(scores, dtype=np.float64).ravel().tolist()  # Python floats, in one C call
         if self.mode == "regression":
-            return {"outputs": [float(v) for v in scores]}
-        probabilities = [float(p) for p in scores]
+            return {"outputs": scores}
+        probabilities = scores
         if self.mode in ("sigmoid", "binary") and len(probabilities) == 1:
             probabilities = [1.0 - probabilities[0], probabilities[0]]
-        labels = self.classes if self.classes and len(self.classes) == len(probabilities) else [str(i) for i in range(len(probabilities))]
-        ranked = sorted(zip(labels, probabilities), key=lambda pair: -pair[1])
+        ranked = sorted(zip(self.labels(len(probabilities)), probabilities), key=_descending)
         if top_k is not None:
             ranked = ranked[:top_k]
         return {"predictions": [{"label": label, "probability": p} for label, p in ranked], "top": ranked[0][0]}
 
     def predict(self, samples: Sequence[Any], *, top_k: int | None = None) -> list[dict[str, Any]]:
         """Answers for a list of raw samples."""
-        return [self.answer(row, top_k=top_k) for row in self.probabilities(samples)]
+        rows = score_rows(self.outputs(prepare_batch(samples, self.spec)), self.mode)
+        return [self.answer(row, top_k=top_k) for row in rows]

@@ -46,6 +46,8 @@ class InputError(ValueError):
 
 def numpy_dtype(name: str) -> Any:
     """The numpy dtype of a recorded dtype name (``float32``, ``torch.int64``, ``tensor(float)``)."""
+    if type(name) is str and name in _DTYPES:  # the usual case, once per request step: skip the normalising
+        return _DTYPES[name]
     key = str(name).lower().replace("torch.", "").replace("tensor(", "").rstrip(")")
     if key not in _DTYPES:
         raise ValueError(f"unsupported dtype {name!r}")
@@ -59,13 +61,15 @@ def as_number_array(value: Any, what: str = "inputs") -> np.ndarray:
         array = np.asarray(value)
     except (ValueError, TypeError, RecursionError) as err:
         raise InputError(f"{what} must be a rectangular array of numbers") from err
-    if array.dtype.kind == "b":
+    kind = array.dtype.kind
+    if kind == "b":
         array = array.astype(np.float64)
-    if array.dtype.kind not in "iuf":
+        kind = "f"
+    if kind not in "iuf":
         raise InputError(f"{what} must contain only numbers (got {_kind_name(array)})")
     if array.size == 0:
         raise InputError(f"{what} is empty")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if kind == "f" and not np.isfinite(array).all():
         raise InputError(f"{what} must contain only finite numbers")
     return array
 
@@ -161,6 +165,8 @@ def _param(step: Mapping[str, Any], *names: str, default: Any = None) -> Any:
 
 
 def _broadcast(values: Any, x: np.ndarray, axis: int | None) -> np.ndarray:
+    if type(values) is float or type(values) is int:  # a scalar factor: no array to build or reshape
+        return np.float64(values)
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0 or axis is None or axis == -1 or axis == x.ndim - 1:
         return array
@@ -275,7 +281,7 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
     if vocab_size and x.size and (x.min() < 0 or x.max() >= vocab_size):
         raise InputError(f"token ids must be between 0 and {int(vocab_size) - 1}")
     dtype = numpy_dtype(spec["input"]["dtype"])
-    if np.issubdtype(dtype, np.integer) and x.dtype.kind == "f":
+    if x.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
         if not np.all(np.equal(np.mod(x, 1), 0)):
             raise InputError(f"inputs must be whole numbers for this model (dtype {spec['input']['dtype']})")
     return np.ascontiguousarray(x, dtype=dtype)
@@ -314,7 +320,7 @@ def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray
     features = spec.get("features")
     if kind == "tabular" and features and rows[0].size != len(features):
         raise InputError(f"each sample must have {len(features)} values ({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}); got {rows[0].size}")
-    batch = np.stack(rows).astype(np.float64)
+    batch = (rows[0][np.newaxis] if len(rows) == 1 else np.stack(rows)).astype(np.float64)  # astype: a fresh copy
     return conform(replay(batch, steps), spec)
 
 
