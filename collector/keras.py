@@ -17,6 +17,7 @@ seals it as ``interrupted`` at exit); to record it as ``failed`` with the error,
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -110,6 +111,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         self._source: DataSource | None = None
         self._hyper: dict[str, Any] = {}
         self._architecture_done = False
+        from .source_analysis import analyze_experiment_code
+
+        self._source_found = analyze_experiment_code(experiment)
 
     # -- hooks ------------------------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -125,7 +129,6 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         self._active = True
         started = exp.started
         self._owns_finish = (not started) if self.finish is None else bool(self.finish)
-        exp.start()
         with exp.guard("seed", "seeding frameworks imported late"):
             exp.seed_frameworks()  # catches frameworks imported after the Experiment was created
         with exp.guard("keras", "recording the framework"):
@@ -141,6 +144,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             exp.set_architecture(arch)
         with exp.guard("dataset", "describing the dataset"):
             self._record_dataset(late=False)
+        exp.start()  # last: run.json is written once, with everything above
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch_t0 = time.perf_counter()
@@ -213,16 +217,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             exp.set_dataset(**merged)
 
     def _source_analysis(self) -> dict[str, Any]:
-        code = self.experiment.metadata.get("code") or {}
-        files = [self.experiment.path / "code" / rel for rel in code.get("files") or []]
-        files = [path for path in files if path.suffix == ".py" and path.is_file()]
-        if not files:
-            return {}
-        from .source_analysis import analyze_training_source
-
-        found = analyze_training_source(files) or {}
+        found = self._source_found
         return {
-            key: list(found.get(key) or [])
+            key: copy.deepcopy(list(found.get(key) or []))
             for key in ("loading", "preprocessing")
             if found.get(key)
         }
@@ -315,7 +312,7 @@ KerasCallbacks = KerasCallback
 def _predict(model: Any, sample: Any) -> Any:
     try:
         output = model(sample, training=False)
-    except Exception:  # noqa: BLE001 - some models only accept tensors through predict()
+    except Exception:
         output = model.predict(sample, verbose=0)
     flat = _keras.tree.flatten(output)
     arrays = [_keras.ops.convert_to_numpy(o) for o in flat]

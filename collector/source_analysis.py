@@ -36,7 +36,7 @@ from modelkb.collector.static_values import StaticReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["analyze_training_source", "inference_steps"]
+__all__ = ["analyze_experiment_code", "analyze_source_texts", "analyze_training_source", "inference_steps"]
 
 # fmt: off
 _FILE_EXTS = (
@@ -86,18 +86,55 @@ def analyze_training_source(paths: Iterable[Path | str]) -> dict[str, list[dict[
         "problems": [{file, line, message}]}``; the steps are described in
         :mod:`modelkb.collector.preprocessing_steps`.
     """
-    result: dict[str, list[dict[str, Any]]] = {"loading": [], "preprocessing": [], "problems": []}
     files = [Path(p) for p in paths]
+    sources: list[tuple[str, str | BaseException]] = []
     for path, name in zip(files, _display_names(files), strict=True):
         try:
-            text = _read_source(path)
+            sources.append((name, _read_source(path)))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            sources.append((name, err))
+    return _analyze(sources)
+
+
+def analyze_source_texts(sources: Iterable[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`analyze_training_source` for Python sources already in memory: ``(name, text)`` pairs.
+
+    Only ``.py`` names are read (e.g. an :class:`~modelkb.code_capture.CodeSnapshot`'s files).
+    """
+    return _analyze([(name, text) for name, text in sources if name.endswith(".py")])
+
+
+def analyze_experiment_code(experiment: Any) -> dict[str, list[dict[str, Any]]]:
+    """Analyze the training source an :class:`~modelkb.experiment.Experiment` captured; never raises.
+
+    Called when a callback is created, so the parse is not charged to training.
+    """
+    snapshot = getattr(experiment, "code_snapshot", None)
+    if snapshot is None:
+        return {}
+    try:
+        return analyze_source_texts(snapshot.files)
+    except Exception:
+        logger.debug("source analysis failed", exc_info=True)
+        return {}
+
+
+def _analyze(sources: list[tuple[str, str | BaseException]]) -> dict[str, list[dict[str, Any]]]:
+    result: dict[str, list[dict[str, Any]]] = {"loading": [], "preprocessing": [], "problems": []}
+    for name, text in sources:
+        if isinstance(text, BaseException):
+            result["problems"].append(
+                {"file": name, "line": None, "message": f"{type(text).__name__}: {text}"}
+            )
+            continue
+        try:
             tree = ast.parse(text, filename=name)
         except SyntaxError as err:
             result["problems"].append(
                 {"file": name, "line": err.lineno, "message": f"SyntaxError: {err.msg}"}
             )
             continue
-        except (OSError, UnicodeDecodeError, ValueError) as err:
+        except ValueError as err:  # e.g. a NUL byte
             result["problems"].append(
                 {"file": name, "line": None, "message": f"{type(err).__name__}: {err}"}
             )

@@ -10,6 +10,7 @@ after the first batch, logs epochs, and at the end saves and exports the model
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import sys
 from collections.abc import Iterator, Mapping
@@ -78,13 +79,17 @@ class TorchCapture:
         self._given: dict[str, Any] = {}
         self._arch_final = False
         self._began = False
+        self._dataset_written: dict[str, Any] | None = None
+        from modelkb.collector.source_analysis import analyze_experiment_code
+
+        self._source_found = analyze_experiment_code(experiment)
 
     @contextlib.contextmanager
     def _safe(self, what: str) -> Iterator[None]:
         try:
             with self.experiment.guard(self.source, what):
                 yield
-        except Exception as err:  # noqa: BLE001 - even a broken experiment object must not stop training
+        except Exception as err:
             logger.warning("ModelKB: %s failed: %s", what, err)
 
     def begin(
@@ -103,8 +108,7 @@ class TorchCapture:
         """Record framework, hyperparameters, architecture (shapes follow on the first batch) and data."""
         exp = self.experiment
         self.module, self.optimizer, self._began = module, optimizer, True
-        with self._safe("starting the run"):
-            exp.start()
+        with self._safe("recording the framework"):
             exp.seed_frameworks()  # catches a torch import that came after Experiment(...)
             self._given = dict(exp.metadata.get("dataset") or {})
             numpy = sys.modules.get("numpy")
@@ -139,6 +143,8 @@ class TorchCapture:
             self._source_preprocessing()
         with self._safe("describing the dataset"):
             self._write_dataset()
+        with self._safe("starting the run"):
+            exp.start()  # last: run.json is written once, with everything above
 
     def _record_architecture(self) -> None:
         assert self.module is not None
@@ -173,13 +179,10 @@ class TorchCapture:
 
     def _source_preprocessing(self) -> None:
         from modelkb.collector.dataset_info import merge_dataset
-        from modelkb.collector.source_analysis import analyze_training_source
 
-        files = (self.experiment.metadata.get("code") or {}).get("files") or []
-        if not files:
+        if not self._source_found:
             return
-        root = self.experiment.path / "code"
-        found = analyze_training_source([root / rel for rel in files])
+        found = copy.deepcopy(self._source_found)
         # problems become warnings; a loader or Compose described live is not listed again
         runtime, found = merge_source_findings(self.experiment, self._inferred, found)
         self._inferred = merge_dataset(runtime, found)
@@ -188,8 +191,9 @@ class TorchCapture:
         from modelkb.collector.dataset_info import merge_dataset
 
         merged = merge_dataset(merge_dataset(self._inferred, self._given), self.user_dataset)
-        if merged:
+        if merged and merged != self._dataset_written:  # unchanged: no run.json rewrite
             self.experiment.set_dataset(**merged)
+            self._dataset_written = copy.deepcopy(merged)
 
     def first_batch(self, inputs: Any, targets: Any = None) -> None:
         """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
@@ -223,9 +227,7 @@ class TorchCapture:
         val: Mapping[str, Any] | None,
         **extra: Any,
     ) -> None:
-        """Append one epoch to the bundle (after completing the architecture on the first call)."""
-        with self._safe("finishing the architecture"):
-            self._complete_architecture()
+        """Append one epoch to ``metrics.jsonl`` (the observed shapes are added at the end of the run)."""
         with self._safe("recording epoch metrics"):
             if "lr" not in extra and self.optimizer is not None:
                 extra["lr"] = current_lr(self.optimizer)
@@ -234,6 +236,7 @@ class TorchCapture:
             )
 
     def _complete_architecture(self) -> None:
+        """Re-describe the module with the shapes its first forward showed (once, at the end)."""
         if (
             self._arch_final
             or self.probe is None
@@ -259,9 +262,8 @@ class TorchCapture:
                     source=self.source,
                 )
         with self._safe("finishing the architecture"):
+            self._complete_architecture()
             if self.probe is not None:
-                self._arch_final = False
-                self._complete_architecture()
                 self.probe.remove()
         with self._safe("sealing the bundle"):
             metadata = self.experiment.finish("completed")
@@ -269,6 +271,8 @@ class TorchCapture:
 
     def fail(self, error: BaseException) -> None:
         """Seal the bundle as ``failed`` (``interrupted`` for Ctrl-C) with the error."""
+        with self._safe("finishing the architecture"):
+            self._complete_architecture()
         with self._safe("sealing the failed run"):
             if self.probe is not None:
                 self.probe.remove()

@@ -13,10 +13,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import BundleSchemaError
-from .fsutil import append_jsonl, atomic_write_json, atomic_write_text, sha256_file
+from .fsutil import atomic_write_json, atomic_write_text, jsonl_line, sha256_file
 from .ids import utc_now
 
 logger = logging.getLogger(__name__)
@@ -220,6 +220,7 @@ class BundleWriter:
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
+        self._metrics: TextIO | None = None
 
     def start(self, metadata: dict[str, Any]) -> None:
         """Create the folder and record the run as in progress."""
@@ -239,8 +240,29 @@ class BundleWriter:
         atomic_write_json(self.folder / RUN_STATE_FILE, state, durable=False)
 
     def append_epoch(self, entry: dict[str, Any]) -> None:
-        """Append one finished epoch to ``metrics.jsonl`` (flushed and fsynced)."""
-        append_jsonl(self.folder / METRICS_FILE, entry)
+        """Append one finished epoch to ``metrics.jsonl``, flushed to the OS: it survives a kill.
+
+        The file stays open between epochs (opening it costs more than the write); :meth:`close`
+        or :meth:`seal` closes it.
+        """
+        line = jsonl_line(entry)
+        try:
+            if self._metrics is None:
+                self._metrics = open(self.folder / METRICS_FILE, "a", encoding="utf-8")
+            self._metrics.write(line)
+            self._metrics.flush()
+        except BaseException:
+            self.close()  # e.g. a full disk: the next epoch reopens and tries again
+            raise
+
+    def close(self) -> None:
+        """Close ``metrics.jsonl`` if it is open; idempotent."""
+        handle, self._metrics = self._metrics, None
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                logger.debug("closing %s failed", self.folder / METRICS_FILE, exc_info=True)
 
     def write_text(self, relpath: str, text: str) -> Path:
         """Atomically write a text file inside the bundle."""
@@ -254,6 +276,7 @@ class BundleWriter:
         Returns:
             The metadata as written.
         """
+        self.close()
         metadata = dict(metadata)
         metadata["schema_version"] = SCHEMA_VERSION
         # the card names the bundle's files, so it sees a first listing (sizes only, no hashing)
@@ -265,7 +288,7 @@ class BundleWriter:
                 from .card import render_model_card
 
                 atomic_write_text(self.folder / CARD_FILE, render_model_card(metadata))
-            except Exception as err:  # noqa: BLE001 - a card failure must not lose the run
+            except Exception as err:
                 logger.warning("model card not written: %s", err)
                 metadata.setdefault("warnings", []).append(
                     {"message": f"model card not written: {err}", "source": "card", "time": utc_now()}

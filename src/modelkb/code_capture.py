@@ -6,16 +6,18 @@ import logging
 import os
 import sys
 import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_bytes
 from .redact import redact_text
 
 logger = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 1 << 20
 MAX_FILES = 200
+NOTEBOOK_FILE = "notebook_cells.py"
 
 
 def _library_roots() -> list[Path]:
@@ -62,42 +64,60 @@ def notebook_cells() -> list[str] | None:
 def project_modules(project_root: Path) -> list[Path]:
     """Source files of imported modules that live under ``project_root`` (not libraries).
 
-    Runs over every imported module (thousands once TensorFlow is loaded), so it compares path
-    strings first and touches the filesystem only for the few candidates left.
+    Runs over every imported module (thousands once TensorFlow is loaded), so it reads ``__file__``
+    from the module's namespace (no lazy-loader ``__getattr__``), compares path strings first and
+    touches the filesystem only for the few candidates left.
     """
     roots = _library_roots()
-    prefixes = {os.path.join(str(project_root), ""), os.path.join(os.path.realpath(project_root), "")}
+    prefixes = (os.path.join(str(project_root), ""), os.path.join(os.path.realpath(project_root), ""))
+    library_marker = "-packages" + os.sep
     found: set[Path] = set()
     for module in list(sys.modules.values()):
-        file = getattr(module, "__file__", None)
+        namespace = getattr(module, "__dict__", None)
+        file = namespace.get("__file__") if isinstance(namespace, dict) else None
         if not isinstance(file, str) or not file.endswith(".py"):
             continue
-        absolute = file if os.path.isabs(file) else os.path.abspath(file)
-        if not absolute.startswith(tuple(prefixes)) or "-packages" + os.sep in absolute:
+        if not file.startswith(prefixes):
+            if os.path.isabs(file) or not os.path.abspath(file).startswith(prefixes):
+                continue
+            file = os.path.abspath(file)
+        if library_marker in file:
             continue
-        path = Path(absolute).resolve()
+        path = Path(file).resolve()
         if _is_library(path, roots):
             continue
         found.add(path)
     return sorted(found)
 
 
-def snapshot_code(dest: Path, *, extra_files: list[str | os.PathLike[str]] | None = None) -> dict[str, Any]:
-    """Copy the training source into ``dest`` (redacted) and describe what was taken.
+@dataclass
+class CodeSnapshot:
+    """The training source read into memory (redacted), to be written into a bundle's ``code/``.
 
-    Returns:
-        ``{"entry": relpath | None, "files": [relpaths], "notebook": bool, "skipped": [...]}``.
+    Attributes:
+        files: ``(relative path, text)`` pairs, the entry script first.
+        info: The bundle's ``code`` section: ``{"entry", "files", "notebook", "skipped"}``.
+    """
+
+    files: list[tuple[str, str]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def collect_code(*, extra_files: list[str | os.PathLike[str]] | None = None) -> CodeSnapshot:
+    """Read the training source: the entry script, the project's own modules or the notebook cells.
+
+    Nothing is written: :func:`write_code` puts the snapshot into a bundle.
     """
     script = entry_script()
     project_root = (script.parent if script else Path.cwd()).resolve()
-    files: list[Path] = []
+    paths: list[Path] = []
     if script is not None:
-        files.append(script)
-    files.extend(path for path in project_modules(project_root) if path not in files)
-    files.extend(Path(path).resolve() for path in extra_files or [])
-    taken: list[str] = []
+        paths.append(script)
+    paths.extend(path for path in project_modules(project_root) if path not in paths)
+    paths.extend(Path(path).resolve() for path in extra_files or [])
+    snapshot = CodeSnapshot()
     skipped: list[str] = []
-    for path in files[:MAX_FILES]:
+    for path in paths[:MAX_FILES]:
         try:
             rel = path.relative_to(project_root).as_posix()
         except ValueError:
@@ -110,13 +130,33 @@ def snapshot_code(dest: Path, *, extra_files: list[str | os.PathLike[str]] | Non
         except (OSError, UnicodeDecodeError) as err:
             skipped.append(f"{rel}: {err}")
             continue
-        atomic_write_text(dest / rel, redact_text(text))
-        taken.append(rel)
-    skipped.extend(f"{path}: over the {MAX_FILES}-file limit" for path in files[MAX_FILES:])
+        snapshot.files.append((rel, redact_text(text)))
+    skipped.extend(f"{path}: over the {MAX_FILES}-file limit" for path in paths[MAX_FILES:])
     cells = notebook_cells() if script is None else None
     if cells:
         text = "\n\n".join(f"# %% [cell {n}]\n{cell}" for n, cell in enumerate(cells, 1))
-        atomic_write_text(dest / "notebook_cells.py", redact_text(text) + "\n")
-        taken.append("notebook_cells.py")
-    entry = taken[0] if script is not None and taken else ("notebook_cells.py" if cells else None)
-    return {"entry": entry, "files": taken, "notebook": bool(cells), "skipped": skipped}
+        snapshot.files.append((NOTEBOOK_FILE, redact_text(text) + "\n"))
+    taken = [rel for rel, _ in snapshot.files]
+    entry = taken[0] if script is not None and taken else (NOTEBOOK_FILE if cells else None)
+    snapshot.info = {"entry": entry, "files": taken, "notebook": bool(cells), "skipped": skipped}
+    return snapshot
+
+
+def write_code(snapshot: CodeSnapshot, dest: Path) -> dict[str, Any]:
+    """Write ``snapshot`` under ``dest`` and return its ``code`` section.
+
+    Not fsynced: a killed process loses nothing, and ``metadata.json`` (written durably at the end)
+    is what makes a bundle complete.
+    """
+    for rel, text in snapshot.files:
+        atomic_write_bytes(dest / rel, text.encode("utf-8"), durable=False)
+    return dict(snapshot.info)
+
+
+def snapshot_code(dest: Path, *, extra_files: list[str | os.PathLike[str]] | None = None) -> dict[str, Any]:
+    """Copy the training source into ``dest`` (redacted) and describe what was taken.
+
+    Returns:
+        ``{"entry": relpath | None, "files": [relpaths], "notebook": bool, "skipped": [...]}``.
+    """
+    return write_code(collect_code(extra_files=extra_files), dest)

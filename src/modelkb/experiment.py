@@ -11,21 +11,25 @@ import getpass
 import logging
 import os
 import shutil
-import threading
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
+from .fsutil import atomic_write_bytes
 from .ids import auto_name, new_id, utc_now
 from .redact import redact_mapping, redact_text
 from .seeding import seed_frameworks
 from .store import Store
+
+if TYPE_CHECKING:
+    from .code_capture import CodeSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,9 @@ class Experiment:
         deterministic: With a seed, also switch on deterministic kernels.
         capture_code: Copy the training source into the bundle.
         capture_environment: Record host, git state, allow-listed env and the lockfile.
+
+    The source, git state, host and installed distributions are read here, when the experiment is
+    created (~30 ms), so training itself only pays for what depends on the model and the data.
 
     Example:
         >>> with Experiment("Digits", "alice", seed=42) as exp:   # doctest: +SKIP
@@ -82,8 +89,9 @@ class Experiment:
         self._capture_environment = capture_environment
         self._started = False
         self._finished = False
-        self._lock = threading.RLock()  # metadata is also written by the capture thread
-        self._capture_thread: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._code: CodeSnapshot | None = None
+        self._lock_text: str | None = None
         self._state_dirty = False
         self._t0 = time.time()
         self._history: list[dict[str, Any]] = []
@@ -113,6 +121,7 @@ class Experiment:
         else:
             self.seed_frameworks()
         self.writer = BundleWriter(self.store.bundle_dir(project, self.id))
+        self._capture_now()
         atexit.register(self._at_exit)
 
     # -- identity ---------------------------------------------------------------------------------
@@ -147,7 +156,7 @@ class Experiment:
         """Run optional work; on failure record a warning instead of raising into training."""
         try:
             yield
-        except Exception as err:  # noqa: BLE001 - by design: ModelKB must never break training
+        except Exception as err:
             logger.warning("%s failed: %s", what, err, exc_info=logger.isEnabledFor(logging.DEBUG))
             self.warn(f"{what} failed: {type(err).__name__}: {err}", source=source)
 
@@ -168,52 +177,67 @@ class Experiment:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> Experiment:
-        """Create the bundle and capture the context; idempotent. Called by callbacks and ``with``."""
+        """Create the bundle and write what was captured so far; idempotent. Called by callbacks and ``with``."""
         if self._started:
             return self
         self._started = True
         self._t0 = time.time()
         with self.guard("store", "creating the bundle folder"):
-            self.writer.start(self.metadata)
-        if self._capture_environment:
-            # git, the lockfile and the host facts take ~50 ms: done beside training, joined at finish
-            self._capture_thread = threading.Thread(
-                target=self._capture_environment_now, name="modelkb-capture", daemon=True
-            )
-            self._capture_thread.start()
-        if self._capture_code:
-            with self.guard("code", "copying the training source"):
-                from .code_capture import snapshot_code
+            self.writer.folder.mkdir(parents=True, exist_ok=True)
+        if self._code is not None:
+            with self.guard("code", "writing the training source"):
+                from .code_capture import write_code
 
-                self.metadata["code"] = snapshot_code(self.path / CODE_DIR)
+                self.metadata["code"] = write_code(self._code, self.path / CODE_DIR)
+        if self._lock_text is not None:
+            with self.guard("lockfile", "writing requirements.lock"):
+                atomic_write_bytes(self.path / LOCK_FILE, self._lock_text.encode("utf-8"), durable=False)
         self._save_state()
         return self
 
-    def _capture_environment_now(self) -> None:
-        with self.guard("context", "capturing the environment"):
-            from .context import capture_context
+    def _capture_now(self) -> None:
+        """Read the training source, the context and the installed distributions (~30 ms).
 
-            context, problems = capture_context()
-            with self._lock:
+        Done when the experiment is created, before training, so none of it is charged to
+        ``fit``; written into the bundle when the run starts.
+        """
+        if self._capture_code:
+            with self.guard("code", "reading the training source"):
+                from .code_capture import collect_code
+
+                self._code = collect_code()
+                self.metadata["code"] = dict(self._code.info)
+        if self._capture_environment:
+            with self.guard("context", "capturing the environment"):
+                from .context import capture_context
+
+                context, problems = capture_context()
                 self.metadata["context"] = context
-            for problem in problems:
-                self.warn(problem, source="context")
-        with self.guard("lockfile", "writing requirements.lock"):
-            from .lockfile import write_lockfile
+                for problem in problems:
+                    self.warn(problem, source="context")
+            with self.guard("lockfile", "reading the installed distributions"):
+                from .lockfile import installed_distributions, render_lockfile
 
-            write_lockfile(self.path / LOCK_FILE)
-        if not self._finished:
-            self._save_state()
+                self._lock_text = render_lockfile(installed_distributions())
 
-    def _join_capture(self) -> None:
-        thread = self._capture_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=60)
-            if thread.is_alive():
-                self.warn("capturing the environment took over 60 s; sealed without it", source="context")
+    @property
+    def code_snapshot(self) -> CodeSnapshot | None:
+        """The training source captured when the experiment was created (``None`` if not captured)."""
+        return self._code
+
+    def _refresh_notebook_cells(self) -> None:
+        """In a notebook, cells run after the experiment was created belong to the run too."""
+        if self._code is None or not self._code.info.get("notebook"):
+            return
+        with self.guard("code", "capturing the notebook cells"):
+            from .code_capture import collect_code, write_code
+
+            self._code = collect_code()
+            self.metadata["code"] = write_code(self._code, self.path / CODE_DIR)
 
     def _save_state(self) -> None:
         with self.guard("store", "writing run.json"), self._lock:
+            self._state_dirty = False
             self.writer.write_run_state(self.metadata)
 
     def finish(self, status: str = "completed", *, error: str | BaseException | None = None) -> dict[str, Any]:
@@ -221,7 +245,7 @@ class Experiment:
         if self._finished:
             return self.metadata
         self.start()
-        self._join_capture()
+        self._refresh_notebook_cells()
         self._finished = True
         if status not in ("completed", "failed", "interrupted"):
             self.warn(f"unknown status {status!r}; recorded as 'completed'")
@@ -322,7 +346,6 @@ class Experiment:
             self._history.append(entry)
             self.writer.append_epoch(entry)
             if self._state_dirty:
-                self._state_dirty = False
                 self._save_state()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
@@ -402,7 +425,7 @@ def _peak_rss_mb() -> float | None:
 def _login_name() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except Exception:
         return "unknown"
 
 

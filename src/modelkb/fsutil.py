@@ -62,18 +62,9 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, durable: bool =
     atomic_write_bytes(path, dumps_json(obj).encode("utf-8"), durable=durable)
 
 
-def append_jsonl(path: str | os.PathLike[str], obj: Any, *, fsync: bool = False) -> None:
-    """Append one JSON line in a single write and flush it to the OS.
-
-    A flushed line survives the process being killed (SIGKILL included); ``fsync=True`` also makes
-    it survive a power cut, at ~5-10 ms a call, which is why the per-epoch path does not ask for it.
-    """
-    line = json.dumps(_json_safe(obj), sort_keys=True, ensure_ascii=False, default=str) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        if fsync:
-            os.fsync(handle.fileno())
+def jsonl_line(obj: Any) -> str:
+    """``obj`` as one JSON line (NaN and infinities become ``null``)."""
+    return json.dumps(_json_safe(obj), sort_keys=True, ensure_ascii=False, default=str) + "\n"
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +86,36 @@ def test_sigkilled_run_shows_as_interrupted_with_every_finished_epoch(tmp_path: 
     assert sealed.sealed and sealed.status == "interrupted"
     assert len(sealed.metadata["metrics"]["history"]) == 3
     assert sealed.metadata["hyperparameters"]["epochs"] == 100
+
+
+def test_killed_run_keeps_its_source_lockfile_and_context(tmp_path: Path) -> None:
+    """Read when the experiment is created, written when it starts: a kill loses none of it."""
+    script = tmp_path / "project" / "train.py"
+    script.parent.mkdir()
+    script.write_text(
+        "import sys, time\n"
+        "from modelkb.experiment import Experiment\n"
+        "API_TOKEN = 'hunter2-not-for-bundles'\n"
+        "exp = Experiment('Killed', 'bob', seed=1, store=sys.argv[1])\n"
+        "exp.start()\n"
+        "exp.log_metrics({'loss': 0.5}, epoch=0)\n"
+        "print(exp.id, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    root = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE)
+    experiment_id = proc.stdout.readline().decode().strip()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    bundle = Store(root).get(experiment_id)
+    assert bundle.status == "interrupted"
+    copied = (bundle.path / "code" / "train.py").read_text()
+    assert "time.sleep(600)" in copied and "hunter2" not in copied
+    assert bundle.metadata["code"]["entry"] == "train.py"
+    lock = (bundle.path / "requirements.lock").read_text()
+    assert any(line.startswith("numpy==") for line in lock.splitlines())
+    assert bundle.metadata["context"]["python"] == platform.python_version()
+    assert [e["epoch"] for e in bundle.metadata["metrics"]["history"]] == [0]
 
 
 def test_torn_last_metrics_line_is_skipped(tmp_path: Path) -> None:
