@@ -10,4 +10,6 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first, from the pinned local CPU wheel, so the extras' range resolves to it.
 .venv/bin/python -m pip install --quiet -c scripts/constraints.txt torch==2.13.0
+# the catalog's in-browser runtime must be in site/vendor/ before the wheel is built
+bash scripts/fetch-onnxruntime-web.sh
 .venv/bin/python -m pip install --quiet -c scripts/constraints.txt ".[${extras}]"

@@ -5,8 +5,10 @@
   (else Netron nags to update after 180 days), the version is set to ``0.0.0`` (Netron only sends
   telemetry from "packaged" versions) and a small ``modelkb-embed.js`` records cookie consent
   before Netron starts (else it asks ipinfo.io where the visitor is).
-* **onnxruntime-web** is vendored in the repository under ``site/vendor/onnxruntime-web/`` (the
-  single-threaded-capable SIMD wasm build only) and copied to ``vendor/onnxruntime-web/``.
+* **onnxruntime-web** (the single-threaded-capable SIMD wasm build only) is put under
+  ``site/vendor/onnxruntime-web/`` by ``scripts/fetch-onnxruntime-web.sh`` before the package is
+  built, so it ships in the wheel, and is copied to ``vendor/onnxruntime-web/``. Without it the
+  catalog still builds; its try-the-model pages then cannot run a model, and the build says so.
 
 Nothing is fetched at build time. Files are hard-linked when the output is on the same
 filesystem, so a 10,000-experiment rebuild does not copy megabytes again.
@@ -101,11 +103,25 @@ def vendored_dir() -> Path:
     return Path(str(resources.files("modelkb.site") / "vendor"))
 
 
-def install_vendor(site_dir: Path) -> None:
-    """Copy ``site/vendor/*`` (onnxruntime-web) into ``<site>/vendor``."""
+ONNXRUNTIME_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+
+
+def install_vendor(site_dir: Path) -> list[str]:
+    """Copy ``site/vendor/*`` (onnxruntime-web) into ``<site>/vendor``.
+
+    Returns:
+        Notices for the user: what is missing and what that disables.
+    """
     source = vendored_dir()
+    notices: list[str] = []
+    missing = [name for name in ONNXRUNTIME_WEB_FILES if not (source / "onnxruntime-web" / name).is_file()]
+    if missing:
+        notices.append(
+            f"onnxruntime-web is not installed ({', '.join(missing)} missing): the try-the-model pages "
+            "cannot run models. Run scripts/fetch-onnxruntime-web.sh, then reinstall ModelKB."
+        )
     if not source.is_dir():
-        return
+        return notices
     for entry in sorted(source.iterdir()):
         if entry.is_dir():
             target = site_dir / "vendor" / entry.name
@@ -114,3 +130,4 @@ def install_vendor(site_dir: Path) -> None:
                 continue
             _copy_tree(entry, target)
             (target / STAMP_FILE).write_text(stamp)
+    return notices

@@ -62,6 +62,7 @@ class BuildReport:
         projects: Projects in the catalog.
         shell_rebuilt: Whether mkdocs ran.
         problems: Bundles skipped because they could not be read.
+        notices: What the catalog lacks and why (e.g. onnxruntime-web not installed).
         seconds: Wall time.
     """
 
@@ -71,6 +72,7 @@ class BuildReport:
     projects: int = 0
     shell_rebuilt: bool = False
     problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -237,7 +239,7 @@ def build_site(
     if shell_rebuilt or not (out_dir / "assets").is_dir():
         _copy_shell_static(shell_dir, out_dir, filled)
     assets.install_netron(out_dir)
-    assets.install_vendor(out_dir)
+    notices = assets.install_vendor(out_dir)
 
     chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
     render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
@@ -286,6 +288,7 @@ def build_site(
         projects=len(catalog),
         shell_rebuilt=shell_rebuilt,
         problems=list(result.problems),
+        notices=notices,
         seconds=time.perf_counter() - started,
     )
 

@@ -78,6 +78,8 @@ def _after_store(store_dir: Path, best_id: str, *, serve: bool) -> None:
     _step("catalog: modelkb build")
     report = build_site(store, store_dir.parent / "site")
     click.echo(f"{report.experiments} experiments rendered in {report.seconds:.1f} s -> {report.out}")
+    for notice in report.notices:
+        click.echo(f"warning: {notice}", err=True)
 
     _step(f"serverless: modelkb package {best_id[:10]}")
     bundle = store.get(best_id)

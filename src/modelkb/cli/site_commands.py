@@ -61,6 +61,8 @@ def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full:
     )
     if report.problems:
         click.echo(f"Skipped {len(report.problems)} unreadable bundle(s), listed above.")
+    for notice in report.notices:
+        click.echo(f"warning: {notice}", err=True)
     if serve:
         _serve(report.out, port)
 
