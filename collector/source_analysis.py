@@ -114,7 +114,7 @@ def analyze_experiment_code(experiment: Any) -> dict[str, list[dict[str, Any]]]:
         return {}
     try:
         return analyze_source_texts(snapshot.files)
-    except Exception:
+    except Exception:  # noqa: BLE001 - best effort: a run never fails on its source analysis
         logger.debug("source analysis failed", exc_info=True)
         return {}
 

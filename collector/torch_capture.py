@@ -89,7 +89,7 @@ class TorchCapture:
         try:
             with self.experiment.guard(self.source, what):
                 yield
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - even a broken experiment object must not stop training
             logger.warning("ModelKB: %s failed: %s", what, err)
 
     def begin(

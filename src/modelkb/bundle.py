@@ -222,13 +222,11 @@ class BundleWriter:
         self.folder = Path(folder)
         self._metrics: TextIO | None = None
 
-    def start(self, metadata: dict[str, Any]) -> None:
-        """Create the folder and record the run as in progress."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.write_run_state(metadata)
-
     def write_run_state(self, metadata: dict[str, Any]) -> None:
-        """Atomically (re)write ``run.json`` with the partial metadata and this process's identity."""
+        """Atomically (re)write ``run.json`` with the partial metadata and this process's identity.
+
+        The first call creates the folder and marks the run as in progress.
+        """
         partial = {k: v for k, v in metadata.items() if k != "metrics"}
         state = {
             "pid": os.getpid(),
@@ -248,7 +246,7 @@ class BundleWriter:
         line = jsonl_line(entry)
         try:
             if self._metrics is None:
-                self._metrics = open(self.folder / METRICS_FILE, "a", encoding="utf-8")
+                self._metrics = open(self.folder / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - kept open between epochs
             self._metrics.write(line)
             self._metrics.flush()
         except BaseException:
@@ -288,7 +286,7 @@ class BundleWriter:
                 from .card import render_model_card
 
                 atomic_write_text(self.folder / CARD_FILE, render_model_card(metadata))
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - a card failure must not lose the run
                 logger.warning("model card not written: %s", err)
                 metadata.setdefault("warnings", []).append(
                     {"message": f"model card not written: {err}", "source": "card", "time": utc_now()}

@@ -151,12 +151,3 @@ def write_code(snapshot: CodeSnapshot, dest: Path) -> dict[str, Any]:
     for rel, text in snapshot.files:
         atomic_write_bytes(dest / rel, text.encode("utf-8"), durable=False)
     return dict(snapshot.info)
-
-
-def snapshot_code(dest: Path, *, extra_files: list[str | os.PathLike[str]] | None = None) -> dict[str, Any]:
-    """Copy the training source into ``dest`` (redacted) and describe what was taken.
-
-    Returns:
-        ``{"entry": relpath | None, "files": [relpaths], "notebook": bool, "skipped": [...]}``.
-    """
-    return write_code(collect_code(extra_files=extra_files), dest)

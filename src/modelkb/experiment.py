@@ -156,7 +156,7 @@ class Experiment:
         """Run optional work; on failure record a warning instead of raising into training."""
         try:
             yield
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - by design: ModelKB must never break training
             logger.warning("%s failed: %s", what, err, exc_info=logger.isEnabledFor(logging.DEBUG))
             self.warn(f"{what} failed: {type(err).__name__}: {err}", source=source)
 
@@ -182,8 +182,7 @@ class Experiment:
             return self
         self._started = True
         self._t0 = time.time()
-        with self.guard("store", "creating the bundle folder"):
-            self.writer.folder.mkdir(parents=True, exist_ok=True)
+        # every write creates the bundle folder if needed; run.json last, with all of the above
         if self._code is not None:
             with self.guard("code", "writing the training source"):
                 from .code_capture import write_code
@@ -425,7 +424,7 @@ def _peak_rss_mb() -> float | None:
 def _login_name() -> str:
     try:
         return getpass.getuser()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no login name in some containers
         return "unknown"
 
 
