@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelkb.extras import require
 
+from .dataset_info import merge_dataset
 from .keras_capture import (
     SAMPLE_ROWS,
     DataSource,
@@ -200,8 +201,6 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         inferred = self._source.describe(late=late) if self._source is not None else None
         if late and inferred is None:
             return
-        from .dataset_info import merge_dataset
-
         merged: dict[str, Any] = dict(inferred or {})
         if not late:
             found = self._source_analysis()

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from .dataset_info import describe_arrays
+
 try:  # only called once KerasCallback has checked that the [keras] extra is installed
     import keras as _keras
 except ImportError:  # pragma: no cover
@@ -143,8 +145,6 @@ class DataSource:
         return None if batch is None else batch[0]
 
     def describe(self, *, late: bool) -> dict[str, Any] | None:
-        from .dataset_info import describe_arrays
-
         if late:
             batch = self.late_batch() if self.kind in ("py_dataset", "torch_loader") else None
         elif self.kind == "arrays":

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from modelkb.collector.dataset_info import describe_arrays, infer_kind, merge_dataset
 from modelkb.collector.torch_dataset import merge_source_findings
 from modelkb.collector.torch_describe import (
     ShapeProbe,
@@ -157,8 +158,6 @@ class TorchCapture:
         self.experiment.set_architecture(arch)
 
     def _infer_dataset(self, data: Mapping[str, Any]) -> None:
-        from modelkb.collector.dataset_info import describe_arrays, merge_dataset
-
         found: dict[str, Any] = {}
         if data.get("x") is not None:
             found = describe_arrays(data["x"], data.get("y"), split="train")
@@ -178,8 +177,6 @@ class TorchCapture:
         self._inferred = merge_dataset(self._inferred, found)
 
     def _source_preprocessing(self) -> None:
-        from modelkb.collector.dataset_info import merge_dataset
-
         if not self._source_found:
             return
         found = copy.deepcopy(self._source_found)
@@ -188,8 +185,6 @@ class TorchCapture:
         self._inferred = merge_dataset(runtime, found)
 
     def _write_dataset(self) -> None:
-        from modelkb.collector.dataset_info import merge_dataset
-
         merged = merge_dataset(merge_dataset(self._inferred, self._given), self.user_dataset)
         if merged and merged != self._dataset_written:  # unchanged: no run.json rewrite
             self.experiment.set_dataset(**merged)
@@ -200,8 +195,6 @@ class TorchCapture:
         with self._safe("describing the first batch"):
             if self.sample is None and inputs is not None:
                 self.sample = _head_rows(inputs)
-            from modelkb.collector.dataset_info import infer_kind, merge_dataset
-
             tensor = _first_tensor(inputs)
             if tensor is None:
                 return

@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +108,14 @@ def _split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
 def _literal(text: str) -> Any:
+    if text.isdigit():  # the common case (channels, features), without literal_eval's parse
+        return int(text)
+    if text in _CONSTANTS:
+        return _CONSTANTS[text]
     try:
         return _plain(ast.literal_eval(text))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -139,15 +147,16 @@ def parse_extra_repr(text: str, cls: type | None = None) -> dict[str, Any]:
     return config
 
 
-def _positional_names(cls: type | None) -> list[str]:
+@lru_cache(maxsize=512)  # inspect.signature costs ~20 us; layer classes recur
+def _positional_names(cls: type | None) -> tuple[str, ...]:
     if cls is None:
-        return []
+        return ()
     try:
         params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     except (TypeError, ValueError):
-        return []
+        return ()
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in params if p.kind in kinds]
+    return tuple(p.name for p in params if p.kind in kinds)
 
 
 def _leaf_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -254,12 +263,9 @@ def module_reference(
     """What rebuilds ``module`` from the captured code: class, defining module, file, init args."""
     cls = type(module)
     ref: dict[str, Any] = {"class": cls.__qualname__, "module": cls.__module__}
-    try:
-        source = inspect.getsourcefile(cls)
-    except (TypeError, OSError):
-        source = None
+    source = _class_source(cls)
     if source:
-        rel = _captured_relpath(Path(source), list((code or {}).get("files") or []))
+        rel = _captured_relpath(source, list((code or {}).get("files") or []))
         if rel:
             ref["file"] = rel
     args = init_args if init_args is not None else _stored_init_args(module)
@@ -268,8 +274,17 @@ def module_reference(
     return ref
 
 
-def _captured_relpath(source: Path, files: list[str]) -> str | None:
-    path = source.resolve().as_posix()
+@lru_cache(maxsize=256)  # file lookups and a resolve(): ~50 us, asked at the start and the end
+def _class_source(cls: type) -> str | None:
+    """The resolved POSIX path of the file defining ``cls``, if it has one."""
+    try:
+        source = inspect.getsourcefile(cls)
+    except (TypeError, OSError):
+        return None
+    return Path(source).resolve().as_posix() if source else None
+
+
+def _captured_relpath(path: str, files: list[str]) -> str | None:
     matches = [rel for rel in files if path == rel or path.endswith("/" + rel.lstrip("/"))]
     return max(matches, key=len) if matches else None
 

@@ -10,13 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import BundleSchemaError
-from .fsutil import atomic_write_json, atomic_write_text, jsonl_line, sha256_file
+from .fsutil import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    jsonl_line,
+    sha256_file,
+)
 from .ids import utc_now
 
 logger = logging.getLogger(__name__)
@@ -221,21 +228,48 @@ class BundleWriter:
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self._metrics: TextIO | None = None
+        self._identity: dict[str, Any] | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """``pid``, ``pid_start`` and ``host`` of the writing process, for ``run.json`` (read once;
+        again after a fork)."""
+        pid = os.getpid()
+        if self._identity is None or self._identity["pid"] != pid:
+            self._identity = {"pid": pid, "pid_start": process_start_token(pid), "host": socket.gethostname()}
+        return self._identity
+
+    @property
+    def staging(self) -> Path:
+        """A hidden sibling of the bundle folder (the store skips dot-folders) for files written
+        before the run starts; :meth:`open` moves it into place."""
+        return self.folder.with_name(f".{self.folder.name}.pending")
+
+    def open(self) -> None:
+        """Create the bundle folder, with the staged files in it: one rename when nothing is there yet."""
+        try:
+            os.rename(self.staging, self.folder)
+            return
+        except FileNotFoundError:  # nothing staged
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return
+        except OSError:  # the folder exists already and is not empty: merge
+            pass
+        shutil.copytree(self.staging, self.folder, dirs_exist_ok=True)
+        self.discard_staging()
+
+    def discard_staging(self) -> None:
+        """Remove :attr:`staging` (a run that never started); idempotent."""
+        shutil.rmtree(self.staging, ignore_errors=True)
 
     def write_run_state(self, metadata: dict[str, Any]) -> None:
         """Atomically (re)write ``run.json`` with the partial metadata and this process's identity.
 
-        The first call creates the folder and marks the run as in progress.
+        One compact line (``run.json`` is transient and machine-read; the C JSON encoder is ~5x faster
+        than the indented house form).
         """
         partial = {k: v for k, v in metadata.items() if k != "metrics"}
-        state = {
-            "pid": os.getpid(),
-            "pid_start": process_start_token(os.getpid()),
-            "host": socket.gethostname(),
-            "heartbeat": utc_now(),
-            "metadata": partial,
-        }
-        atomic_write_json(self.folder / RUN_STATE_FILE, state, durable=False)
+        state = {**self.identity(), "heartbeat": utc_now(), "metadata": partial}
+        atomic_write_bytes(self.folder / RUN_STATE_FILE, jsonl_line(state).encode("utf-8"), durable=False)
 
     def append_epoch(self, entry: dict[str, Any]) -> None:
         """Append one finished epoch to ``metrics.jsonl``, flushed to the OS: it survives a kill.

@@ -94,6 +94,7 @@ class Experiment:
         self._lock_text: str | None = None
         self._state_dirty = False
         self._t0 = time.time()
+        self._pid = os.getpid()
         self._history: list[dict[str, Any]] = []
         self._final_override: dict[str, Any] = {}
         self.metadata: dict[str, Any] = {
@@ -121,7 +122,9 @@ class Experiment:
         else:
             self.seed_frameworks()
         self.writer = BundleWriter(self.store.bundle_dir(project, self.id))
+        self.writer.identity()  # read now (/proc), not when training starts
         self._capture_now()
+        self._staged = _launcher_rank() == 0 and self._write_captured(self.writer.staging)
         atexit.register(self._at_exit)
 
     # -- identity ---------------------------------------------------------------------------------
@@ -182,23 +185,18 @@ class Experiment:
             return self
         self._started = True
         self._t0 = time.time()
-        # every write creates the bundle folder if needed; run.json last, with all of the above
-        if self._code is not None:
-            with self.guard("code", "writing the training source"):
-                from .code_capture import write_code
-
-                self.metadata["code"] = write_code(self._code, self.path / CODE_DIR)
-        if self._lock_text is not None:
-            with self.guard("lockfile", "writing requirements.lock"):
-                atomic_write_bytes(self.path / LOCK_FILE, self._lock_text.encode("utf-8"), durable=False)
-        self._save_state()
+        with self.guard("store", "creating the bundle folder"):
+            self.writer.open()  # code/ and requirements.lock, staged at creation, move into place
+        if not self._staged:
+            self._write_captured(self.path)
+        self._save_state()  # run.json last, with everything recorded so far
         return self
 
     def _capture_now(self) -> None:
         """Read the training source, the context and the installed distributions (~30 ms).
 
         Done when the experiment is created, before training, so none of it is charged to
-        ``fit``; written into the bundle when the run starts.
+        ``fit``; the source and lockfile are written right after (see :meth:`_write_captured`).
         """
         if self._capture_code:
             with self.guard("code", "reading the training source"):
@@ -218,6 +216,29 @@ class Experiment:
                 from .lockfile import installed_distributions, render_lockfile
 
                 self._lock_text = render_lockfile(installed_distributions())
+
+    def _write_captured(self, folder: Path) -> bool:
+        """Write the training source and the lockfile into ``folder``; whether both went well.
+
+        At creation ``folder`` is the writer's staging folder: ``start()`` then makes the bundle
+        folder with one rename, so training pays for none of these writes, and a run killed after
+        it started still has them. Other ranks of a distributed launch stage nothing.
+        """
+        ok = True
+        if self._code is not None:
+            ok = False
+            with self.guard("code", "writing the training source"):
+                from .code_capture import write_code
+
+                self.metadata["code"] = write_code(self._code, folder / CODE_DIR)
+                ok = True
+        if self._lock_text is not None:
+            written = False
+            with self.guard("lockfile", "writing requirements.lock"):
+                atomic_write_bytes(folder / LOCK_FILE, self._lock_text.encode("utf-8"), durable=False)
+                written = True
+            ok = ok and written
+        return ok
 
     @property
     def code_snapshot(self) -> CodeSnapshot | None:
@@ -267,7 +288,11 @@ class Experiment:
         return self.metadata
 
     def _at_exit(self) -> None:
-        if self._started and not self._finished:
+        if os.getpid() != self._pid:
+            return  # a forked child exiting: the run belongs to the parent
+        if not self._started:
+            self.writer.discard_staging()  # created but never trained: leave nothing behind
+        elif not self._finished:
             self.warn("the process exited before the run was finished", source="experiment")
             self.finish("interrupted")
 
@@ -426,6 +451,18 @@ def _login_name() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in some containers
         return "unknown"
+
+
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def _launcher_rank() -> int:
+    """This process's rank as a distributed launcher (torchrun, Lightning, SLURM, MPI) set it; 0 alone."""
+    for variable in _RANK_VARIABLES:
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit() and int(value) != 0:
+            return int(value)
+    return 0
 
 
 def _jsonable(value: Any) -> Any:

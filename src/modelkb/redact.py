@@ -19,6 +19,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -65,6 +66,7 @@ def _name_parts(name: str) -> list[str]:
     return [part for part in _PARTS.split(_CAMEL.sub("_", name).lower()) if part]
 
 
+@lru_cache(maxsize=4096)  # pure, and the same keys recur in every captured mapping
 def is_secret_name(name: str) -> bool:
     """Whether a variable, parameter or key called ``name`` probably holds a secret.
 

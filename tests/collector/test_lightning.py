@@ -226,7 +226,9 @@ def test_lightning_same_weights_with_and_without_callback(
         assert torch.equal(with_callback[key], without[key]), key
 
 
-def test_only_rank_zero_writes(tmp_path: Path) -> None:
+def test_only_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # as in a `strategy="ddp"` child process, which re-runs the script with its rank set
+    monkeypatch.setenv("LOCAL_RANK", "1")
     exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
     callback = LightningCallback(exp)
     other_rank = SimpleNamespace(

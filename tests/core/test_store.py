@@ -15,6 +15,7 @@ import pytest
 
 from modelkb.bundle import METADATA_FILE
 from modelkb.errors import AmbiguousIdError, BundleNotFoundError
+from modelkb.experiment import Experiment
 from modelkb.store import Store
 
 WORKER = textwrap.dedent(
@@ -116,6 +117,59 @@ def test_killed_run_keeps_its_source_lockfile_and_context(tmp_path: Path) -> Non
     assert any(line.startswith("numpy==") for line in lock.splitlines())
     assert bundle.metadata["context"]["python"] == platform.python_version()
     assert [e["epoch"] for e in bundle.metadata["metrics"]["history"]] == [0]
+
+
+def test_files_staged_at_creation_land_in_the_bundle_or_nowhere(tmp_path: Path) -> None:
+    """The source and lockfile are written when the experiment is created, into a hidden folder
+    that ``start()`` renames into the bundle; an experiment that never starts leaves nothing."""
+    root = tmp_path / "store"
+    started = Experiment("Staged", "bob", seed=1, store=root)
+    staging = started.writer.staging
+    assert (staging / "requirements.lock").is_file() and not started.path.exists()
+    assert Store(root).refresh() == []  # the store skips the hidden staging folder
+    started.start()
+    assert not staging.exists()
+    assert (started.path / "requirements.lock").is_file() and (started.path / "run.json").is_file()
+    started.finish()
+    assert "requirements.lock" in {a["path"] for a in started.metadata["artifacts"]}
+
+    script = "import sys\nfrom modelkb.experiment import Experiment\nExperiment('Never', 'bob', seed=1, store=sys.argv[1])\n"
+    subprocess.run([sys.executable, "-c", script, str(root)], check=True, timeout=120)
+    assert not (root / "never").exists() or list((root / "never").iterdir()) == []
+    assert [run.id for run in Store(root).search()] == [started.id]
+
+
+FORKED = """
+import os, sys
+from modelkb.experiment import Experiment
+exp = Experiment("Forked", "bob", seed=1, store=sys.argv[1])
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)  # a normal exit: the child runs the atexit handlers it inherited
+os.waitpid(pid, 0)
+print(exp.writer.staging.is_dir())
+exp.start()
+exp.finish()
+print(exp.id)
+"""
+
+
+def test_a_forked_child_exiting_leaves_the_parents_run_alone(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", FORKED, str(tmp_path / "store")], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out[0] == "True"
+    bundle = Store(tmp_path / "store").get(out[1])
+    assert bundle.status == "completed" and (bundle.path / "requirements.lock").is_file()
+
+
+def test_other_ranks_of_a_distributed_launch_stage_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "3")
+    exp = Experiment("Ranks", "bob", seed=1, store=tmp_path / "store")
+    assert not exp.writer.staging.exists()
+    exp.start()  # a rank that does start writes its files directly
+    assert (exp.path / "requirements.lock").is_file()
+    exp.finish()
 
 
 def test_torn_last_metrics_line_is_skipped(tmp_path: Path) -> None:
