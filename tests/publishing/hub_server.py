@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -292,9 +292,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Invalid rev id", code="RevisionNotFound")
             return
         oid, files = tree
+        blobs = parse_qs(urlsplit(self.path).query).get("blobs", ["false"])[0].lower() == "true"
+        siblings = []
+        for path in sorted(files):
+            sibling: dict[str, Any] = {"rfilename": path}
+            if blobs:  # as the Hub answers `files_metadata=True`: sizes, blob ids, LFS details
+                f = files[path]
+                sibling.update({"size": f.size, "blobId": f.git_oid})
+                if f.lfs:
+                    sibling["lfs"] = {"sha256": f.blob, "size": f.size, "pointerSize": 134}
+            siblings.append(sibling)
         self._json(200, {"id": repo, "modelId": repo, "author": found.owner, "sha": oid, "private": found.private,
                          "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-                         "siblings": [{"rfilename": path} for path in sorted(files)]})
+                         "siblings": siblings})
 
     def _preupload(self, body: bytes, head: bool, repo: str, rev: str) -> None:
         ok, user = self._auth(required=True)

@@ -160,3 +160,24 @@ def test_clone_existing_and_tampered(hub, store: Store, bundle_id: str, tmp_path
     with pytest.raises(IntegrityError, match="code/train.py"):
         fetch_bundle(other, f"hf://{USER}/m", endpoint=hub.url)
     assert not list(other.iter_bundle_dirs())
+
+
+def test_clone_refuses_a_swapped_file_from_the_listed_size_before_downloading_it(
+    hub, store: Store, bundle_id: str, tmp_path: Path
+) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    from modelkb.errors import IntegrityError
+    from modelkb.publishing.hub import fetch_bundle, publish_bundle
+
+    publish_bundle(store.get(bundle_id), f"{USER}/big", token=TOKEN, endpoint=hub.url, include_serving=False)
+    # the weights are replaced on the Hub by something far larger than metadata.json declares
+    HfApi(endpoint=hub.url, token=TOKEN).create_commit(
+        f"{USER}/big", [CommitOperationAdd("model.safetensors", b"\0" * 3_000_000)], commit_message="swap")
+    hub.requests.clear()
+    other = Store(tmp_path / "other")
+    with pytest.raises(IntegrityError, match=r"model.safetensors is 3000000 bytes; .*refused before downloading"):
+        fetch_bundle(other, f"hf://{USER}/big", endpoint=hub.url)
+    downloads = [path for method, path in hub.requests if method == "GET" and "/resolve/" in path]
+    assert downloads and all(path.endswith("/metadata.json") for path in downloads)
+    assert not list(other.iter_bundle_dirs())

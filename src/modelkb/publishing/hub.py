@@ -217,8 +217,12 @@ def fetch_bundle(store: Store, address: str, *, token: str | None = None, endpoi
     api = hub.HfApi(endpoint=endpoint, token=token or hub.get_token() or False)
     remote = f"hf://{repo_id}"
     try:
-        info = api.model_info(repo_id, revision=revision)
+        info = api.model_info(repo_id, revision=revision, files_metadata=True)  # sizes, checked before any download
         commit = str(info.sha)
+        sizes = {sibling.rfilename: getattr(sibling, "size", None) for sibling in (info.siblings or [])}
+        if (sizes.get(METADATA_FILE) or 0) > limits.max_file_bytes:
+            raise IntegrityError(f"{remote}/{METADATA_FILE} is {sizes[METADATA_FILE]} bytes, over the "
+                                 f"{limits.max_file_bytes}-byte limit (refused before downloading it)", path=METADATA_FILE)
         with staging_area(store) as staging:
             raw = staging / "raw"
             raw.mkdir()
@@ -232,12 +236,13 @@ def fetch_bundle(store: Store, address: str, *, token: str | None = None, endpoi
             metadata = read_metadata_file(raw / METADATA_FILE)
             ensure_absent(store, metadata)
             check_limits(metadata, limits, source=remote)
-            sizes = {sibling.rfilename: getattr(sibling, "size", None) for sibling in (info.siblings or [])}
-            for entry in metadata["artifacts"]:
-                relpath = check_relpath(entry["path"])
+            relpaths = [check_relpath(entry["path"]) for entry in metadata["artifacts"]]
+            for relpath, entry in zip(relpaths, metadata["artifacts"]):  # every size, before any download
                 if sizes.get(relpath) is not None and sizes[relpath] != entry["size"]:
-                    raise IntegrityError(f"{remote}/{relpath} is {sizes[relpath]} bytes; metadata.json says {entry['size']}",
+                    raise IntegrityError(f"{remote}/{relpath} is {sizes[relpath]} bytes; metadata.json says {entry['size']} "
+                                         "(refused before downloading it)",
                                          path=relpath)
+            for relpath, entry in zip(relpaths, metadata["artifacts"]):
                 api.hf_hub_download(repo_id, relpath, revision=commit, local_dir=raw)
                 if on_file:
                     on_file(relpath, entry["size"])
