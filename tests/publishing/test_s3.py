@@ -61,6 +61,31 @@ def test_push_delete_clone_round_trip(moto: str, s3, store: Store, bundle_id: st
         clone(store, gid, endpoint_url=moto)
 
 
+def test_push_again_sends_only_what_differs(moto: str, s3, store: Store, bundle_id: str) -> None:
+    from modelkb.publishing.s3 import make_client
+
+    s3.create_bucket(Bucket="models")
+    client = make_client(moto)
+    sent: list[str] = []
+    client.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **_: sent.append(params["Key"]))
+    bundle = store.get(bundle_id)
+    prefix = f"digits-cnn/{bundle_id}/"
+    files = {a["path"] for a in bundle.metadata["artifacts"]} | {"metadata.json"}
+
+    push_bundle(bundle, "s3://models", client=client)
+    assert {key.removeprefix(prefix) for key in sent} == files and sent[-1] == prefix + "metadata.json"
+    sent.clear()
+    push_bundle(bundle, "s3://models", client=client)
+    assert sent == []
+    # a push cut short (no metadata.json yet) or an object changed remotely: only those go again
+    s3.delete_object(Bucket="models", Key=prefix + "metadata.json")
+    s3.put_object(Bucket="models", Key=prefix + "model.onnx", Body=b"x" * 10)
+    push_bundle(bundle, "s3://models", client=client)
+    assert sent == [prefix + "model.onnx", prefix + "metadata.json"]
+    onnx = next(a for a in bundle.metadata["artifacts"] if a["path"] == "model.onnx")
+    assert s3.head_object(Bucket="models", Key=prefix + "model.onnx")["Metadata"]["sha256"] == onnx["sha256"]
+
+
 def test_clone_of_tampered_object_leaves_store_untouched(moto: str, s3, store: Store, bundle_id: str, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="models")
     gid = push_bundle(store.get(bundle_id), "s3://models", endpoint_url=moto)

@@ -160,17 +160,42 @@ def push_bundle(bundle: Bundle, destination: str, *, endpoint_url: str | None = 
     from ..fsutil import sha256_file
 
     files.append((METADATA_FILE, sha256_file(bundle.path / METADATA_FILE)))  # last: marks it complete
+    try:
+        remote = remote_objects(client, target)  # a re-push (or a resumed one) sends only what differs
+    except _boto_errors() as err:
+        raise translate_error(err, remote=target.url(), action="list") from err
     for relpath, digest in files:
         source = bundle.path / relpath
+        key, size = target.key(relpath), source.stat().st_size
         try:
-            client.upload_file(str(source), target.bucket, target.key(relpath),
-                               ExtraArgs={"Metadata": {"sha256": digest}, "ContentType": _content_type(relpath)})
+            if not _same_object(client, target.bucket, key, remote.get(key), size=size, sha256=digest):
+                client.upload_file(str(source), target.bucket, key,
+                                   ExtraArgs={"Metadata": {"sha256": digest}, "ContentType": _content_type(relpath)})
         except (*_boto_errors(), _upload_failed()) as err:
             cause = err.__cause__ or err
             raise translate_error(cause, remote=target.url(relpath), action="upload to") from err
         if on_file:
-            on_file(relpath, source.stat().st_size)
+            on_file(relpath, size)
     return target.url()
+
+
+def remote_objects(client: Any, location: S3Location) -> dict[str, dict[str, Any]]:
+    """Key -> ``{ETag, Size}`` of every object under the prefix."""
+    prefix = location.key() + "/" if location.prefix else ""
+    found: dict[str, dict[str, Any]] = {}
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=location.bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            found[obj["Key"]] = {"ETag": obj.get("ETag", "").strip('"'), "Size": obj.get("Size")}
+    return found
+
+
+def _same_object(client: Any, bucket: str, key: str, remote: dict[str, Any] | None, *, size: int, sha256: str) -> bool:
+    """Whether ``key`` already holds these bytes: same size and the sha256 a push recorded on it."""
+    if remote is None or remote.get("Size") != size:
+        return False
+    head = client.head_object(Bucket=bucket, Key=key)
+    return head.get("Metadata", {}).get("sha256") == sha256
 
 
 def _upload_failed() -> type[Exception]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PublishError
-from .s3 import S3Location, _boto_errors, check_bucket, make_client, translate_error
+from .s3 import S3Location, _boto_errors, check_bucket, make_client, remote_objects, translate_error
 
 logger = logging.getLogger(__name__)
 
@@ -116,17 +116,6 @@ def local_files(folder: Path) -> dict[str, Path]:
                 continue
             files[full.relative_to(folder).as_posix()] = full
     return files
-
-
-def remote_objects(client: Any, location: S3Location) -> dict[str, dict[str, Any]]:
-    """Key -> ``{ETag, Size}`` of every object under the prefix."""
-    prefix = location.key() + "/" if location.prefix else ""
-    found: dict[str, dict[str, Any]] = {}
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=location.bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            found[obj["Key"]] = {"ETag": obj.get("ETag", "").strip('"'), "Size": obj.get("Size")}
-    return found
 
 
 def _unchanged(client: Any, location: S3Location, key: str, remote: dict[str, Any], *, size: int, md5: str, sha: str) -> bool:
