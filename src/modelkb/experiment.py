@@ -124,7 +124,11 @@ class Experiment:
         self.writer = BundleWriter(self.store.bundle_dir(project, self.id))
         self.writer.identity()  # read now (/proc), not when training starts
         self._capture_now()
-        self._staged = _launcher_rank() == 0 and self._write_captured(self.writer.staging)
+        self._staged = False  # other ranks of a distributed launch stage nothing
+        if _launcher_rank() == 0:
+            with self.guard("store", "writing the training source and lockfile"):
+                self._write_captured(self.writer.staging)
+                self._staged = True
         atexit.register(self._at_exit)
 
     # -- identity ---------------------------------------------------------------------------------
@@ -188,7 +192,8 @@ class Experiment:
         with self.guard("store", "creating the bundle folder"):
             self.writer.open()  # code/ and requirements.lock, staged at creation, move into place
         if not self._staged:
-            self._write_captured(self.path)
+            with self.guard("store", "writing the training source and lockfile"):
+                self._write_captured(self.path)
         self._save_state()  # run.json last, with everything recorded so far
         return self
 
@@ -217,28 +222,19 @@ class Experiment:
 
                 self._lock_text = render_lockfile(installed_distributions())
 
-    def _write_captured(self, folder: Path) -> bool:
-        """Write the training source and the lockfile into ``folder``; whether both went well.
+    def _write_captured(self, folder: Path) -> None:
+        """Write the training source and the lockfile read at creation into ``folder``.
 
         At creation ``folder`` is the writer's staging folder: ``start()`` then makes the bundle
         folder with one rename, so training pays for none of these writes, and a run killed after
-        it started still has them. Other ranks of a distributed launch stage nothing.
+        it started still has them.
         """
-        ok = True
         if self._code is not None:
-            ok = False
-            with self.guard("code", "writing the training source"):
-                from .code_capture import write_code
+            from .code_capture import write_code
 
-                self.metadata["code"] = write_code(self._code, folder / CODE_DIR)
-                ok = True
+            self.metadata["code"] = write_code(self._code, folder / CODE_DIR)
         if self._lock_text is not None:
-            written = False
-            with self.guard("lockfile", "writing requirements.lock"):
-                atomic_write_bytes(folder / LOCK_FILE, self._lock_text.encode("utf-8"), durable=False)
-                written = True
-            ok = ok and written
-        return ok
+            atomic_write_bytes(folder / LOCK_FILE, self._lock_text.encode("utf-8"), durable=False)
 
     @property
     def code_snapshot(self) -> CodeSnapshot | None:

@@ -168,7 +168,7 @@ def push_bundle(bundle: Bundle, destination: str, *, endpoint_url: str | None = 
         source = bundle.path / relpath
         key, size = target.key(relpath), source.stat().st_size
         try:
-            if not _same_object(client, target.bucket, key, remote.get(key), size=size, sha256=digest):
+            if not same_object(client, target.bucket, key, remote.get(key), size=size, sha256=digest):
                 client.upload_file(str(source), target.bucket, key,
                                    ExtraArgs={"Metadata": {"sha256": digest}, "ContentType": _content_type(relpath)})
         except (*_boto_errors(), _upload_failed()) as err:
@@ -190,7 +190,7 @@ def remote_objects(client: Any, location: S3Location) -> dict[str, dict[str, Any
     return found
 
 
-def _same_object(client: Any, bucket: str, key: str, remote: dict[str, Any] | None, *, size: int, sha256: str) -> bool:
+def same_object(client: Any, bucket: str, key: str, remote: dict[str, Any] | None, *, size: int, sha256: str) -> bool:
     """Whether ``key`` already holds these bytes: same size and the sha256 a push recorded on it."""
     if remote is None or remote.get("Size") != size:
         return False

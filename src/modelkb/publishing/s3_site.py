@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PublishError
-from .s3 import S3Location, _boto_errors, check_bucket, make_client, remote_objects, translate_error
+from .s3 import (
+    S3Location,
+    _boto_errors,
+    check_bucket,
+    make_client,
+    remote_objects,
+    same_object,
+    translate_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +127,10 @@ def local_files(folder: Path) -> dict[str, Path]:
 
 
 def _unchanged(client: Any, location: S3Location, key: str, remote: dict[str, Any], *, size: int, md5: str, sha: str) -> bool:
-    if remote.get("Size") != size:
-        return False
     etag = remote.get("ETag", "")
-    if etag and "-" not in etag:
-        return etag == md5
-    head = client.head_object(Bucket=location.bucket, Key=key)  # multipart: ETag is not an MD5
-    return head.get("Metadata", {}).get("sha256") == sha
+    if etag and "-" not in etag:  # a single-part upload: the ETag is the MD5, no request needed
+        return remote.get("Size") == size and etag == md5
+    return same_object(client, location.bucket, key, remote, size=size, sha256=sha)
 
 
 def public_read_statement(location: S3Location) -> dict[str, Any]:
