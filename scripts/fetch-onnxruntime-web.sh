@@ -15,13 +15,14 @@ if (cd "$DEST" && echo "$PINNED" | sha256sum --check --status 2>/dev/null); then
   exit 0
 fi
 if ! command -v npm >/dev/null; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-  else
-    echo "warning: npm is missing: the catalog will build without in-browser inference (onnxruntime-web)" >&2
-    exit 0
-  fi
+  # shellcheck source=scripts/apt-missing.sh
+  . scripts/apt-missing.sh
+  # shellcheck disable=SC2046  # node_packages prints word-split TOOL:PACKAGE pairs
+  apt_install_missing $(node_packages)
+fi
+if ! command -v npm >/dev/null; then
+  echo "warning: npm is missing: the catalog will build without in-browser inference (onnxruntime-web)" >&2
+  exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

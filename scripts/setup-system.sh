@@ -1,27 +1,19 @@
 #!/usr/bin/env bash
 # System tools the test suite drives for real (installed only when missing; needs root and apt):
 #   chromium            the catalog's browser tests (Playwright drives Debian's Chromium)
-#   nodejs              the query-language parity test runs the catalog's JS port under node
+#   nodejs (if no node) the query-language parity test runs the catalog's JS port under node
 #   buildah podman ...  the Lambda container image is built and run without a Docker daemon
 #   s3rver (npm)        a real S3-compatible server that serves bucket websites
 # and the AWS Lambda Runtime Interface Emulator, which ships inside the aws-sam-cli wheel
 # (extracted, never pip-installed: aws-sam-cli pins an old click).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-for tool in buildah podman runc mmdebstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      chromium nodejs npm buildah podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns >/dev/null
-  else
-    echo "warning: missing ${missing[*]} and cannot apt-get install them; the tests that need them will skip" >&2
-  fi
-fi
+# shellcheck source=scripts/apt-missing.sh
+. scripts/apt-missing.sh
+# shellcheck disable=SC2046  # node_packages prints word-split TOOL:PACKAGE pairs
+apt_install_missing chromium:chromium $(node_packages) \
+  buildah:buildah podman:podman runc:runc mmdebstrap:mmdebstrap \
+  newuidmap:uidmap fuse-overlayfs:fuse-overlayfs slirp4netns:slirp4netns
 RIE="${XDG_CACHE_HOME:-$HOME/.cache}/modelkb/aws-lambda-rie-x86_64"
 if [ ! -x "$RIE" ]; then
   tmp=$(mktemp -d)
