@@ -12,14 +12,14 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .fields import flatten
 from .ids import slugify
 from .query import FIELDS_DDL, Query, field_rows
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: bundle paths are relative to the store root
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info(k TEXT PRIMARY KEY, v TEXT);
@@ -53,10 +53,15 @@ class IndexedRun:
 
 
 class Index:
-    """SQLite index at ``<store>/.modelkb/index.sqlite``."""
+    """SQLite index at ``<store>/.modelkb/index.sqlite``.
 
-    def __init__(self, path: str | Path) -> None:
+    Bundle paths are kept relative to ``root`` (``<project>/<id>``) and handed out absolute, so a
+    store folder that is copied, moved, restored or synced keeps a valid index.
+    """
+
+    def __init__(self, path: str | Path, root: str | Path) -> None:
         self.path = Path(path)
+        self.root = Path(root)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout = 60000")
@@ -91,7 +96,16 @@ class Index:
             raise
         self._conn.execute("COMMIT")
 
+    def relative(self, path: str | Path) -> str:
+        """The store-relative form of a bundle folder (``<project>/<id>``)."""
+        folder = Path(path)
+        try:
+            return folder.relative_to(self.root).as_posix()
+        except ValueError:
+            return PurePosixPath(*folder.parts[-2:]).as_posix()
+
     def _upsert(self, conn: sqlite3.Connection, metadata: dict[str, Any], path: str, sealed: bool, mtime_ns: int) -> None:
+        path = self.relative(path)
         flat = flatten(metadata)
         row = conn.execute("SELECT rowid FROM experiments WHERE id = ?", (metadata["id"],)).fetchone()
         values = (
@@ -148,7 +162,7 @@ class Index:
             conn.execute("DELETE FROM keys")
 
     def states(self) -> dict[str, tuple[str, bool, int]]:
-        """``id -> (path, sealed, mtime_ns)`` for every entry (to sync with the disk)."""
+        """``id -> (store-relative path, sealed, mtime_ns)`` for every entry (to sync with the disk)."""
         cur = self._conn.execute("SELECT id, path, sealed, mtime_ns FROM experiments")
         return {row[0]: (row[1], bool(row[2]), row[3]) for row in cur}
 
@@ -170,7 +184,7 @@ class Index:
             "SELECT id, project, path, sealed, mtime_ns, flat FROM experiments WHERE id = ?", (experiment_id,)
         )
         row = cur.fetchone()
-        return None if row is None else _row(row)
+        return None if row is None else self._row(row)
 
     def search(self, query: Query | None = None, *, project: str | None = None) -> list[IndexedRun]:
         """Entries matching ``query`` (all when ``None``), newest first.
@@ -185,17 +199,16 @@ class Index:
             params.extend(qparams)
         if project is not None:
             where.append("(e.project = ? COLLATE NOCASE OR e.path LIKE ?)")
-            params.extend([project, f"%/{slugify(project)}/%"])
+            params.extend([project, f"{slugify(project)}/%"])
         cur = self._conn.execute(
             "SELECT e.id, e.project, e.path, e.sealed, e.mtime_ns, e.flat FROM experiments e"
             f" WHERE {' AND '.join(where)} ORDER BY e.id DESC",
             params,
         )
-        return [_row(row) for row in cur]
+        return [self._row(row) for row in cur]
 
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM experiments").fetchone()[0]
 
-
-def _row(row: tuple[Any, ...]) -> IndexedRun:
-    return IndexedRun(row[0], row[1], row[2], bool(row[3]), row[4], json.loads(row[5]))
+    def _row(self, row: tuple[Any, ...]) -> IndexedRun:
+        return IndexedRun(row[0], row[1], str(self.root / row[2]), bool(row[3]), row[4], json.loads(row[5]))

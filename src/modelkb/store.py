@@ -57,7 +57,7 @@ class Store:
     def index(self) -> Index:
         if self._index is None:
             try:
-                self._index = Index(self.root / INDEX_DIR / "index.sqlite")
+                self._index = Index(self.root / INDEX_DIR / "index.sqlite", self.root)
             except OSError as err:
                 raise StoreError(f"cannot open the index of {self.root}: {err}") from err
         return self._index
@@ -98,7 +98,7 @@ class Store:
         pending = []
         for folder in self.iter_bundle_dirs():
             state = known.get(folder.name)
-            if state is not None and state[1] and state[0] == str(folder):
+            if state is not None and state[1] and state[0] == self.index.relative(folder):
                 seen.add(folder.name)
                 continue
             meta = folder / METADATA_FILE
