@@ -94,3 +94,42 @@ def test_errors_are_one_line_with_a_hint(populated) -> None:
 def test_empty_store_says_what_to_do(tmp_path: Path) -> None:
     done = modelkb("ls", store=tmp_path / "nothing")
     assert done.returncode == 0 and "No experiments" in done.stderr
+
+
+def _bad_invocations(root: Path, run_id: str, tmp_path: Path) -> list[tuple[list[str], str]]:
+    """(argv, text the one-line error must name) for user mistakes across the commands."""
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a store", encoding="utf-8")
+    missing = tmp_path / "no-such-folder"
+    store = ["--store", str(root)]
+    return [
+        (["show", "zzzz-missing", *store], "zzzz-missing"),
+        (["compare", run_id, "zzzz-missing", *store], "zzzz-missing"),
+        (["rm", "zzzz-missing", "--yes", *store], "zzzz-missing"),
+        (["checklist", "zzzz-missing", *store], "zzzz-missing"),
+        (["package", "zzzz-missing", *store, "--out", str(tmp_path / "pkg")], "zzzz-missing"),
+        (["export", "zzzz-missing", *store], "zzzz-missing"),
+        (["reproduce", "zzzz-missing", *store], "zzzz-missing"),
+        (["query", "epochs >> 3", *store], "column"),
+        (["query", "accuracy > 0.9 &&", *store], "&&"),
+        (["ls", "--store", str(a_file)], "a-file.txt"),
+        (["build", "--store", str(missing)], "no-such-folder"),
+        (["build", *store, "--out", str(root / "site")], "site"),
+        (["site", "serve", str(missing)], "no-such-folder"),
+        (["import", str(missing / "run.zip"), *store], "run.zip"),
+        (["import", str(a_file), *store], "a-file.txt"),
+        (["export", run_id, *store, "--out", str(a_file / "x.zip")], "a-file.txt"),
+        (["repeat", run_id, "-n", "0", *store], "0"),
+        (["build", *store, "--port", "99999", "--serve"], "99999"),
+        (["clone", "ftp://nowhere/run", *store], "ftp://nowhere/run"),
+    ]
+
+
+def test_user_mistakes_end_in_one_line_never_a_traceback(populated, tmp_path: Path) -> None:
+    root, ids = populated
+    for argv, named in _bad_invocations(root, ids["adam_good"], tmp_path):
+        done = modelkb(*argv)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, (argv, output)
+        assert "Traceback" not in output, (argv, output)
+        assert named in output, (argv, output)

@@ -6,6 +6,7 @@ fast and loads no framework.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -74,7 +75,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: known errors become one line with a next step; others keep their traceback."""
+    """Entry point: every error becomes one line with a next step (the traceback only with MODELKB_DEBUG=1)."""
     debug = os.environ.get("MODELKB_DEBUG") == "1"
     try:
         return cli.main(args=argv, prog_name="modelkb", standalone_mode=False)
@@ -92,3 +93,39 @@ def main(argv: list[str] | None = None) -> Any:
         if err.hint:
             click.echo(f"Hint: {err.hint}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - the one place that turns any error into one line
+        if debug:
+            raise
+        message, hint = describe_error(err)
+        click.echo(f"Error: {message}", err=True)
+        click.echo(f"Hint: {hint}", err=True)
+        sys.exit(1)
+
+
+def describe_error(err: BaseException) -> tuple[str, str]:
+    """One line and a next step for an error that is not a ModelKB error."""
+    again = "Run again with MODELKB_DEBUG=1 to see the traceback."
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return f"no space left on the device{_where(err)}", "Free some space, or pass another --store/--out."
+    if isinstance(err, FileNotFoundError):
+        return f"no such file or folder{_where(err)}", "Check the path."
+    if isinstance(err, FileExistsError):
+        return f"already exists{_where(err)}", "A file or folder is in the way: pass another path."
+    if isinstance(err, IsADirectoryError):
+        return f"a folder was given where a file is expected{_where(err)}", "Pass a file path."
+    if isinstance(err, NotADirectoryError):
+        return f"a file was given where a folder is expected{_where(err)}", "Pass a folder path."
+    if isinstance(err, PermissionError):
+        return f"permission denied{_where(err)}", "Check the path's permissions, or pass another --store/--out."
+    if isinstance(err, OSError):
+        return f"{err.strerror or err}{_where(err)}", again
+    if isinstance(err, ValueError):
+        return str(err) or type(err).__name__, again
+    return f"unexpected {type(err).__name__}: {err}", again
+
+
+def _where(err: OSError) -> str:
+    return f": {err.filename}" if err.filename else ""

@@ -34,7 +34,7 @@ def _serve(site_dir: Path, port: int) -> None:
 @click.option("--full", is_flag=True, help="Ignore the cache and re-render every page.")
 @click.option("--no-zip", is_flag=True, help="Do not write bundle.zip downloads.")
 @click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
-@click.option("--port", type=int, default=8000, show_default=True, help="Port for --serve (0: any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
 def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full: bool, no_zip: bool,
           serve: bool, port: int) -> None:
     """Render the store into a static, searchable catalog (works offline, from any static host)."""
@@ -74,7 +74,7 @@ def site() -> None:
 
 @site.command("serve")
 @click.argument("site_dir", type=click.Path(file_okay=False, exists=True), default=DEFAULT_OUT)
-@click.option("--port", type=int, default=8000, show_default=True, help="Port (0: any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
 def serve(site_dir: str, port: int) -> None:
     """Serve a built catalog on 127.0.0.1 and print its URL."""
     _serve(Path(site_dir), port)
