@@ -176,6 +176,48 @@ def _stack_exists(cfn: Any, name: str) -> bool:
     return bool(stacks) and stacks[0].get("StackStatus") != "DELETE_COMPLETE"
 
 
+def image_digest(image_uri: str, *, region: str, endpoint_url: str | None = None, session: Any = None) -> str | None:
+    """The registry's digest of a pushed ``<repository uri>:<tag>`` (``None`` when ECR does not know it)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    repository_uri, _, tag = image_uri.rpartition(":")
+    repository = repository_uri.partition("/")[2]
+    ecr = _client("ecr", region=region, endpoint_url=endpoint_url, session=session)
+    try:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}]).get("imageDetails") or []
+    except (BotoCoreError, ClientError) as err:
+        logger.info("no digest for %s: %s", image_uri, err)
+        return None
+    return str(found[0]["imageDigest"]) if found and found[0].get("imageDigest") else None
+
+
+def deployment_record(plan: DeployPlan, result: DeployResult, *, digest: str | None, example: dict[str, Any],
+                      deployed: str) -> dict[str, Any]:
+    """What a finished deploy records in the bundle's ``serverless`` field (the catalog and ``query`` read it)."""
+    return {
+        "url": result.invoke_url,
+        "region": plan.region,
+        "stack_name": result.stack_name,
+        "stack_id": result.stack_id,
+        "image_uri": result.image_uri,
+        "image_digest": digest,
+        "deployed": deployed,
+        "example_request": example,
+    }
+
+
+def record_deployment(store: Any, experiment_id: str, plan: DeployPlan, result: DeployResult, spec: dict[str, Any],
+                      *, session: Any = None) -> dict[str, Any]:
+    """Write a finished deploy into the bundle through ``store`` (so the index and the catalog see it)."""
+    from ..ids import utc_now
+    from .example_request import example_request
+
+    digest = image_digest(result.image_uri, region=plan.region, endpoint_url=plan.endpoint_url, session=session)
+    record = deployment_record(plan, result, digest=digest, example=example_request(spec), deployed=utc_now())
+    store.update_metadata(experiment_id, {"serverless": record})
+    return record
+
+
 def deploy(plan: DeployPlan, *, build_and_push: Callable[[str], None], session: Any = None) -> DeployResult:
     """Run a plan whose package is rendered: ECR repository, image (through ``build_and_push``), stack.
 

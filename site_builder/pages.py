@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -268,10 +269,19 @@ def render_experiment(metadata: Mapping[str, Any], summary: ExperimentSummary, *
         "has_model": summary.has_model,
         "has_card": "README.md" in files,
         "serverless_url": _url(_nested(metadata, "serverless", "url")),
+        "serverless_curl": _curl(_url(_nested(metadata, "serverless", "url")), _nested(metadata, "serverless", "example_request")),
         "hub_url": _url(_nested(metadata, "hub", "url")),
         "data_json": script_json(data),
     }
     return environment().get_template("experiment.html.j2").render(**context)
+
+
+def _curl(url: str, body: object) -> str:
+    """A ready-to-paste ``curl`` call of a deployed model's ``/predict`` with its recorded example body."""
+    if not url or not isinstance(body, Mapping):
+        return ""
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).replace("'", "'\\''")
+    return f"curl -s -X POST {shlex.quote(url.rstrip('/') + '/predict')} -H 'content-type: application/json' -d '{payload}'"
 
 
 def _url(value: object) -> str:

@@ -102,3 +102,50 @@ def test_deploy_without_container_engine_names_what_is_missing(cases: dict, stor
     assert isinstance(result.exception, ContainerToolError)
     assert "docker, podman or buildah" in str(result.exception) and result.exception.hint
     assert not (tmp_path / "pkg").exists()
+
+
+@pytest.mark.parametrize("kind", ["image", "tabular", "text"])
+def test_a_deploy_is_recorded_in_the_bundle_the_index_and_the_catalog(aws_env: str, cases: dict, store_root: Path,
+                                                                      packages: dict, handlers: dict, kind: str,
+                                                                      tmp_path: Path) -> None:
+    import json
+
+    from apigw import call
+    from click.testing import CliRunner
+    from modelkb import Store
+    from modelkb.cli import cli
+    from modelkb.serverless.deploy import record_deployment
+
+    name = next(n for n, case in cases.items() if case.metadata["dataset"]["kind"] == kind)
+    experiment_id = cases[name].metadata["id"]
+    store = Store(tmp_path / "store")
+    shutil.copytree(store_root, store.root)  # a copy: the session's bundles stay undeployed
+    package = tmp_path / "package"
+    shutil.copytree(packages[name], package)
+    spec = json.loads((package / "spec.json").read_text(encoding="utf-8"))
+    plan = plan_deploy(experiment_id, region="eu-west-1", package_dir=package, endpoint_url=aws_env)
+    result = deploy(plan, build_and_push=lambda uri: None)
+
+    first = record_deployment(store, experiment_id, plan, result, spec)
+    record = store.get(experiment_id).metadata["serverless"]
+    assert record == first and record["url"] == result.invoke_url
+    assert record["region"] == "eu-west-1" and record["stack_name"] == result.stack_name
+    assert record["image_uri"] == result.image_uri and record["deployed"]
+    # the recorded example body is one the model's handler answers
+    status, answer, text = call(handlers[name], "POST", "/predict", record["example_request"])
+    assert status == 200, text
+    assert answer
+
+    again = record_deployment(store, experiment_id, plan, result, spec)
+    assert store.get(experiment_id).metadata["serverless"]["deployed"] == again["deployed"] >= first["deployed"]
+    found = CliRunner().invoke(cli, ["query", "serverless.url ~ execute-api", "--store", str(store.root),
+                                     "--format", "json"], catch_exceptions=False)
+    assert [row["id"] for row in json.loads(found.output)] == [experiment_id]
+
+    site = tmp_path / "site"
+    built = CliRunner().invoke(cli, ["build", "--store", str(store.root), "--out", str(site)], catch_exceptions=False)
+    assert built.exit_code == 0, built.output
+    page = (site / "experiments" / experiment_id / "index.html").read_text(encoding="utf-8")
+    assert result.invoke_url in page and "not deployed yet" not in page
+    assert "curl -s -X POST" in page and "/predict" in page
+

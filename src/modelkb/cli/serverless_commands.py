@@ -113,7 +113,7 @@ def deploy(experiment: str, region: str | None, stack_name: str | None, reposito
 
     tool = container.find_engine(engine)  # fail before any AWS call when no engine exists
     started = time.monotonic()
-    _render(bundle, package_dir)
+    package = _render(bundle, package_dir)
     click.echo(f"Rendered {package_dir}; vendoring dependencies ...")
     container.vendor_dependencies(package_dir)
     local_tag = f"localhost/modelkb-{bundle.id[-8:]}:latest"
@@ -128,3 +128,9 @@ def deploy(experiment: str, region: str | None, stack_name: str | None, reposito
     result = deploying.deploy(plan, build_and_push=build_and_push)
     click.echo(f"Stack {result.stack_name} is ready ({time.monotonic() - started:.0f} s).")
     click.echo(f"Invoke URL: {result.invoke_url or '(the stack has no InvokeUrl output)'}")
+    store = open_store(store_path)
+    try:
+        deploying.record_deployment(store, bundle.id, plan, result, package.spec)
+    finally:
+        store.close()
+    click.echo(f"Recorded the endpoint in run {bundle.id} (serverless.url).")
