@@ -30,13 +30,29 @@ MAX_UNTRACKED = 200
 GIT_TIMEOUT_S = 2.0
 NVIDIA_SMI_TIMEOUT_S = 3.0
 
+# Whole names only: a prefix such as ``PYTORCH_`` also admitted ``PYTORCH_PASS``.
 ENV_NAMES = frozenset({
     "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUDA_LAUNCH_BLOCKING", "CUBLAS_WORKSPACE_CONFIG",
     "KERAS_BACKEND", "PYTHONHASHSEED", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
     "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "XLA_FLAGS", "LANG", "LC_ALL", "TZ",
-    "VIRTUAL_ENV", "CONDA_DEFAULT_ENV"
+    "VIRTUAL_ENV", "CONDA_DEFAULT_ENV",
+    # thread pools
+    "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES", "OMP_DYNAMIC", "OMP_SCHEDULE", "OMP_WAIT_POLICY",
+    "MKL_NUM_THREADS", "MKL_DYNAMIC", "MKL_CBWR", "MKL_THREADING_LAYER", "OPENBLAS_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    # TensorFlow
+    "TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC", "TF_FORCE_GPU_ALLOW_GROWTH", "TF_GPU_ALLOCATOR", "TF_XLA_FLAGS",
+    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_USE_LEGACY_KERAS", "TF_FORCE_UNIFIED_MEMORY",
+    "TF_GPU_THREAD_MODE", "TF_ENABLE_AUTO_MIXED_PRECISION",
+    # PyTorch
+    "PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ENABLE_MPS_FALLBACK", "PYTORCH_MPS_HIGH_WATERMARK_RATIO",
+    "PYTORCH_NO_CUDA_MEMORY_CACHING", "PYTORCH_JIT", "TORCH_DETERMINISTIC", "TORCH_USE_CUDA_DSA",
+    "TORCH_CUDNN_V8_API_ENABLED", "TORCH_NUM_THREADS", "TORCH_LOGS", "TORCHDYNAMO_DISABLE",
+    "TORCHINDUCTOR_CACHE_DIR", "TORCH_HOME",
+    # ModelKB's own (the store, reproduction links, seed override)
+    "MODELKB_HOME", "MODELKB_SEED_OVERRIDE", "MODELKB_REPRODUCES", "MODELKB_GROUP", "MODELKB_INTRA_OP_THREADS",
 })
-ENV_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "TF_", "PYTORCH_", "TORCH_", "MODELKB_")
 # What ``git diff`` compares against before the first commit.
 _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -44,9 +60,9 @@ _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 def allowed_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The allow-listed, redacted subset of the environment.
 
-    Only names in :data:`ENV_NAMES` or starting with one of :data:`ENV_PREFIXES` are kept; a
-    secret-sounding name (``TF_API_TOKEN``) is dropped even under an allowed prefix, and every
-    kept value still passes through :func:`~modelkb.redact.redact_text`.
+    Only the whole names in :data:`ENV_NAMES` are kept (never a prefix match), a secret-sounding
+    name is dropped anyway, and every kept value still passes through
+    :func:`~modelkb.redact.redact_text`.
 
     Args:
         environ: The variables to filter (default ``os.environ``).
@@ -58,7 +74,7 @@ def allowed_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {
         name: redact_text(value)
         for name, value in sorted(env.items())
-        if (name in ENV_NAMES or name.startswith(ENV_PREFIXES)) and not is_secret_name(name)
+        if name in ENV_NAMES and not is_secret_name(name)
     }
 
 

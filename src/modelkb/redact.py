@@ -43,7 +43,12 @@ _SAFE_SUFFIXES = frozenset({
 _VOCAB_TOKEN_PREFIXES = frozenset({
     "pad", "eos", "bos", "unk", "cls", "sep", "mask", "start", "end", "special", "additional",
     "max", "min", "num", "n", "image", "audio", "video", "vision", "boi", "eoi", "decoder",
-    "sentinel", "new"
+    "sentinel", "new", "oov", "unknown", "padding", "separator", "begin", "eot", "sot"
+})
+# ``db_pass``, ``SMTP_PASS``, ``--pass``: a password; ``forward_pass``, ``num_pass``: a training pass.
+_TRAINING_PASS_PREFIXES = frozenset({
+    "num", "n", "max", "min", "first", "second", "third", "last", "next", "forward", "backward",
+    "multi", "single", "one", "two", "each", "per", "eval", "train", "training", "inference", "render",
 })
 # ``sort_key``, ``label_key``, ``attention_key``: lookup keys, not credentials.
 _LOOKUP_KEY_PREFIXES = frozenset({
@@ -93,6 +98,8 @@ def is_secret_name(name: str) -> bool:
         return True
     if "auth" in parts or "authorization" in parts or "bearer" in parts or "creds" in parts:
         return True
+    if last == "pass" and before not in _TRAINING_PASS_PREFIXES:
+        return True
     if "pwd" in parts and len(parts) > 1:  # ``db_pwd``; a lone ``PWD`` is the working directory
         return True
     if last == "key" and before and before not in _LOOKUP_KEY_PREFIXES:
@@ -111,6 +118,8 @@ _TOKENS = re.compile(
     r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"                        # AWS access key id
     r"|\bhf_[A-Za-z0-9]{30,}\b"                             # Hugging Face
     r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_\w{22,}"  # GitHub
+    r"|\bglpat-[A-Za-z0-9_\-]{20,}"                          # GitLab personal access token
+    r"|(?<=[?&]sig=)[A-Za-z0-9%/+=]{8,}"                     # Azure SAS signature
     r"|\bsk-[A-Za-z0-9_\-]{20,}"                            # OpenAI, Anthropic
     r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"              # Stripe
     r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"                    # Slack
@@ -119,7 +128,7 @@ _TOKENS = re.compile(
     r"|(?<=\bBearer )[A-Za-z0-9._~+/=\-]{16,}"              # HTTP bearer token
 )
 _URL_PASSWORD = re.compile(
-    r"(\b[a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^\s:/@'\"]{1,256}:)([^\s/@'\"]{1,256})(@)"
+    r"(\b[a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^\s:/@'\"]{0,256}:)([^\s/@'\"]{1,256})(@)"
 )
 # 40 base64 characters on their own: the shape of an AWS secret access key.
 _BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+_\-])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=_\-])")
@@ -162,17 +171,86 @@ _NAME = r"(?<![\w.])(?<!\w-)(?P<nq>[\"']?)(?P<name>[A-Za-z_][\w.\-]{0,127})(?P=n
 _QUOTED = re.compile(
     _NAME + r"(?P<sep>\s*(?::\s*[A-Za-z_][\w.\[\], |]{0,60}?\s*)?"  # optional type annotation
     r"(?::=|==|=|:|(?<=[\"']),)\s*[rRbBuUfF]{0,2})"
-    r"(?P<value>\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')"
+    r"(?P<value>\"\"\"[\s\S]*?\"\"\"|'\'\'[\s\S]*?'\'\'|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')"
 )
 _UNQUOTED = re.compile(_NAME + r"(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s\"'#,;)}\]=][^\n]*)")
 _FLAG = re.compile(
-    r"(?<!\S)--(?P<name>[A-Za-z][\w.\-]{0,127})(?P<sep>[ \t]+)(?P<value>[^\s\-][^\s]*)"
+    r"(?<!\S)--(?P<name>[A-Za-z][\w.\-]{0,127})(?P<sep>[ \t]+)(?P<value>(?!--[A-Za-z])[^\s]+)"
 )
 _CODE_VALUE = re.compile(
     r"(?:os|self|cls|args|cfg|config|settings|env|environ)\.|[A-Za-z_][\w.]*\s*[(\[]"
     r"|(?:None|True|False|null|true|false|lambda|not|await|str|bytes|int|Optional|Any|SecretStr)\b"
     r"|[$%{<~]"
 )
+
+
+_CONTAINER = re.compile(_NAME + r"(?P<sep>[ \t]*(?::=|=|:)[ \t]*)(?P<open>[{\[(])")
+_STRING = re.compile(r"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
+_CLOSE = {"{": "}", "[": "]", "(": ")"}
+_MAX_CONTAINER = 8192
+_YAML_BLOCK = re.compile(r"(?P<indent>[ \t]*)(?P<nq>[\"']?)(?P<name>[A-Za-z_][\w.\-]{0,127})(?P=nq)[ \t]*:[ \t]*[|>][+\-0-9]*[ \t]*(?:#.*)?")
+_DIFF_MARKS = "+- "
+_LOGIN_KEY = re.compile(r"(\blogin\s*\((?:[^()]|\([^()]*\))*?\bkey\s*=\s*[rRbBuU]{0,2})(\"[^\"\n]*\"|'[^'\n]*')")
+
+
+def _redact_containers(text: str) -> str:
+    """``SECRETS = {"db": "x"}``, ``auth=("user", "pw")``: every string value inside is hidden (keys stay)."""
+    out, last = [], 0
+    for match in _CONTAINER.finditer(text):
+        if match.start() < last or not is_secret_name(match.group("name")):
+            continue
+        start = match.end("open") - 1
+        end = _closing(text, start)
+        body = _STRING.sub(lambda m: m.group() if re.match(r"\s*:", text[start + m.end():start + m.end() + 8])
+                           else m.group()[0] + REDACTED + m.group()[-1], text[start:end])
+        out += [text[last:start], body]
+        last = end
+    return "".join(out) + text[last:] if out else text
+
+
+def _closing(text: str, start: int) -> int:
+    """The index after the bracket closing ``text[start]`` (strings skipped; capped at 8 KiB)."""
+    depth, position, limit = 0, start, min(len(text), start + _MAX_CONTAINER)
+    while position < limit:
+        char = text[position]
+        if char in "\"'":
+            found = _STRING.match(text, position)
+            position = found.end() if found else position + 1
+            continue
+        if char in _CLOSE:
+            depth += 1
+        elif char in _CLOSE.values():
+            depth -= 1
+            if depth == 0:
+                return position + 1
+        position += 1
+    return limit
+
+
+def _redact_yaml_blocks(text: str) -> str:
+    """``password: |`` (or ``>``) then the value on the next, deeper-indented lines; also in a diff."""
+    if "|" not in text and ">" not in text:
+        return text
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        mark = line[:1] if line[:1] in "+-" else ""
+        header = _YAML_BLOCK.fullmatch(line[len(mark):])
+        index += 1
+        if header is None or not is_secret_name(header.group("name")):
+            continue
+        depth = len(header.group("indent").expandtabs())
+        while index < len(lines):
+            body = lines[index][len(mark):] if mark and lines[index][:1] == mark else lines[index]
+            stripped = body.strip()
+            indent = len(body) - len(body.lstrip())
+            if stripped and indent <= depth:
+                break
+            if stripped:
+                lines[index] = lines[index][: len(lines[index]) - len(body)] + body[:indent] + REDACTED
+            index += 1
+    return "\n".join(lines)
 
 
 def _quoted(match: re.Match[str]) -> str:
@@ -230,13 +308,22 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _redact_shapes(text)
+    text = _redact_yaml_blocks(text)
+    text = _redact_containers(text)
+    text = _LOGIN_KEY.sub(lambda m: m.group(1) + m.group(2)[0] + REDACTED + m.group(2)[-1], text)
     text = _QUOTED.sub(_quoted, text)
     text = _UNQUOTED.sub(_unquoted, text)
     return _FLAG.sub(_flag, text)
 
 
+_LONG_OPTION = re.compile(r"--[A-Za-z]")
+
+
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """Redact a command line: ``--password=x`` and ``--password x`` lose their values.
+
+    The argument after a secret-named option is hidden even when it starts with ``-``; only
+    another long option (``--epochs``) is taken as the next option.
 
     Args:
         argv: Arguments, e.g. ``sys.argv``.
@@ -247,7 +334,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     out: list[str] = []
     hide_next = False
     for arg in map(str, argv):
-        if hide_next and not arg.startswith("-"):
+        if hide_next and not _LONG_OPTION.match(arg):
             out.append(REDACTED)
             hide_next = False
             continue
