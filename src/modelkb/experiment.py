@@ -15,12 +15,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .api_values import architecture_summary, dataset_fields, hyperparameter_values
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
 from .fsutil import atomic_write_bytes
 from .ids import auto_name, new_id, utc_now
@@ -326,8 +327,10 @@ class Experiment:
 
     def set_hyperparameters(self, **values: Any) -> None:
         """Record captured hyperparameters (used by the framework callbacks)."""
+        clean = self._in_bundle_form("params", "recording hyperparameters", values, hyperparameter_values)
+        if clean is None:
+            return
         with self.guard("params", "recording hyperparameters"):
-            clean = redact_mapping(_jsonable(values))
             with self._lock:
                 self.metadata.setdefault("hyperparameters", {}).update(clean)
             self._save_state_if_started()
@@ -341,16 +344,20 @@ class Experiment:
 
     def set_architecture(self, architecture: Mapping[str, Any]) -> None:
         """Record the architecture summary (layers, parameter counts, inputs/outputs)."""
+        clean = self._in_bundle_form("architecture", "recording the architecture", architecture, architecture_summary)
+        if clean is None:
+            return
         with self.guard("architecture", "recording the architecture"):
-            clean = redact_mapping(_jsonable(dict(architecture)))
             with self._lock:
                 self.metadata["architecture"] = clean
             self._save_state_if_started()
 
     def set_dataset(self, **fields: Any) -> None:
         """Record or amend the dataset description (kind, shapes, samples, preprocessing, ...)."""
+        clean = self._in_bundle_form("dataset", "recording the dataset", fields, dataset_fields)
+        if clean is None:
+            return
         with self.guard("dataset", "recording the dataset"):
-            clean = redact_mapping(_jsonable(fields))
             with self._lock:
                 self.metadata.setdefault("dataset", {}).update(clean)
             self._save_state_if_started()
@@ -398,6 +405,19 @@ class Experiment:
         target = self.path / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
+
+    def _in_bundle_form(self, source: str, what: str, values: Any, form: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
+        """``values`` JSON-friendly and redacted, then in the bundle's form by ``form``.
+
+        A failure of ModelKB's own (an object that cannot be converted) becomes a warning and None.
+        ``form`` raises ValueError naming the field for a value the schema cannot hold: the caller
+        passed it, so it is refused here, at the call, never written into a bundle that no reader
+        accepts. The framework callbacks call the setters inside ``guard``, so training goes on.
+        """
+        clean = None
+        with self.guard(source, what):
+            clean = redact_mapping(_jsonable(values))
+        return None if clean is None else form(clean)
 
     def _save_state_if_started(self) -> None:
         """Mark run.json stale; it is rewritten with the next epoch (one write, not one per call)."""
