@@ -102,6 +102,9 @@ def test_deploy_without_container_engine_names_what_is_missing(cases: dict, stor
     assert isinstance(result.exception, ContainerToolError)
     assert "docker, podman or buildah" in str(result.exception) and result.exception.hint
     assert not (tmp_path / "pkg").exists()
+    from modelkb import Store
+
+    assert "serverless" not in Store(store_root).get(case.metadata["id"]).metadata  # a failed deploy records nothing
 
 
 @pytest.mark.parametrize("kind", ["image", "tabular", "text"])
