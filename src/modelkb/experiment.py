@@ -10,18 +10,18 @@ import atexit
 import getpass
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .api_values import architecture_summary, dataset_fields, hyperparameter_values
+from .artifacts import copy_artifact
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
 from .fsutil import atomic_write_bytes
 from .ids import auto_name, new_id, utc_now
@@ -386,16 +386,22 @@ class Experiment:
         self.log_epoch(epoch, train, val)
 
     def log_artifact(self, path: str | Path, name: str | None = None) -> Path | None:
-        """Copy a file or folder into the bundle's ``artifacts/``; returns the copy's path."""
+        """Copy a file or folder into the bundle's ``artifacts/``; returns the copy's path.
+
+        The bundle is shared, so the copy leaves secrets out (see ``modelkb.artifacts``): links out
+        of the folder and files such as ``.env`` or ``*.pem`` are skipped, text files are redacted;
+        each is named in the run's warnings.
+        """
         with self.guard("artifact", f"copying artifact {path}"):
-            self.start()
             source = Path(path)
-            target = self.path / "artifacts" / (name or source.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target, dirs_exist_ok=True, symlinks=False)
-            else:
-                shutil.copyfile(source, target)
+            relative = PurePosixPath(name or source.name)
+            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+                raise ValueError(f"Expected the artifact name to be a relative path inside artifacts/. Received: name={name!r}")
+            self.start()
+            target = self.path / "artifacts" / relative
+            report = copy_artifact(source, target)
+            for message in report.messages():
+                self.warn(message, source="artifact")
             return target
         return None
 
