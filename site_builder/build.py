@@ -177,23 +177,45 @@ def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
             assets.link_or_copy(Path(root) / name, out / rel)
 
 
-def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set[str]) -> None:
-    experiments = out / "experiments"
-    if experiments.is_dir():
-        for entry in os.scandir(experiments):
-            if entry.is_dir() and entry.name not in summaries:
-                shutil.rmtree(entry.path)
-    for kind in ("projects", "checklist"):
-        data = out / "data" / kind
-        if data.is_dir():
-            for entry in os.scandir(data):
-                if entry.name.endswith(".json") and entry.name[: -len(".json")] not in slugs:
-                    os.unlink(entry.path)
-    projects = out / "projects"
-    if projects.is_dir():
-        for entry in os.scandir(projects):
-            if entry.is_dir() and entry.name not in slugs:
-                shutil.rmtree(entry.path)
+def check_output_folder(out_dir: Path, store: Store, *, force: bool = False) -> None:
+    """Refuse an output folder whose files the build could overwrite or delete.
+
+    The build owns its folder: it replaces ``index.html``, ``assets/``, ``projects/`` and more. So
+    the folder must be new, empty or an earlier build (it holds ``.modelkb-build/``); ``force``
+    allows another folder (the build then deletes only what its own manifest lists). A folder
+    inside the store, or one that holds the store, is refused always: a published site would
+    carry the whole store, and a rebuild could delete bundles.
+
+    Raises:
+        ValueError: The folder is one of the above.
+    """
+    if out_dir == store.root or store.root in out_dir.parents:
+        raise ValueError(f"Expected an output folder outside the store. Received: out={str(out_dir)!r}")
+    if out_dir in store.root.parents:
+        raise ValueError(f"Expected an output folder that does not hold the store {store.root}. "
+                         f"Received: out={str(out_dir)!r}; choose a new folder such as {out_dir / 'modelkb-site'}")
+    if force or not out_dir.is_dir() or (out_dir / WORK_DIR).is_dir():
+        return
+    other = next(iter(sorted(os.listdir(out_dir))), None)
+    if other is not None:
+        raise ValueError(f"Expected a new or empty folder, or an earlier catalog build. Received: out={str(out_dir)!r}, "
+                         f"which holds other files (such as {other!r}) that the build would replace. "
+                         "Choose another folder, or pass --force to build into it anyway.")
+
+
+def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set[str],
+                  built_ids: Iterable[str], built_slugs: Iterable[str]) -> None:
+    """Delete pages of runs and projects that an earlier build wrote and the store no longer has.
+
+    Only names the previous manifest lists are candidates: a folder the build did not write is
+    never deleted, even in a folder built into with ``--force``.
+    """
+    for experiment_id in set(built_ids) - summaries.keys():
+        shutil.rmtree(out / "experiments" / experiment_id, ignore_errors=True)
+    for slug in set(built_slugs) - slugs:
+        shutil.rmtree(out / "projects" / slug, ignore_errors=True)
+        for kind in ("projects", "checklist"):
+            (out / "data" / kind / f"{slug}.json").unlink(missing_ok=True)
 
 
 def build_site(
@@ -204,6 +226,7 @@ def build_site(
     incremental: bool = True,
     zip_bundles: bool = True,
     progress: ProgressCallback | None = None,
+    force: bool = False,
 ) -> BuildReport:
     """Render every bundle of ``store`` into a static catalog at ``out``.
 
@@ -214,21 +237,23 @@ def build_site(
         incremental: Reuse the previous build's output for unchanged bundles.
         zip_bundles: Write ``bundle.zip`` for each experiment.
         progress: Called with ``(done, total)`` while experiment pages are rendered.
+        force: Build into a non-empty folder that is not an earlier build (see ``check_output_folder``).
 
     Returns:
         A :class:`BuildReport`; unreadable bundles are listed in ``problems`` and skipped.
     """
     started = time.perf_counter()
     out_dir = Path(out).resolve()
-    if out_dir == store.root or store.root in out_dir.parents:
-        raise ValueError(f"Expected an output folder outside the store. Received: out={str(out_dir)!r}")
+    check_output_folder(out_dir, store, force=force)
     work = out_dir / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(work / "manifest.json")
-    if incremental:
-        manifest.load()
+    manifest.load()  # also what the last build wrote, so a full build still removes stale pages
+    built_ids, built_slugs = list(manifest.summaries), list(manifest.projects)
+    if not incremental:
+        manifest.render_key, manifest.projects = "", {}
 
-    result = scan(store, previous=manifest.summaries, projects=projects)
+    result = scan(store, previous=manifest.summaries if incremental else {}, projects=projects)
     summaries = result.summaries
     catalog = pages.group_projects(summaries.values())
     slugs = [project.slug for project in catalog]
@@ -259,7 +284,7 @@ def build_site(
         if progress is not None and (done % 100 == 0 or done == total):
             progress(done, total)
 
-    _remove_stale(out_dir, summaries, set(slugs))
+    _remove_stale(out_dir, summaries, set(slugs), built_ids, built_slugs)
     project_keys = {}
     for project in catalog:
         key = hashlib.sha256(json.dumps([[s.id, s.stamp] for s in project.experiments]).encode()).hexdigest()[:16]

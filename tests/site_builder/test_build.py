@@ -114,3 +114,49 @@ def test_cells_round_trip_text_and_number(value: object) -> None:
 def test_output_inside_the_store_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="outside the store"):
         build_site(Store(tmp_path), tmp_path / "site")
+
+
+def _user_folder(root: Path) -> dict[Path, str]:
+    """A user's project folder whose names collide with the catalog's layout."""
+    files = {root / "index.html": "<p>my page</p>", root / "projects" / "thesis" / "notes.md": "chapter 1",
+             root / "data" / "projects" / "survey.json": "[1, 2]", root / "experiments" / "run1" / "log.txt": "ok",
+             root / "train.py": "print('hi')"}
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return files
+
+
+def test_build_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
+    make_store(tmp_path / "store", count=3, projects=1)
+    files = _user_folder(tmp_path / "work")
+    result = CliRunner().invoke(cli, ["build", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "work")])
+    assert isinstance(result.exception, ValueError) and "--force" in str(result.exception)  # main() prints it in one line
+    assert all(path.read_text() == text for path, text in files.items())
+    assert not (tmp_path / "work" / ".modelkb-build").exists()
+
+
+def test_forced_build_and_rebuilds_never_delete_what_they_did_not_write(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    make_store(store_dir, count=4, projects=2)
+    files = _user_folder(tmp_path / "work")
+    del files[tmp_path / "work" / "index.html"]  # the catalog's home page replaces it: that is what --force says
+    first = build_site(Store(store_dir), tmp_path / "work", force=True)
+    assert first.experiments == 4
+    removed = next(p for p in store_dir.rglob("metadata.json")).parent
+    shutil.rmtree(removed)
+    Store(store_dir).reindex()
+    for incremental in (True, False):  # the incremental and the --full rebuild
+        again = build_site(Store(store_dir), tmp_path / "work", incremental=incremental)
+        assert again.experiments == 3
+        assert not (tmp_path / "work" / "experiments" / removed.name).exists()  # its own stale page goes
+        assert all(path.read_text() == text for path, text in files.items())  # the user's files stay
+
+
+@pytest.mark.parametrize("where", ["parent", "same"])
+def test_build_refuses_a_folder_holding_the_store(tmp_path: Path, where: str) -> None:
+    make_store(tmp_path / "store", count=1, projects=1)
+    out = tmp_path if where == "parent" else tmp_path / "store"
+    with pytest.raises(ValueError, match="store"):
+        build_site(Store(tmp_path / "store"), out, force=True)
+    assert len(list((tmp_path / "store").rglob("metadata.json"))) == 1

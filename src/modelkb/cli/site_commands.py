@@ -33,10 +33,12 @@ def _serve(site_dir: Path, port: int) -> None:
 @click.option("--project", "projects", multiple=True, help="Only this project (title or slug); repeatable.")
 @click.option("--full", is_flag=True, help="Ignore the cache and re-render every page.")
 @click.option("--no-zip", is_flag=True, help="Do not write bundle.zip downloads.")
+@click.option("--force", is_flag=True,
+              help="Build into a non-empty folder that is not an earlier build (only the build's own files are replaced).")
 @click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
 def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full: bool, no_zip: bool,
-          serve: bool, port: int) -> None:
+          force: bool, serve: bool, port: int) -> None:
     """Render the store into a static, searchable catalog (works offline, from any static host)."""
     from rich.progress import Progress
 
@@ -52,7 +54,7 @@ def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full:
             bar.update(task, completed=done, total=total)
 
         report = build_site(store, out_dir, projects=projects or None, incremental=not full,
-                            zip_bundles=not no_zip, progress=progress)
+                            zip_bundles=not no_zip, progress=progress, force=force)
     report_problems(store)
     click.echo(
         f"Built {report.experiments} experiment(s) in {report.projects} project(s) into {report.out} "
