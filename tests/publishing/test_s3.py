@@ -250,3 +250,37 @@ def test_publish_site_refuses_a_folder_that_is_not_a_catalog(moto: str, tmp_path
     (tmp_path / "empty").mkdir()
     done = run_cli("publish", "site", str(tmp_path / "empty"), "s3://www", "--endpoint-url", moto)
     assert done.returncode == 1 and "has no index.html" in done.stderr and "modelkb build" in done.stderr
+
+
+def test_publish_site_never_uploads_build_state_or_dotfiles(moto: str, s3, tmp_path: Path) -> None:
+    s3.create_bucket(Bucket="www")
+    site = _site(tmp_path / "site")
+    (site / ".modelkb-build").mkdir()
+    (site / ".modelkb-build" / "manifest.json").write_text('{"summaries": {"path": "/home/alice/store"}}')
+    (site / ".env").write_text("AWS_SECRET_ACCESS_KEY=planted\n")
+    (site / "assets" / ".secret").write_text("planted\n")
+    result = publish_site(site, "s3://www/cat", endpoint_url=moto)
+    keys = {obj["Key"] for obj in s3.list_objects_v2(Bucket="www")["Contents"]}
+    assert keys == set(result.uploaded) and "cat/index.html" in keys
+    assert not [key for key in keys if "/." in key]
+
+
+@pytest.mark.parametrize("flag", ["--public", "--delete"])
+def test_publish_site_refuses_a_prefix_holding_pushed_bundles(moto: str, s3, store: Store, bundle_id: str,
+                                                             tmp_path: Path, flag: str) -> None:
+    s3.create_bucket(Bucket="www")
+    pushed = push_bundle(store.get(bundle_id), "s3://www", endpoint_url=moto)  # a private bundle at the bucket root
+    site = _site(tmp_path / "site")
+    done = run_cli("publish", "site", str(site), "s3://www", flag, "--endpoint-url", moto)
+    assert done.returncode == 1 and "pushed bundle" in done.stderr and "s3://www/site" in done.stderr
+    assert "Traceback" not in done.stderr
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket="www")
+    keys = {obj["Key"] for obj in s3.list_objects_v2(Bucket="www")["Contents"]}
+    assert any(key.endswith("/metadata.json") for key in keys), pushed  # the bundle is still there
+    # a prefix of its own is fine, and the message says exactly what became public
+    done = run_cli("publish", "site", str(site), "s3://www/site", "--public", "--endpoint-url", moto)
+    assert done.returncode == 0, done.stderr
+    assert "anyone can now read s3://www/site/*" in done.stdout
+    policy = json.loads(s3.get_bucket_policy(Bucket="www")["Policy"])
+    assert [s["Resource"] for s in policy["Statement"]] == ["arn:aws:s3:::www/site/*"]

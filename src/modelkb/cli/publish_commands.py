@@ -213,7 +213,8 @@ def publish_site_command(folder: Path, destination: str, delete: bool, public: b
     if result.website_url:
         click.echo(f"website: {result.website_url}" + ("" if result.public else " (not public: add --public to open it)"))
     if result.public:
-        click.echo("public read enabled for the prefix (bucket policy)")
+        click.echo(f"public: anyone can now read {result.public_scope} (one s3:GetObject statement in the bucket "
+                   "policy; the bucket's public access block was set to allow public bucket policies, ACLs stay blocked)")
 
 
 @publish.command("hf")

@@ -4,7 +4,9 @@ Each file gets its Content-Type and a Cache-Control (HTML and unhashed data reva
 whose name carries a content hash are cached for a year). A second run uploads only what changed:
 a single-part object's ETag is its MD5, a multipart one is compared by the ``sha256`` metadata this
 module stores on every upload. Nothing becomes public unless ``public=True``, which adds one
-``s3:GetObject`` statement for the prefix to the bucket policy.
+``s3:GetObject`` statement for exactly the prefix to the bucket policy, and is refused when the
+prefix also holds pushed bundles (so is ``delete``). Hidden files and the build cache are never
+uploaded.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bundle import METADATA_FILE
 from ..errors import PublishError
 from .s3 import (
     S3Location,
@@ -101,6 +104,12 @@ class SiteSyncResult:
     deleted: list[str] = field(default_factory=list)
     website_url: str | None = None
     public: bool = False
+    public_scope: str | None = None  # the objects anyone can now read: s3://bucket/prefix/*
+
+
+def _foreign_bundles(remote: dict[str, Any], wanted: set[str]) -> list[str]:
+    """Folders of pushed ModelKB bundles (their ``metadata.json``) under the prefix that are not the site's."""
+    return sorted(key.rsplit("/", 1)[0] for key in remote if key not in wanted and key.rsplit("/", 1)[-1] == METADATA_FILE)
 
 
 def _digests(path: Path) -> tuple[str, str]:
@@ -113,11 +122,18 @@ def _digests(path: Path) -> tuple[str, str]:
 
 
 def local_files(folder: Path) -> dict[str, Path]:
-    """Relative POSIX path -> file, for every regular file under ``folder`` (links skipped)."""
+    """Relative POSIX path -> file, for every regular file of the site under ``folder``.
+
+    Links are skipped, and so is everything hidden: the build's own ``.modelkb-build/`` (its
+    manifest holds local paths and every metadata value) and any dotfile (``.env``) are never
+    part of a published site.
+    """
     files: dict[str, Path] = {}
     for root, dirs, names in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
+            if name.startswith("."):
+                continue
             full = Path(root) / name
             if full.is_symlink() or not full.is_file():
                 logger.warning("skipped %s: not a regular file", full)
@@ -207,6 +223,14 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
     remote_url = location.url()
     try:
         remote = remote_objects(client, location)
+        wanted = {location.key(relpath) for relpath in files}
+        foreign = _foreign_bundles(remote, wanted) if (public or delete) else []
+        if foreign:
+            effect = "--public would let anyone read them" if public else "--delete would remove them"
+            raise PublishError(
+                f"{remote_url} also holds {len(foreign)} pushed bundle(s) (such as s3://{location.bucket}/{foreign[0]}); "
+                f"{effect}",
+                remote=remote_url, hint=f"Publish the site under a prefix of its own, e.g. {location.url('site')}.")
         todo: list[tuple[str, Path, str]] = []
         for relpath, path in files.items():
             key = location.key(relpath)
@@ -225,7 +249,6 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
             if on_file:
                 on_file(key, path.stat().st_size)
         if delete:
-            wanted = {location.key(relpath) for relpath in files}
             stale = sorted(key for key in remote if key not in wanted)
             for start in range(0, len(stale), 1000):
                 batch = stale[start : start + 1000]
@@ -236,6 +259,7 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
         if public:
             _make_public(client, location)
             result.public = True
+            result.public_scope = f"s3://{location.bucket}/{location.key('*')}"
     except _boto_errors() as err:
         raise translate_error(err.__cause__ or err, remote=remote_url, action="publish to") from err
     except Exception as err:
