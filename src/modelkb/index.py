@@ -8,6 +8,7 @@ short ``BEGIN IMMEDIATE`` transaction per bundle.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from typing import Any
 from .fields import flatten
 from .ids import slugify
 from .query import FIELDS_DDL, Query, field_rows
+
+logger = logging.getLogger(__name__)
 
 INDEX_VERSION = 3  # 3: bundle paths are relative to the store root
 
@@ -62,13 +65,43 @@ class Index:
     def __init__(self, path: str | Path, root: str | Path) -> None:
         self.path = Path(path)
         self.root = Path(root)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout = 60000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self.persistent = True
+        try:
+            self._conn = self._open_file()
+        except (OSError, sqlite3.OperationalError) as err:
+            # A read-only store (a mounted share, a CD, a container layer) is still readable: the
+            # index lives in memory for this process, filled from the saved one when there is one.
+            logger.warning("the store at %s is read-only (%s): its index is kept in memory and not saved",
+                           self.root, getattr(err, "strerror", None) or err)
+            self.persistent = False
+            self._conn = self._open_memory()
         self._conn.executescript(_SCHEMA + ";\n".join(FIELDS_DDL) + ";")
         self._check_version()
+
+    def _open_file(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")  # can this process write here at all?
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            conn.close()
+            raise
+        return conn
+
+    def _open_memory(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        if self.path.is_file():
+            try:  # immutable: no lock, journal or -shm file is needed to read it
+                saved = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True)
+                saved.backup(conn)
+                saved.close()
+            except sqlite3.Error:
+                pass  # unreadable: the bundles are the truth, the store rescans them
+        return conn
 
     def _check_version(self) -> None:
         """An index written by another version is dropped and rebuilt from the bundles."""

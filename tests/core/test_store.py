@@ -259,3 +259,39 @@ def test_remove_deletes_bundle_and_entry(tmp_path: Path, make_run) -> None:
     store.remove(gone.id[:12])
     assert not gone.path.exists() and keep.path.exists()
     assert [r.id for r in store.search()] == [keep.id]
+
+
+def _read_only_mount_works(folder: Path) -> bool:
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind '{folder}' '{folder}' && "
+                            f"mount -o remount,bind,ro '{folder}' && ! touch '{folder}/.probe' 2>/dev/null"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def test_a_read_only_store_is_listed_shown_and_queried(tmp_path: Path) -> None:
+    """A store on a read-only mount (a share, a CD, a container layer): readable, with one warning."""
+    from modelkb.experiment import Experiment
+
+    import shutil
+
+    written = tmp_path / "written"
+    for optimizer in ("Adam", "SGD"):
+        with Experiment("RO", "u", store=written, capture_code=False) as exp:
+            exp.log_params(optimizer=optimizer, epochs=3)
+            exp.log_metrics({"loss": 0.5}, epoch=0)
+    store = tmp_path / "store"  # as a share or a CD holds it: no -wal/-shm files beside the index
+    shutil.copytree(written, store, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
+    if not _read_only_mount_works(store):
+        pytest.skip("no read-only bind mount here (needs unshare -m and mount)")
+    before = sorted(p.relative_to(store).as_posix() for p in store.rglob("*"))
+    python = sys.executable
+    commands = [f"{python} -m modelkb ls --store {store}", f"{python} -m modelkb show {exp.id} --store {store}",
+                f"{python} -m modelkb query 'optimizer = SGD' --store {store} --format json"]
+    script = f"mount --bind '{store}' '{store}' && mount -o remount,bind,ro '{store}' && " + " && ".join(
+        f"{command}; echo \"rc=$?\"" for command in commands)
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    assert "Traceback" not in out and out.count("rc=0") == 3, out
+    assert exp.id[:10] in out and '"optimizer": "SGD"' in done.stdout or exp.id in done.stdout
+    assert out.count("read-only") == 3  # said once per command: the index is not saved
+    assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before
