@@ -111,11 +111,33 @@ def describe_arrays(x: Any, y: Any = None, *, split: str = "train") -> dict[str,
     return info
 
 
+_FITTED_FIELDS = ("mean", "std", "factor", "min", "max", "vocab", "vocabulary")
+
+
+def _unresolved_twin(steps: list[Any], step: Any) -> int | None:
+    """Index of a step of the same op whose fitted values are unknown, when ``step`` knows them."""
+    if not isinstance(step, Mapping) or _unresolved(step):
+        return None
+    for index, other in enumerate(steps):
+        if isinstance(other, Mapping) and other.get("op") == step.get("op") and _unresolved(other):
+            return index
+    return None
+
+
+def _unresolved(step: Mapping[str, Any]) -> bool:
+    """A step fitted to the data whose values the source did not show (``mean: null``, ``params: null``)."""
+    if any(field in step and step[field] is None for field in _FITTED_FIELDS):
+        return True
+    return bool(step.get("fitted")) and "params" in step and step["params"] is None
+
+
 def merge_dataset(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge two ``dataset`` sections; ``new`` wins.
 
     Nested dicts (``shapes``, ``samples`` per split, ...) are merged key by key. ``preprocessing``
-    and ``loading`` lists are concatenated, old first, dropping exact duplicates. A ``None`` in
+    and ``loading`` lists are concatenated, old first, dropping exact duplicates; a ``new`` step
+    that carries the values of an ``old`` step of the same op whose values were unknown (the source
+    analysis saw ``(x - mean) / std`` but not ``mean``) takes its place. A ``None`` in
     ``new`` is skipped: it means "unknown" and never erases a value nor adds a null key. Neither
     argument is modified.
 
@@ -136,7 +158,11 @@ def merge_dataset(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
         elif key in _LIST_MERGED and isinstance(value, list) and isinstance(current, list):
             seen = {_fingerprint(item) for item in current}
             for item in value:
-                if _fingerprint(item) not in seen:
+                unresolved = _unresolved_twin(current, item) if key == "preprocessing" else None
+                if unresolved is not None:  # the same step with its values: it replaces the guess
+                    current[unresolved] = copy.deepcopy(item)
+                    seen.add(_fingerprint(item))
+                elif _fingerprint(item) not in seen:
                     seen.add(_fingerprint(item))
                     current.append(copy.deepcopy(item))
         else:

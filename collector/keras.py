@@ -37,6 +37,7 @@ from .keras_capture import (
     architecture,
     architecture_complete,
     current_learning_rate,
+    fill_pipeline_vocabularies,
     fit_arguments,
     head,
     hyperparameters,
@@ -207,6 +208,8 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             steps = merge_model_steps(
                 found.pop("preprocessing", []), model_preprocessing(self.model)
             )
+            main = sys.modules.get("__main__")
+            steps = fill_pipeline_vocabularies(steps, vars(main) if main is not None else {})
             merged = merge_dataset(merged, found)
             if steps:
                 merged = merge_dataset(merged, {"preprocessing": steps})
@@ -273,6 +276,12 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
                 warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
                 self.model.export(str(tmp), format="onnx", verbose=False)
             record: dict[str, Any] = {"path": target.name, "sample": origin}
+            if keras.backend.backend() == "tensorflow":
+                from .keras_onnx import fold_captured_constants
+
+                folded = fold_captured_constants(tmp, self.model)
+                if folded:
+                    record["folded_constants"] = folded
             if sample is None:
                 self.experiment.warn(
                     "model.onnx was not checked: no sample input (pass sample_inputs=)",
@@ -359,3 +368,24 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def log_keras_model(experiment: Experiment, model: Any, example_input: Any = None) -> None:
+    """Register a Keras model trained without the callback (a custom loop, ``train_on_batch``).
+
+    Records what :class:`KerasCallback` records at the end of ``fit``: framework, loss and
+    optimizer, architecture, ``model.keras`` and ``model.onnx`` checked against Keras on
+    ``example_input`` (a batch of inputs; without it, a seeded random batch of the input shape).
+    """
+    callback = KerasCallback(experiment, sample_inputs=example_input, finish=False)
+    callback.set_model(model)
+    with experiment.guard("keras", "recording the framework"):
+        callback._record_framework()
+    with experiment.guard("keras", "recording hyperparameters"):
+        experiment.set_hyperparameters(**hyperparameters(model, {}, None))
+    with experiment.guard("keras", "recording the architecture"):
+        experiment.set_architecture(architecture(model, None, late=True))
+    with experiment.guard("keras", "saving model.keras"):
+        callback._save_keras(experiment.artifact_path("model.keras"))
+    with experiment.guard("onnx", "exporting model.onnx"):
+        callback._export_onnx(experiment.artifact_path("model.onnx"))

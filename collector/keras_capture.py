@@ -408,14 +408,21 @@ def merge_model_steps(
     found: list[dict[str, Any]], model_steps: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Source steps first; a source step for a layer of the model gives way to the model's own
-    (which knows adapted values, e.g. a Normalization's mean)."""
+    (which knows adapted values, e.g. a Normalization's mean).
+
+    A layer built into a variable first (``norm = Normalization(); norm.adapt(x);
+    Sequential([Input(...), norm, ...])``) is not seen as in the model by the source analysis; its
+    step is still a Keras layer (it has ``in_model``), and when it was fitted and the model holds a
+    layer of the same op, it is that layer.
+    """
     model_ops = {step["op"] for step in model_steps}
-    kept = [
-        s
-        for s in found
-        if not (isinstance(s, Mapping) and s.get("in_model") and s.get("op") in model_ops)
-    ]
-    return kept + model_steps
+
+    def is_model_layer(step: Any) -> bool:
+        if not isinstance(step, Mapping) or step.get("op") not in model_ops or "in_model" not in step:
+            return False
+        return bool(step["in_model"] or step.get("fitted"))
+
+    return [s for s in found if not is_model_layer(s)] + model_steps
 
 
 def _walk_layers(model: Any, depth: int = 0) -> list[Any]:
@@ -571,3 +578,41 @@ def head(x: Any, rows: int) -> Any:
     if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
         return [head(v, rows) for v in x]
     return _keras.ops.convert_to_numpy(x[:rows])
+
+
+def fill_pipeline_vocabularies(steps: list[dict[str, Any]], namespace: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Complete ``TextVectorization`` steps of the data pipeline from the live, adapted layer.
+
+    The keras.io text recipes adapt a ``TextVectorization`` and map it over the ``tf.data``
+    pipeline, outside the model: the source shows the layer, but its vocabulary exists only in
+    memory. The layer is looked up among the training script's globals (``namespace``): the one
+    ``TextVectorization`` whose configuration matches the step's literal arguments.
+    """
+    layers = [v for v in list(namespace.values()) if type(v).__name__ == "TextVectorization"]
+    out = []
+    for step in steps:
+        if (isinstance(step, Mapping) and step.get("op") == "tokenize" and step.get("tokenizer") == "TextVectorization"
+                and not step.get("in_model") and step.get("vocabulary") is None):
+            matching = [layer for layer in layers if _config_matches(layer, step)]
+            if len(matching) == 1:
+                step = {**{k: v for k, v in step.items() if k not in ("params", "note")},
+                        **text_vectorization_settings(matching[0])}
+        out.append(step)
+    return out
+
+
+def text_vectorization_settings(layer: Any) -> dict[str, Any]:
+    """What replaying a ``TextVectorization`` needs: its vocabulary and how it standardizes, splits, pads."""
+    config = _safe_config(layer)
+    settings = {key: _compact(config.get(key)) for key in
+                ("standardize", "split", "output_mode", "output_sequence_length", "ngrams", "max_tokens")}
+    settings["vocabulary"] = [str(token) for token in layer.get_vocabulary()]
+    settings["oov_index"] = 1 if config.get("oov_token", "[UNK]") is not None else 0
+    settings["fitted"] = True
+    return settings
+
+
+def _config_matches(layer: Any, step: Mapping[str, Any]) -> bool:
+    config = _safe_config(layer)
+    return all(config.get(key) == step[key] for key in ("max_tokens", "output_sequence_length", "output_mode")
+               if key in step and isinstance(step[key], (int, str)))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from modelkb.collector.torch_capture import TorchCapture
 from modelkb.collector.torch_describe import current_lr, optimizer_summary
 from modelkb.collector.torch_tensors import _first_tensor, _plain
+from modelkb.metric_names import split_metric
 
 from modelkb.extras import require
 
@@ -50,15 +51,15 @@ def split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, float], dict[st
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             continue
         name = str(key)
-        if name.endswith("_step") or name.startswith(("test_", "test/")):
+        if name.endswith("_step") or split_metric(name)[0] == "test":
             continue
-        name = name.removesuffix("_epoch")
-        if name.startswith(("val_", "val/")):
-            val[name[4:]] = float(number)
-        elif name.startswith(("train_", "train/")):
-            train[name[6:]] = float(number)
-        else:
-            train.setdefault(name, float(number))
+        split, base = split_metric(name.removesuffix("_epoch"))
+        if split == "val":
+            val[base] = float(number)
+        elif split == "train" and base != name.removesuffix("_epoch"):
+            train[base] = float(number)  # an explicit train_ name wins over a plain one
+        elif split == "train":
+            train.setdefault(base, float(number))
     return train, val
 
 

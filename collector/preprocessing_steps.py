@@ -44,6 +44,10 @@ import math
 import re
 from typing import Any
 
+PAD_DEFAULTS = {"maxlen": None, "padding": "pre", "truncating": "pre", "value": 0}
+"""``pad`` fields a step leaves out mean these (Keras ``pad_sequences``' defaults)."""
+PAD_SIDES = ("pre", "post")
+
 # fmt: off
 AUGMENTATIONS = frozenset({
     "ColorJitter", "GaussianBlur", "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix",
@@ -234,10 +238,8 @@ def library_steps(
             }
         ]
     if last == "pad_sequences":
-        step = {"op": "pad", "maxlen": kwargs.get("maxlen")}
-        return [
-            {**step, **{k: kwargs[k] for k in ("padding", "truncating", "value") if k in kwargs}}
-        ]
+        # Keras' defaults written out: a reader that assumed "post" served wrong answers silently.
+        return [{"op": "pad", **PAD_DEFAULTS, **{k: kwargs[k] for k in ("maxlen", *PAD_DEFAULTS) if k in kwargs}}]
     owner = qual.rsplit(".", 2)[-2] if qual.count(".") else ""
     if last == "from_pretrained" and owner.endswith(("Tokenizer", "TokenizerFast")):
         pretrained = kwargs.pop("pretrained_model_name_or_path", first)

@@ -57,6 +57,7 @@ _LOADER_NAMES = frozenset({
 _NUMPY_LOADERS = frozenset({
     "numpy.load", "numpy.loadtxt", "numpy.genfromtxt", "numpy.fromfile", "numpy.memmap"
 })
+_FUNCTIONAL_DATA_OPS = frozenset({"pad", "resize"})  # library calls whose first argument is the data
 _MODEL_FUNCS = frozenset(("forward", "call", "__call__", "build", "compute_output_shape"))
 _METHOD_CASTS = {"float": "float32", "double": "float64", "half": "float16", "long": "int64"}
 _TRANSPARENT = frozenset({
@@ -305,7 +306,10 @@ class _Scanner(StaticReader):
     def _library_steps(self, node: ast.Call, qual: str, last: str) -> list[dict[str, Any]]:
         family = library_family(qual, self.frameworks)
         steps = library_steps(qual, family, [self.arg(a) for a in node.args], self.kwargs(node))
+        data_arg = node.args[0] if node.args and isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
         for step in steps:
+            if step["op"] in _FUNCTIONAL_DATA_OPS and data_arg is not None:
+                step["applies_to"] = [ast.unparse(data_arg)]  # pad_sequences(x_train) and (x_test): one step
             if family == "keras" and last[:1].isupper() and step["op"] != "tokenize":
                 step["in_model"] = self._in_model(node)
             if self.container and self.container["pipeline"]:

@@ -35,6 +35,7 @@ from modelkb.collector.torch_tensors import (
     _first_tensor,
     _head_rows,
     _is_tensor,
+    preserved_modes,
     torch,
 )
 
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
     from modelkb.experiment import Experiment
 
-__all__ = ["TorchCapture"]
+__all__ = ["TorchCapture", "log_torch_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -271,3 +272,34 @@ class TorchCapture:
                 self.probe.remove()
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             self.experiment.finish(status, error=error)
+
+
+def log_torch_model(
+    experiment: Experiment,
+    module: nn.Module,
+    example_input: Any,
+    *,
+    optimizer: Any = None,
+    criterion: Any = None,
+    init_args: Any = None,
+) -> None:
+    """Register a module trained by a hand-written loop, as the callbacks do at the end of ``fit``.
+
+    Records the framework, the optimizer and loss when given, the architecture with the shapes one
+    forward pass on ``example_input`` shows (in eval mode, without gradients: training state is
+    untouched), ``model.safetensors`` and ``model.onnx`` checked against the module on
+    ``example_input``. Problems become warnings of the run.
+    """
+    capture = TorchCapture(experiment, sample_inputs=example_input, init_args=init_args)
+    capture.begin(module, optimizer, criterion)
+    with capture._safe("describing the model on the example input"), preserved_modes(module), torch.no_grad():
+        module.eval()
+        if capture.sample is not None:
+            module(capture.sample)  # fires the shape probe once
+        capture.first_batch(capture.sample)
+    with capture._safe("finishing the architecture"):
+        capture._complete_architecture()
+        if capture.probe is not None:
+            capture.probe.remove()
+    with capture._safe("saving the trained model"):
+        save_trained_model(experiment, module, capture.sample, source="torch")

@@ -1,4 +1,8 @@
-"""A ``/predict`` body that a packaged model accepts: for the catalog's ``curl`` line and the deploy record."""
+"""A ``/predict`` body that a packaged model accepts, and the answer it gets.
+
+One owner for the example shown everywhere: ``GET /metadata``, the generated README, the catalog's
+``curl`` line and the deploy record all use the body written into ``spec.json`` at package time.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,32 @@ from typing import Any
 
 
 def example_request(spec: dict[str, Any]) -> dict[str, Any]:
-    """One sample shaped like the model's recorded input (zeros, a short text, or named features)."""
+    """One sample in the model's natural form: named features, a text, token ids or an array of zeros."""
+    recorded = spec.get("example_request")
+    if isinstance(recorded, dict):
+        return recorded
     kind = spec.get("kind")
     features = [str(name) for name in spec.get("features") or []]
     if kind == "tabular" and features:
-        return {"features": dict.fromkeys(features, 0.0)}
+        return {"inputs": [dict.fromkeys(features, 0.0)]}  # records by feature name
+    steps = {step.get("op") for step in spec.get("preprocessing") or []}
+    if kind == "text" and "tokenize" in steps:
+        return {"inputs": ["a short review"]}
     if kind == "text":
-        return {"text": "a short review"}
+        length = (spec.get("text") or {}).get("maxlen") or 8
+        return {"inputs": [1] * min(int(length), 8)}  # token ids: the model has no recorded tokenizer
     shape = [dim if isinstance(dim, int) and dim > 0 else 1 for dim in (spec.get("input") or {}).get("shape", [])[1:]]
     return {"inputs": _zeros(shape or [1])}
+
+
+def request_samples(body: dict[str, Any]) -> tuple[list[Any], bool]:
+    """The samples of a ``/predict`` body and whether it is a batch, read as the generated handler reads it."""
+    if "instances" in body:
+        return list(body["instances"]), True
+    (value,) = (v for k, v in body.items() if k != "top_k")
+    if isinstance(value, list) and value and all(isinstance(item, (dict, str)) for item in value):
+        return list(value), True  # records or texts
+    return [value], False
 
 
 def _zeros(shape: list[int]) -> Any:

@@ -38,6 +38,9 @@ _DTYPES = {
     "uint8": np.uint8, "bool": np.bool_, "long": np.int64, "int": np.int64,
 }
 _TOKEN_RE = re.compile(r"[\w']+", re.UNICODE)
+_KERAS_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')  # TextVectorization's own
+_KERAS_STANDARDIZE = (None, "lower", "strip_punctuation", "lower_and_strip_punctuation")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class InputError(ValueError):
@@ -123,6 +126,8 @@ def tokenize_texts(texts: Sequence[str], step: Mapping[str, Any]) -> list[list[i
     if vocab is None:
         vocab = {token: index for index, token in enumerate(step.get("vocabulary") or [])}
     oov = int(step.get("oov_index", step.get("oov", 1)))
+    if step.get("tokenizer") == "TextVectorization":
+        return [_fixed_length(ids, step) for ids in _text_vectorization(texts, step, vocab, oov)]
     lower = bool(step.get("lower", True))
     split = step.get("split", "words")
     out = []
@@ -136,12 +141,43 @@ def tokenize_texts(texts: Sequence[str], step: Mapping[str, Any]) -> list[list[i
     return out
 
 
+def _text_vectorization(texts: Sequence[str], step: Mapping[str, Any], vocab: Mapping[str, int], oov: int) -> list[list[int]]:
+    """Keras ``TextVectorization`` (``output_mode="int"``): ASCII lower case (``tf.strings.lower``),
+    its punctuation set stripped, split on whitespace or into characters."""
+    standardize = step.get("standardize", "lower_and_strip_punctuation")
+    split = step.get("split", "whitespace")
+    if step.get("output_mode", "int") != "int" or standardize not in _KERAS_STANDARDIZE or split not in ("whitespace", "character"):
+        raise ValueError("unsupported TextVectorization settings")  # refused at package time (spec)
+    out = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise InputError("text must be a string")
+        if standardize in ("lower", "lower_and_strip_punctuation"):
+            text = text.translate(_ASCII_LOWER)
+        if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            text = _KERAS_PUNCTUATION.sub("", text)
+        tokens = text.split() if split == "whitespace" else list(text)
+        out.append([int(vocab.get(token, oov)) for token in tokens])
+    return out
+
+
+def _fixed_length(ids: list[int], step: Mapping[str, Any]) -> list[int]:
+    """``output_sequence_length``: truncated or zero-padded at the end, as the layer does."""
+    length = step.get("output_sequence_length")
+    if not isinstance(length, int) or length <= 0:
+        return ids
+    return ids[:length] + [0] * max(0, length - len(ids))
+
+
 def pad_sequences(sequences: Sequence[Sequence[int]], step: Mapping[str, Any]) -> np.ndarray:
-    """Pad/truncate token id lists to ``maxlen`` (``padding``/``truncating``: ``post`` or ``pre``)."""
+    """Pad/truncate token id lists to ``maxlen`` (``padding``/``truncating``: ``pre`` or ``post``).
+
+    A field left out means what Keras' ``pad_sequences`` does (``pre``), as the bundle format says.
+    """
     maxlen = int(step["maxlen"])
     value = step.get("value", 0)
-    padding = step.get("padding", "post")
-    truncating = step.get("truncating", "post")
+    padding = step.get("padding", "pre")
+    truncating = step.get("truncating", "pre")
     out = np.full((len(sequences), maxlen), value, dtype=np.int64)
     for row, ids in enumerate(sequences):
         ids = list(ids)[:maxlen] if truncating == "post" else list(ids)[-maxlen:]

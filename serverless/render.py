@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -113,12 +114,14 @@ def choose_postprocess(session: Any, spec: dict[str, Any]) -> str:
 
     Rows already in [0, 1] summing to 1 are probabilities (Keras softmax heads); other multi-class
     outputs are logits (PyTorch heads) and get a softmax; a single output column is a probability,
-    a logit (two classes) or a regression value.
+    a logit (two classes) or a regression value. A regression loss (``run_task``) wins.
     """
     import numpy as np
 
     from .preprocess_runtime import numpy_dtype
 
+    if spec.get("task") == "regression":  # the recorded loss says so: values, whatever their number
+        return "regression"
     rng = np.random.default_rng(0)
     shape = [4, *[d if d is not None else 8 for d in spec["input"]["shape"][1:]]]
     dtype = numpy_dtype(spec["input"]["dtype"])
@@ -135,7 +138,7 @@ def choose_postprocess(session: Any, spec: dict[str, Any]) -> str:
     in_unit = bool(((rows >= -1e-6) & (rows <= 1 + 1e-6)).all())
     two_classes = bool(spec.get("classes")) and len(spec["classes"]) == 2
     if rows.shape[1] == 1:
-        if not two_classes and not spec.get("classes"):
+        if not two_classes and not spec.get("classes") and spec.get("task") != "classification":
             return "regression"
         return "binary" if in_unit else "sigmoid"
     if in_unit and np.allclose(rows.sum(axis=1), 1.0, atol=1e-4):
@@ -181,6 +184,7 @@ def render_package(
     model_input, session = inspect_model(model_path)
     spec = build_spec(metadata, bundle_path=bundle, model_input=model_input)
     spec["postprocess"] = choose_postprocess(session, spec)
+    spec["example_request"], spec["example_answer"] = _example(model_path, spec)
     context = _context(spec, memory_size=memory_size, timeout=timeout, image_uri=image_uri, base_image=base_image)
 
     env = template_environment()
@@ -205,6 +209,22 @@ def render_package(
     return PackageResult(path=out, spec=spec, files=files)
 
 
+def _example(model_path: Path, spec: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The example body and the packaged model's answer to it (refused at package time if it fails)."""
+    from .example_request import example_request, request_samples
+    from .inference_runtime import Predictor
+    from .preprocess_runtime import InputError
+
+    body = example_request(spec)
+    samples, batch = request_samples(body)
+    try:
+        answers = Predictor(model_path, spec).predict(samples)
+    except InputError as err:
+        raise PackageError(f"the generated handler refuses its own example request {body}: {err}",
+                           hint="Record the model's input (exp.set_dataset(features=..., kind=...)) and package again.") from err
+    return body, {"results": answers} if batch else answers[0]
+
+
 def runtime_pins(kind: str) -> dict[str, str]:
     """Pinned runtime requirements for a data kind (Pillow only for images)."""
     return {name: version for name, version in RUNTIME_PINS.items() if name != "pillow" or kind == "image"}
@@ -216,11 +236,16 @@ def _context(spec: dict[str, Any], *, memory_size: int, timeout: int, image_uri:
     kind = spec["kind"]
     image = spec.get("image") or {}
     text = spec.get("text") or {}
-    example = {"image": "digit.png", "tabular": "'[5.1, 3.5, 1.4, 0.2]'", "text": "'a short review'"}.get(kind, "input.json")
+    tokenizer = any(step["op"] == "tokenize" for step in spec.get("preprocessing") or [])
+    sample = next(iter(spec["example_request"].values()))
+    example = "digit.png" if kind == "image" else shlex.quote(sample if isinstance(sample, str) else json.dumps(sample))
+    if len(example) > 200:
+        example = "input.json"
+    request = json.dumps(spec["example_request"])
     help_text = {
         "image": "a PNG/JPEG file, a .npy array or a JSON array of raw pixel values",
         "tabular": 'a JSON object of named features, a JSON array of values, or a .json/.npy file',
-        "text": "the text itself, a .txt file, or a JSON array of token ids",
+        "text": "the text itself, a .txt file, or a JSON array of token ids" if tokenizer else "a JSON array of token ids",
     }.get(kind, "a JSON array or a .json/.npy file")
     return {
         "experiment": experiment,
@@ -248,6 +273,10 @@ def _context(spec: dict[str, Any], *, memory_size: int, timeout: int, image_uri:
         "max_batch": spec["limits"]["max_batch"],
         "steps": ", ".join(step["op"] for step in spec.get("preprocessing") or []),
         "example_input": example,
+        "example_request": shlex.quote(request) if len(request) <= 2000 else None,  # an image's zeros: GET /metadata
+        "example_answer": json.dumps(spec["example_answer"]),
+        "regression": spec.get("postprocess") == "regression",
+        "tokenizer": tokenizer,
         "input_help": help_text,
     }
 

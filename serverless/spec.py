@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..collector.preprocessing_steps import PAD_DEFAULTS, PAD_SIDES, inference_steps
 from ..errors import PackageError
+from ..task import run_task
 from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,10 @@ def build_spec(
     kind = str(dataset.get("kind") or _guess_kind(model))
     if kind not in ("image", "tabular", "text", "other"):
         raise PackageError(f"unknown dataset.kind {kind!r}; expected image, tabular, text or other")
-    steps = [_check_step(step, i, bundle_path) for i, step in enumerate(dataset.get("preprocessing") or [])]
+    recorded = list(dataset.get("preprocessing") or [])
+    replayed = {id(step) for step in inference_steps([s for s in recorded if isinstance(s, Mapping)])}
+    steps = [_check_step(step, i, bundle_path) for i, step in enumerate(recorded)
+             if id(step) in replayed or not isinstance(step, Mapping)]
     classes = dataset.get("classes")
     spec: dict[str, Any] = {
         "spec_version": SPEC_VERSION,
@@ -62,6 +67,7 @@ def build_spec(
         "classes": [str(c) for c in classes] if isinstance(classes, list) and classes else None,
         "features": _features(dataset),
         "preprocessing": steps,
+        "task": run_task(metadata),
         "postprocess": "none",
         "image": _image(model, dataset, steps) if kind == "image" else None,
         "text": _text(metadata, model, steps) if kind == "text" else None,
@@ -114,6 +120,7 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
     if not isinstance(step, Mapping) or "op" not in step:
         raise PackageError(f"dataset.preprocessing[{index}] is not a {{'op': ...}} step: {step!r}")
     op = step["op"]
+    _check_values(step, index)
     if op not in SUPPORTED_OPS:
         raise PackageError(
             f"dataset.preprocessing[{index}] uses op {op!r}, which the generated handler cannot replay; "
@@ -122,9 +129,54 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
     step = dict(step)
     if op == "tokenize" and "vocab" not in step and "vocabulary" not in step:
         step["vocab"] = _load_vocab(step, bundle_path, index)
-    if op == "pad" and not isinstance(step.get("maxlen"), int):
-        raise PackageError(f"dataset.preprocessing[{index}] (pad) needs an integer 'maxlen'")
+    if op == "tokenize" and step.get("tokenizer") == "TextVectorization":
+        _check_text_vectorization(step, index)
+    if op == "pad":
+        step = {**PAD_DEFAULTS, **step}  # written out in spec.json: the handler never guesses a side
+        if not isinstance(step.get("maxlen"), int):
+            raise PackageError(f"dataset.preprocessing[{index}] (pad) needs an integer 'maxlen'")
+        for field in ("padding", "truncating"):
+            if step[field] not in PAD_SIDES:
+                raise PackageError(f"dataset.preprocessing[{index}] (pad) has {field}={step[field]!r}; "
+                                   f"expected one of {', '.join(PAD_SIDES)}")
     return step
+
+
+_FITTED_VALUES = {"normalize": ("mean", "std"), "standardize": ("mean", "std"), "scale": ("factor",),
+                  "minmax": ("min", "max")}
+
+
+def _check_values(step: Mapping[str, Any], index: int) -> None:
+    """Refuse a step fitted to the data whose values were not recorded: replaying it would guess."""
+    names = _FITTED_VALUES.get(step["op"], ())
+    missing = [name for name in names if step.get(name) is None and not (name == "factor" and step.get("scale") is not None)]
+    unknown = step.get("fitted") and "params" in step and step["params"] is None and not names and step["op"] != "tokenize"
+    if not missing and not unknown:
+        return
+    where = f" ({step['source']}, {step.get('file', 'training source')} line {step['line']})" if step.get("source") and step.get("line") else ""
+    raise PackageError(
+        f"dataset.preprocessing[{index}] ({step['op']}){where} was fitted to the training data and its "
+        f"{', '.join(missing) or 'values'} were not recorded, so the handler cannot replay it",
+        hint="Put the layer inside the model (it is then exported with it), or record the values: "
+             "exp.set_dataset(preprocessing=[{'op': 'normalize', 'mean': [...], 'std': [...]}]).",
+    )
+
+
+def _check_text_vectorization(step: Mapping[str, Any], index: int) -> None:
+    """The handler replays ``TextVectorization`` with ``output_mode="int"``, its named standardizations and splits."""
+    problems = []
+    if step.get("output_mode", "int") != "int":
+        problems.append(f"output_mode={step['output_mode']!r} (only 'int')")
+    if step.get("standardize", "lower_and_strip_punctuation") not in (None, "lower", "strip_punctuation", "lower_and_strip_punctuation"):
+        problems.append(f"standardize={step['standardize']!r} (a custom function)")
+    if step.get("split", "whitespace") not in ("whitespace", "character"):
+        problems.append(f"split={step['split']!r} (a custom function)")
+    if step.get("ngrams") not in (None, 1):
+        problems.append(f"ngrams={step['ngrams']!r}")
+    if problems:
+        raise PackageError(f"dataset.preprocessing[{index}] (TextVectorization) cannot be replayed by the handler: "
+                           f"{'; '.join(problems)}",
+                           hint="Use output_mode='int' with a named standardize and split, or send token ids.")
 
 
 def _load_vocab(step: Mapping[str, Any], bundle_path: Path | None, index: int) -> dict[str, int]:
@@ -218,7 +270,10 @@ def _invert(value: float, steps: list[dict[str, Any]]) -> float | None:
 
 def _text(metadata: Mapping[str, Any], model: Mapping[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
     pad = next((s for s in steps if s["op"] == "pad"), None)
-    maxlen = int(pad["maxlen"]) if pad else (model["shape"][1] if len(model["shape"]) == 2 else None)
+    tokenize = next((s for s in steps if s["op"] == "tokenize"), None)
+    fixed = tokenize.get("output_sequence_length") if tokenize else None
+    maxlen = int(pad["maxlen"]) if pad else fixed if isinstance(fixed, int) else (
+        model["shape"][1] if len(model["shape"]) == 2 else None)
     vocab_size = None
     for layer in (metadata.get("architecture") or {}).get("layers") or []:
         config = layer.get("config") or {} if isinstance(layer, Mapping) else {}
@@ -228,7 +283,6 @@ def _text(metadata: Mapping[str, Any], model: Mapping[str, Any], steps: list[dic
                 break
         if vocab_size:
             break
-    tokenize = next((s for s in steps if s["op"] == "tokenize"), None)
     if vocab_size is None and tokenize is not None:
         vocab = tokenize.get("vocab") or {t: i for i, t in enumerate(tokenize.get("vocabulary") or [])}
         ids = list(vocab.values()) + [int(tokenize.get("oov_index", tokenize.get("oov", 1))), 0]

@@ -20,14 +20,16 @@ from markupsafe import Markup
 
 from modelkb.fields import flatten
 from modelkb.query import field_rows
+from modelkb.task import lower_is_better, run_task
 
 from .catalog import ExperimentSummary
 from .checklist import run_checklist
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
 
-SCORE_KEYS = ("metrics.final.val_accuracy", "metrics.final.accuracy")
-"""The score a project card shows: the best of the first key any of its runs has."""
+SCORE_KEYS = ("metrics.final.val_accuracy", "metrics.final.accuracy", "metrics.final.val_loss", "metrics.final.loss")
+"""The score a project card shows: the best of the first key any of its runs has (regression
+projects have no accuracy: their best is the lowest loss)."""
 
 FIELD_GROUPS = (
     ("Run", ""),
@@ -93,7 +95,8 @@ class ProjectInfo:
         for key in SCORE_KEYS:
             scored = [(s.number(key), s) for s in self.experiments if s.number(key) is not None]
             if scored:
-                value, summary = max(scored, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+                pick = min if lower_is_better(key) else max
+                value, summary = pick(scored, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
                 return key.rsplit(".", 1)[-1], value, summary  # type: ignore[return-value]
         return None
 
@@ -208,11 +211,13 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
         "cells": summary.cells,
         "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
         "model": summary.has_model,
+        "task": run_task(metadata),
         "inputs": architecture.get("inputs") if isinstance(architecture.get("inputs"), list) else [],
         "outputs": architecture.get("outputs") if isinstance(architecture.get("outputs"), list) else [],
         "dataset": {
             "kind": dataset.get("kind"),
             "classes": dataset.get("classes") if isinstance(dataset.get("classes"), list) else None,
+            "features": dataset.get("features") if isinstance(dataset.get("features"), list) else None,
             "preprocessing": dataset.get("preprocessing") if isinstance(dataset.get("preprocessing"), list) else [],
             "shapes": dataset.get("shapes") if isinstance(dataset.get("shapes"), Mapping) else {},
         },

@@ -188,14 +188,14 @@
     };
   }
 
-  function tabularWidget(container, g, steps) {
+  function tabularWidget(container, g, steps, names) {
     var n = Math.min(g.size, 256);
     var form = document.createElement("div");
     form.className = "mkb-infer-form";
     var inputs = [];
     for (var i = 0; i < n; i++) {
       var label = document.createElement("label");
-      label.textContent = "feature " + i;
+      label.textContent = names && names[i] !== undefined ? String(names[i]) : "feature " + i;
       var input = document.createElement("input");
       input.type = "number"; input.step = "any"; input.value = "0"; input.className = "mkb-infer-feature";
       label.appendChild(input);
@@ -210,28 +210,61 @@
     };
   }
 
+  // The same text pipeline as the generated handler (serverless/preprocess_runtime.py): Keras
+  // TextVectorization standardizes (ASCII lower case, its punctuation set stripped), splits on
+  // whitespace and pads at the end; a pad step (pad_sequences) pads and truncates on its sides.
+  var KERAS_PUNCTUATION = /[!"#$%&()*+,\-./:;<=>?@[\\\]^_`{|}~']/g;
+  function textIds(text, tokenizer, vocab) {
+    var tv = tokenizer && tokenizer.tokenizer === "TextVectorization";
+    var standardize = tv ? (tokenizer.standardize === undefined ? "lower_and_strip_punctuation" : tokenizer.standardize) : "lower";
+    if (standardize === "lower" || standardize === "lower_and_strip_punctuation") text = text.replace(/[A-Z]+/g, function (m) { return m.toLowerCase(); });
+    if (standardize === "strip_punctuation" || standardize === "lower_and_strip_punctuation") text = text.replace(KERAS_PUNCTUATION, "");
+    var words = tv && tokenizer.split === "character" ? Array.from(text) : text.split(/\s+/).filter(Boolean);
+    var oov = tokenizer && typeof tokenizer.oov_index === "number" ? tokenizer.oov_index : 1;
+    var ids = words.map(function (w) { var k = vocab.indexOf(w); return k < 0 ? oov : k; });
+    if (tv && typeof tokenizer.output_sequence_length === "number") {
+      ids = ids.slice(0, tokenizer.output_sequence_length);
+      while (ids.length < tokenizer.output_sequence_length) ids.push(0);
+    }
+    return ids;
+  }
+
+  function fit(ids, length, pad) {
+    var padding = pad && pad.padding === "post" ? "post" : "pre", truncating = pad && pad.truncating === "post" ? "post" : "pre";
+    if (ids.length > length) ids = truncating === "post" ? ids.slice(0, length) : ids.slice(ids.length - length);
+    var x = new Float64Array(length).fill(pad && typeof pad.value === "number" ? pad.value : 0);
+    var start = padding === "post" ? 0 : length - ids.length;
+    for (var i = 0; i < ids.length; i++) x[start + i] = ids[i];
+    return x;
+  }
+
   function textWidget(container, g, steps) {
     var area = document.createElement("textarea");
     area.rows = 4; area.cols = 60; area.id = "mkb-infer-text";
     area.placeholder = "Type some text";
     container.appendChild(area);
     var tokenizer = steps.filter(function (s) { return s.op === "tokenize"; })[0];
+    var pad = steps.filter(function (s) { return s.op === "pad"; })[0];
     var vocab = tokenizer && Array.isArray(tokenizer.vocabulary) ? tokenizer.vocabulary : null;
     return function (notes) {
-      var words = area.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var ids = vocab ? words.map(function (w) { var k = vocab.indexOf(w); return k < 0 ? 1 : k; })
-        : Array.from(area.value).map(function (ch) { return ch.codePointAt(0) % 256; });
-      if (!vocab) notes.push("no tokenizer vocabulary recorded: characters are fed as codes");
+      var ids;
+      if (vocab) ids = textIds(area.value, tokenizer, vocab);
+      else if (/^\s*\[[\d\s,]*\]\s*$/.test(area.value)) ids = JSON.parse(area.value);  // token ids, as the handler takes them
+      else {
+        ids = Array.from(area.value).map(function (ch) { return ch.codePointAt(0) % 256; });
+        notes.push("no tokenizer vocabulary recorded: characters are fed as codes (type token ids as [12, 7, 3])");
+      }
       var length = g.shape.length > 1 ? g.shape[1] : ids.length;
-      var x = new Float64Array(length);
-      var start = Math.max(0, length - ids.length);
-      for (var i = 0; i < Math.min(length, ids.length); i++) x[start + i] = ids[i];
-      return x;
+      return fit(ids, length, pad);
     };
   }
 
   function toProbabilities(values) {
     var arr = Array.from(values, Number);
+    if (arr.length === 1) {  // one output: a probability of class 1 (sigmoid head) or its logit
+      var p = arr[0] >= 0 && arr[0] <= 1 ? arr[0] : 1 / (1 + Math.exp(-arr[0]));
+      return [1 - p, p];
+    }
     var sum = arr.reduce(function (a, b) { return a + b; }, 0);
     if (arr.every(function (v) { return v >= 0 && v <= 1; }) && Math.abs(sum - 1) < 1e-3) return arr;
     var max = Math.max.apply(null, arr);
@@ -262,6 +295,25 @@
     root.ModelKBInferResult = { probs: probs, top: order[0] };
   }
 
+  // A regression model's outputs are values: shown as numbers, never as class probabilities.
+  function showValues(values) {
+    var list = $("mkb-infer-result");
+    list.textContent = "";
+    var outputs = Array.from(values, Number);
+    outputs.slice(0, 20).forEach(function (v, i) {
+      var li = document.createElement("li");
+      li.setAttribute("data-output", String(i));
+      li.setAttribute("data-value", String(v));
+      var name = document.createElement("span");
+      name.textContent = outputs.length > 1 ? "output " + i : "predicted value";
+      var value = document.createElement("span");
+      value.textContent = Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(4) : v.toFixed(4);
+      li.appendChild(name); li.appendChild(value);
+      list.appendChild(li);
+    });
+    root.ModelKBInferResult = { values: outputs };
+  }
+
   function loadRuntime(base) {
     if (root.ort) return Promise.resolve(root.ort);
     return new Promise(function (resolve, reject) {
@@ -287,8 +339,8 @@
     var t0 = performance.now();
     return state.session.run(feeds).then(function (outputs) {
       var output = outputs[state.session.outputNames[0]];
-      var probs = toProbabilities(output.data);
-      showResult(probs, state.data.dataset.classes);
+      if (state.data.task === "regression") showValues(output.data);
+      else showResult(toProbabilities(output.data), state.data.dataset.classes);
       status("Ran in " + (performance.now() - t0).toFixed(1) + " ms." + (notes.length ? " Note: " + notes.join("; ") + "." : ""));
       $("mkb-infer").setAttribute("data-state", "done");
     }).catch(function (err) {
@@ -309,7 +361,7 @@
     var kind = data.dataset.kind;
     if ((kind === "image" || g.layout !== "flat") && g.h > 0) state.build = imageWidget(inputs, g, steps);
     else if (kind === "text") state.build = textWidget(inputs, g, steps);
-    else state.build = tabularWidget(inputs, g, steps);
+    else state.build = tabularWidget(inputs, g, steps, data.dataset.features);
     var base = new URL(box.getAttribute("data-ort"), location.href).href;
     status("Loading onnxruntime-web and the model…");
     loadRuntime(base).then(function (ort) {

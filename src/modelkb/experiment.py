@@ -25,6 +25,7 @@ from .artifacts import copy_artifact
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
 from .fsutil import atomic_write_bytes
 from .ids import auto_name, new_id, utc_now
+from .metric_names import split_metric
 from .redact import redact_mapping, redact_text
 from .seeding import seed_frameworks
 from .store import Store
@@ -276,6 +277,7 @@ class Experiment:
         metrics = self.metadata.setdefault("metrics", {})
         metrics["history"] = list(self._history)
         metrics["final"] = {**final_from_history(self._history), **self._final_override}
+        self._record_epochs_run()
         peak_rss_mb = _peak_rss_mb()
         if peak_rss_mb is not None:
             self.metadata["resources"] = {"peak_rss_mb": peak_rss_mb}
@@ -283,6 +285,13 @@ class Experiment:
             self.metadata = self.writer.seal(self.metadata)
             self.store.record(self.path)
         return self.metadata
+
+    def _record_epochs_run(self) -> None:
+        """``hyperparameters.epochs_run`` when training ran fewer epochs than asked (EarlyStopping)."""
+        asked = (self.metadata.get("hyperparameters") or {}).get("epochs")
+        ran = len({entry.get("epoch") for entry in self._history})
+        if isinstance(asked, int) and not isinstance(asked, bool) and 0 < ran < asked:
+            self.metadata["hyperparameters"]["epochs_run"] = ran
 
     def _at_exit(self) -> None:
         if os.getpid() != self._pid:
@@ -376,13 +385,19 @@ class Experiment:
                 self._save_state()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
-        """Record metrics: per epoch (``val_*`` names go to validation) or, without epoch, final ones."""
+        """Record metrics: per epoch (``val_``/``valid_``/``validation_`` names go to validation) or, without epoch, final ones."""
         if epoch is None:
             with self.guard("metrics", "recording final metrics"):
                 self._final_override.update(_numbers(metrics))
             return
-        train = {k: v for k, v in metrics.items() if not k.startswith("val_")}
-        val = {k[4:]: v for k, v in metrics.items() if k.startswith("val_")}
+        train: dict[str, Any] = {}
+        val: dict[str, Any] = {}
+        for name, value in metrics.items():
+            split, base = split_metric(str(name))
+            if split == "val":
+                val[base] = value  # val_loss, valid_loss, validation/loss
+            else:
+                train[name] = value
         self.log_epoch(epoch, train, val)
 
     def log_artifact(self, path: str | Path, name: str | None = None) -> Path | None:
@@ -404,6 +419,34 @@ class Experiment:
                 self.warn(message, source="artifact")
             return target
         return None
+
+    def log_model(self, model: Any, example_input: Any = None, *, optimizer: Any = None, criterion: Any = None,
+                  init_args: Any = None) -> None:
+        """Register a model trained by your own loop: architecture, native weights and a checked ONNX.
+
+        The one call of the manual API that makes a run servable, as the callbacks do at the end
+        of training. ``model`` is a PyTorch ``nn.Module`` or a Keras model; ``example_input`` a
+        batch of inputs (a few rows) used to trace the export and check its parity. For PyTorch,
+        ``optimizer`` and ``criterion`` are recorded when given, and ``init_args`` lets
+        ``reproduce`` rebuild the module.
+
+        Raises:
+            TypeError: ``model`` is neither a PyTorch module nor a Keras model.
+        """
+        framework = _model_framework(model)
+        if framework is None:
+            raise TypeError("Expected a torch.nn.Module or a Keras model. "
+                            f"Received: model of type {type(model).__module__}.{type(model).__qualname__}")
+        with self.guard("model", "registering the model"):
+            self.start()
+            if framework == "keras":
+                from .collector.keras import log_keras_model
+
+                log_keras_model(self, model, example_input)
+            else:
+                from .collector.torch_capture import log_torch_model
+
+                log_torch_model(self, model, example_input, optimizer=optimizer, criterion=criterion, init_args=init_args)
 
     def artifact_path(self, relpath: str) -> Path:
         """Where a collector should write a file of the bundle (e.g. ``model.onnx``)."""
@@ -429,6 +472,17 @@ class Experiment:
         """Mark run.json stale; it is rewritten with the next epoch (one write, not one per call)."""
         if self._started and not self._finished:
             self._state_dirty = True
+
+
+def _model_framework(model: Any) -> str | None:
+    """``"keras"`` or ``"torch"`` by the model's classes (Keras first: on the torch backend a Keras
+    model is also an ``nn.Module``); no framework is imported here."""
+    modules = [cls.__module__ for cls in type(model).__mro__]
+    if any(name.startswith(("keras.", "tf_keras.")) for name in modules):
+        return "keras"
+    if any(name.startswith("torch.nn") for name in modules):
+        return "torch"
+    return None
 
 
 def _typed_hyperparameter(key: str, value: Any) -> Any:

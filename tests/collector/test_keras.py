@@ -698,3 +698,52 @@ def test_tf_keras_spelling(tmp_path: Path) -> None:
     assert meta["framework"]["versions"]["tensorflow"] == tf.__version__
     assert [e["train"]["accuracy"] for e in meta["metrics"]["history"]] == pytest.approx(history.history["accuracy"])
     assert meta["onnx"]["max_abs_diff"] < 1e-5
+
+
+def test_a_custom_loop_registers_its_model_with_log_model(tmp_path: Path) -> None:
+    import numpy as np
+
+    from modelkb.bundle import read_bundle
+
+    x = np.random.default_rng(0).random((64, 6)).astype("float32")
+    y = (x.sum(axis=1) > 3).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    with Experiment("Loop", "u", seed=0, store=tmp_path / "store", capture_code=False) as exp:
+        for epoch in range(2):  # train_on_batch: no fit(), no callback
+            loss = model.train_on_batch(x, y)
+            exp.log_metrics({"loss": float(np.ravel(loss)[0])}, epoch=epoch)
+        exp.log_model(model, x[:8])
+    meta = read_bundle(exp.path).metadata
+    assert meta["framework"]["name"] == "keras" and meta["hyperparameters"]["loss"] == "binary_crossentropy"
+    assert meta["architecture"]["layers"] and (exp.path / "model.keras").is_file()
+    assert meta["onnx"]["max_abs_diff"] < 1e-5 and not meta["warnings"]
+    session = ort.InferenceSession(str(exp.path / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x[:5]})[0]
+    np.testing.assert_allclose(got, model.predict(x[:5], verbose=0), atol=1e-5)
+
+
+def test_log_model_refuses_what_is_not_a_model(tmp_path: Path) -> None:
+    with Experiment("Loop", "u", store=tmp_path / "store", capture_code=False) as exp:
+        with pytest.raises(TypeError, match="torch.nn.Module or a Keras model"):
+            exp.log_model(object())
+
+
+def test_early_stopping_records_the_epochs_run(tmp_path: Path) -> None:
+    import numpy as np
+
+    from modelkb.bundle import read_bundle
+    from modelkb.keras import KerasCallback
+
+    x = np.zeros((32, 3), dtype="float32")
+    y = np.zeros((32, 1), dtype="float32")  # nothing to learn: val_loss stops improving at once
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(optimizer="sgd", loss="mse")
+    exp = Experiment("Early", "u", seed=0, store=tmp_path / "store", capture_code=False)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1)
+    history = model.fit(x, y, epochs=50, validation_split=0.25, verbose=0, callbacks=[stop, KerasCallback(exp)])
+    meta = read_bundle(exp.path).metadata
+    assert meta["hyperparameters"]["epochs"] == 50  # what was asked: reproduction needs it
+    assert meta["hyperparameters"]["epochs_run"] == len(history.history["loss"]) < 50

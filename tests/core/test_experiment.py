@@ -113,3 +113,14 @@ def test_store_lists_new_runs(tmp_path: Path, make_run) -> None:
     make_run(tmp_path / "s", "Beta")
     store = Store(tmp_path / "s")
     assert store.projects() == {"Alpha": 1, "Beta": 1}
+
+
+@pytest.mark.parametrize("name", ["val_loss", "valid_loss", "validation_loss", "val/loss", "validation/loss"])
+def test_validation_metric_spellings_are_filed_as_validation(tmp_path: Path, name: str) -> None:
+    from modelkb.metric_names import split_metric
+
+    assert split_metric(name) == ("val", "loss")
+    with Experiment("P", "u", store=tmp_path / "s", capture_code=False) as exp:
+        exp.log_metrics({"loss": 0.9, name: 0.7}, epoch=0)
+    (entry,) = read_bundle(exp.path).metadata["metrics"]["history"]
+    assert entry["train"] == {"loss": 0.9} and entry["val"] == {"loss": 0.7}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,26 @@ def page(browser: Any, site_url: str) -> Iterator[Any]:
     pg.watch = PageWatch(pg, site_url.rstrip("/"))
     yield pg
     context.close()
+
+
+@contextmanager
+def served_page(browser: Any, site: Path, path: str) -> Iterator[Any]:
+    """``path`` of the built ``site``, served on 127.0.0.1, in a fresh browser context; the page
+    must stay clean (``PageWatch``) to the end of the block."""
+    from modelkb.site_builder.serve import serve_in_thread
+
+    server, url = serve_in_thread(site)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.watch = PageWatch(page, url.rstrip("/"))
+        page.goto(url + path)
+        yield page
+        page.watch.assert_clean()
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
 
 
 def copy_site_store(info: SiteInfo, target: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 from modelkb.reproducibility.checklist import ITEMS, PROJECT_ITEMS, checklist
 from modelkb.store import Store
 
-from .conftest import PAYLOAD_ATTR, PageWatch, read_json
+from .conftest import PAYLOAD_ATTR, read_json, served_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "site"))
 from modelkb.site_builder.build import build_site
@@ -159,16 +159,9 @@ def test_flops_are_estimated_for_a_real_model(site_info: Any) -> None:
 
 @pytest.mark.slow
 def test_browser_completes_the_checklist(browser: Any, tmp_path: Path) -> None:
-    from modelkb.site_builder.serve import serve_in_thread
-
     store_dir, ids = _three_runs(tmp_path)
     build_site(Store(store_dir), tmp_path / "site", zip_bundles=False)
-    server, url = serve_in_thread(tmp_path / "site")
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.watch = PageWatch(page, url.rstrip("/"))
-        page.goto(f"{url}experiments/{ids[0]}/#reproducibility")
+    with served_page(browser, tmp_path / "site", f"experiments/{ids[0]}/#reproducibility") as page:
         page.wait_for_selector("#mkb-checklist[data-ready='true']")
         assert page.locator("#mkb-checklist > li").count() == 13
         runs = page.locator("li[data-item='runs']").inner_text()
@@ -178,8 +171,3 @@ def test_browser_completes_the_checklist(browser: Any, tmp_path: Path) -> None:
         assert page.locator("li[data-item='data_location'] i").inner_text() == "needs your words"
         assert "downloadable version of the dataset" in page.locator("li[data-item='data_location']").inner_text()
         assert page.evaluate("window.__xss") is None
-        page.watch.assert_clean()
-    finally:
-        context.close()
-        server.shutdown()
-        server.server_close()

@@ -1,0 +1,63 @@
+"""Repairs of Keras 3's ONNX export (TensorFlow backend) that keep a model servable.
+
+``model.export(format="onnx")`` traces the model with ``tf.function`` and converts it with
+``tf2onnx.convert.from_function``. tf2onnx freezes captured *variables* but leaves captured
+constant tensors as graph inputs: an adapted ``Normalization`` layer (its mean and variance are
+plain tensors after ``adapt``) comes out as a model with three inputs, ``keras_tensor`` plus
+``.../normalization/Sub/y:0`` and ``.../Sqrt/x:0``, which no caller can feed. Here those inputs
+are turned back into initializers holding the captured values; the parity check that follows
+the export proves the result against Keras.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def fold_captured_constants(onnx_path: Path, model: Any) -> list[str]:
+    """Make the ONNX inputs that are the model's captured constants into initializers.
+
+    Returns the names folded (empty when the export had no such inputs). Uses Keras' own tracing
+    helpers, so the placeholder names match the exported graph's.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    exported = onnx.load(str(onnx_path))
+    initialized = {init.name for init in exported.graph.initializer}
+    # A capture's placeholder is named after the op that reads it ("seq/normalization/Sub/y:0");
+    # Keras names the model's own inputs after its Input layers ("keras_tensor", "input_layer").
+    extra = [i for i in exported.graph.input if i.name not in initialized and "/" in i.name and i.name.endswith(":0")]
+    if not extra:
+        return []
+    captured = _captured_constants(model)
+    consumed = {name for node in exported.graph.node for name in node.input}
+    folded = []
+    for graph_input in extra:
+        value = captured.get(graph_input.name)
+        if value is None:
+            continue
+        if graph_input.name in consumed:  # else tf2onnx folded it already and left the input dangling
+            exported.graph.initializer.append(numpy_helper.from_array(value, graph_input.name))
+        exported.graph.input.remove(graph_input)
+        folded.append(graph_input.name)
+    if folded:
+        onnx.save(exported, str(onnx_path))
+    return folded
+
+
+def _captured_constants(model: Any) -> dict[str, Any]:
+    """Placeholder name -> value of each non-variable tensor the traced model captures."""
+    import keras
+    import tensorflow as tf
+    from keras.src.export.export_utils import get_input_signature, make_tf_tensor_spec
+    from keras.src.export.onnx import get_concrete_fn
+
+    signature = keras.tree.map_structure(make_tf_tensor_spec, get_input_signature(model))
+    concrete = get_concrete_fn(model, signature).get_concrete_function(*signature)
+    return {
+        internal.name: external.numpy()
+        for external, internal in concrete.graph.captures
+        if external.dtype != tf.resource and hasattr(external, "numpy")
+    }

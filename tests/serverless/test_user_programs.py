@@ -1,0 +1,114 @@
+"""Programs in the shapes users bring, trained for real, served, and compared with the framework.
+
+Each script in ``tests/programs/`` is a well-known public recipe (keras.io / TensorFlow tutorials) with
+its data loading made offline and ModelKB's two lines added. It trains, records its bundle and
+writes the framework's own prediction on raw held-out inputs. The test packages the bundle, posts
+those raw inputs to the generated handler and requires the same numbers (1e-5), and posts the
+handler's own ``example_request`` and requires 200.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from apigw import call
+
+pytestmark = pytest.mark.slow
+
+
+def _train(program: str, tmp_path: Path, *needs: str) -> tuple[Any, dict[str, Any]]:
+    """Run one program; returns (the run's bundle entry, what the program wrote)."""
+    for module in needs or ("keras", "tf2onnx"):
+        pytest.importorskip(module)
+    from modelkb import Store
+    from user_programs import run_program
+
+    result = run_program(program, tmp_path / "store", tmp_path)
+    entry = Store(tmp_path / "store").get(result["id"])
+    assert not entry.metadata.get("warnings"), entry.metadata["warnings"]
+    return entry, result
+
+
+def _handler(entry: Any, tmp_path: Path) -> Any:
+    from modelkb.serverless.local_server import load_handler
+    from modelkb.serverless.render import render_package
+
+    return load_handler(render_package(entry.path, entry.metadata, tmp_path / "package").path)
+
+
+def _example_is_accepted(handler: Any) -> None:
+    status, meta, text = call(handler, "GET", "/metadata")
+    assert status == 200, text
+    status, answer, text = call(handler, "POST", "/predict", meta["example_request"])
+    assert status == 200, text
+    assert answer == meta["example_answer"]
+
+
+def test_lstm_on_front_padded_sequences(tmp_path: Path) -> None:
+    entry, result = _train("keras_lstm_padded.py", tmp_path)
+    steps = entry.metadata["dataset"]["preprocessing"]
+    assert [s["op"] for s in steps] == ["pad"] and steps[0]["padding"] == "pre"  # train and test calls: one step
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})  # unpadded, varied lengths
+    assert status == 200, text
+    served = [next(p["probability"] for p in answer["predictions"] if p["label"] == "1") for answer in body["results"]]
+    np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
+    _example_is_accepted(handler)
+    readme = (tmp_path / "package" / "README.md").read_text(encoding="utf-8")
+    assert '{"text"' not in readme  # no tokenizer recorded: the README offers token ids only
+
+
+def test_regression_mlp_with_an_adapted_normalization_layer(tmp_path: Path) -> None:
+    entry, result = _train("keras_regression.py", tmp_path)
+    assert entry.metadata["onnx"]["max_abs_diff"] < 1e-3  # exported although Normalization captured constants
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})
+    assert status == 200, text
+    served = [answer["outputs"] for answer in body["results"]]  # values, no softmax, no class labels
+    np.testing.assert_allclose(np.ravel(served), np.ravel(result["reference"]), rtol=1e-5, atol=1e-4)
+    features = entry.metadata["dataset"]["features"]
+    records = [dict(zip(features, row)) for row in result["raw"][:3]]
+    status, body, text = call(handler, "POST", "/predict", {"inputs": records})  # records by name: a batch
+    assert status == 200, text
+    np.testing.assert_allclose([a["outputs"] for a in body["results"]], result["reference"][:3], rtol=1e-5, atol=1e-4)
+    for single in ({"inputs": records[0]}, {"features": records[0]}):  # one record
+        status, one, text = call(handler, "POST", "/predict", single)
+        assert status == 200, text
+        np.testing.assert_allclose(one["outputs"], result["reference"][0], rtol=1e-5, atol=1e-4)
+    _example_is_accepted(handler)
+    readme = (tmp_path / "package" / "README.md").read_text(encoding="utf-8")
+    assert '"outputs"' in readme and "probabilit" not in readme
+    assert "curl" in readme and '"age": 0.0' in readme  # the example is the 10-feature record /metadata gives
+
+
+def test_hand_written_torch_loop_registered_with_log_model(tmp_path: Path) -> None:
+    entry, result = _train("torch_manual_loop.py", tmp_path, "torch", "onnxscript")
+    meta = entry.metadata
+    assert meta["framework"]["name"] == "pytorch" and meta["architecture"]["layers"]
+    assert meta["hyperparameters"]["optimizer"]["name"] == "Adam" and meta["hyperparameters"]["loss"]
+    assert (entry.path / "model.safetensors").is_file() and meta["onnx"]["max_abs_diff"] < 1e-4
+    handler = _handler(entry, tmp_path)
+    classes = meta["dataset"]["classes"]
+    records = [dict(zip(meta["dataset"]["features"], row)) for row in result["raw"]]
+    status, body, text = call(handler, "POST", "/predict", {"inputs": records})  # raw records: normalised by the handler
+    assert status == 200, text
+    served = [[{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes] for a in body["results"]]
+    np.testing.assert_allclose(served, result["reference"], atol=1e-5, rtol=0)
+    _example_is_accepted(handler)
+
+
+def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None:
+    entry, result = _train("keras_text_vectorization.py", tmp_path)
+    (step,) = entry.metadata["dataset"]["preprocessing"]
+    assert step["op"] == "tokenize" and step["vocabulary"][:2] == ["", "[UNK]"]  # read from the live layer
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})  # raw texts, punctuation and all
+    assert status == 200, text
+    served = [next(p["probability"] for p in answer["predictions"] if p["label"] == "1") for answer in body["results"]]
+    np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
+    status, one, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
+    assert status == 200, text
+    _example_is_accepted(handler)

@@ -1,0 +1,98 @@
+"""Try-the-model in Chromium on models trained by user-shaped programs (``tests/programs/``).
+
+The catalog's answer for a raw input must be the framework's own prediction and the generated
+HTTP handler's answer for the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _handler_answer(entry: Any, tmp_path: Path, body: dict[str, Any]) -> Any:
+    import json
+
+    from modelkb.serverless.local_server import load_handler
+    from modelkb.serverless.render import render_package
+
+    handler = load_handler(render_package(entry.path, entry.metadata, tmp_path / "package").path)
+    event = {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict", "rawQueryString": "",
+             "headers": {"content-type": "application/json"}, "isBase64Encoded": False, "body": json.dumps(body),
+             "requestContext": {"http": {"method": "POST", "path": "/predict", "sourceIp": "127.0.0.1"},
+                                "stage": "$default", "routeKey": "POST /predict"}}
+    result = handler.lambda_handler(event, None)
+    assert result["statusCode"] == 200, result["body"]
+    return json.loads(result["body"])
+
+
+@contextmanager
+def _catalog_page(browser: Any, tmp_path: Path, experiment_id: str) -> Iterator[Any]:
+    """The run's experiment page in a built and served catalog, on its Inference tab, model loaded."""
+    from modelkb.site_builder.build import build_site
+    from modelkb.store import Store
+
+    from .conftest import served_page
+
+    build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
+    with served_page(browser, tmp_path / "site", f"experiments/{experiment_id}/") as page:
+        page.click("[data-tab='inference']")
+        page.wait_for_selector("#mkb-infer[data-state='ready']", timeout=60_000)
+        yield page
+
+
+def _run(page: Any) -> Any:
+    page.click("#mkb-infer-run")
+    page.wait_for_selector("#mkb-infer[data-state='done']", timeout=30_000)
+    return page.evaluate("window.ModelKBInferResult")
+
+
+def test_regression_model_answers_values_like_keras_and_the_handler(browser: Any, tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+    from user_programs import run_program
+
+    from modelkb.store import Store
+
+    result = run_program("keras_regression.py", tmp_path / "store", tmp_path)
+    entry = Store(tmp_path / "store").get(result["id"])
+    raw, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
+    served = _handler_answer(entry, tmp_path, {"inputs": raw})["outputs"]
+    with _catalog_page(browser, tmp_path, result["id"]) as page:
+        labels = page.eval_on_selector_all("#mkb-infer-inputs label", "ls => ls.map(l => l.firstChild.textContent)")
+        assert labels == entry.metadata["dataset"]["features"]  # named fields, not "feature 0"
+        fields = page.locator("input.mkb-infer-feature")
+        for index, value in enumerate(raw):
+            fields.nth(index).fill(repr(value))
+        shown = _run(page)
+        assert "probs" not in shown  # a value, not a class probability
+        assert shown["values"] == pytest.approx([expected], rel=1e-5, abs=1e-3)
+        assert shown["values"] == pytest.approx(served, rel=1e-5, abs=1e-4)
+    cards = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "no score yet" not in cards and "best val_loss" in cards  # regression: the lowest loss is the best
+
+
+def test_text_model_tokenizes_like_keras_and_the_handler(browser: Any, tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+    from user_programs import run_program
+
+    from modelkb.store import Store
+
+    result = run_program("keras_text_vectorization.py", tmp_path / "store", tmp_path)
+    entry = Store(tmp_path / "store").get(result["id"])
+    text, expected = result["raw"][-2], float(np.ravel(result["reference"][-2])[0])  # capitals, commas, an apostrophe
+    served = _handler_answer(entry, tmp_path, {"text": text})
+    served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
+    with _catalog_page(browser, tmp_path, result["id"]) as page:
+        page.fill("#mkb-infer-text", text)
+        shown = _run(page)
+        assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)  # a sigmoid head: [1 - p, p]
+        assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
