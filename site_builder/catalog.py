@@ -117,6 +117,18 @@ def decode_cell(cell: Any) -> tuple[str, float | None]:
     return text, float(number)
 
 
+LONG_VALUE = 2000
+"""Characters of one value the catalog shows; longer ones are shortened (the bundle has them whole)."""
+
+
+def shorten(text: str) -> str:
+    """``text``, or its first :data:`LONG_VALUE` characters and how long it was: a 1 MB parameter
+    must not make every page that shows it (table, experiment page, compare) megabytes long."""
+    if len(text) <= LONG_VALUE:
+        return text
+    return f"{text[:LONG_VALUE]}… [{len(text):,} characters in all; the whole value is in the bundle's metadata.json]"
+
+
 def _shape_text(shape: object) -> str:
     if not isinstance(shape, list):
         return ""
@@ -126,7 +138,7 @@ def _shape_text(shape: object) -> str:
 def summarize(metadata: Mapping[str, Any], *, folder: Path, slug: str, stamp: list[int] | None) -> ExperimentSummary:
     """Summarise one bundle's metadata for the catalog."""
     flat = flatten(metadata)
-    cells = {key: encode_cell(number, text) for key, number, text in field_rows(flat)}
+    cells = {key: encode_cell(number, shorten(text)) for key, number, text in field_rows(flat)}
     architecture = metadata.get("architecture") if isinstance(metadata.get("architecture"), dict) else {}
     dataset = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
     display = {}

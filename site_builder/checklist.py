@@ -28,7 +28,7 @@ from modelkb.reproducibility.checklist import (
     project_summary,
 )
 
-from .catalog import ExperimentSummary, decode_cell
+from .catalog import ExperimentSummary, decode_cell, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def run_checklist(metadata: Mapping[str, Any], summary: ExperimentSummary) -> li
             "status": item["status"],
             "label": STATUS_LABELS.get(item["status"], item["status"]),
             "mark": STATUS_MARKS.get(item["status"], "?"),
-            "parts": [(p, "") if isinstance(p, str) else (p["text"], json.dumps(p["project"], ensure_ascii=False))
+            "parts": [(shorten(p), "") if isinstance(p, str) else (shorten(p["text"]), json.dumps(p["project"], ensure_ascii=False))
                       for p in parts],
             "how": str(item.get("how_to_complete") or ""),
             "project": json.dumps(item["project"], ensure_ascii=False) if item.get("project") else "",

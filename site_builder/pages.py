@@ -22,7 +22,7 @@ from modelkb.fields import flatten
 from modelkb.query import field_rows
 from modelkb.task import lower_is_better, run_task
 
-from .catalog import ExperimentSummary
+from .catalog import ExperimentSummary, shorten
 from .checklist import run_checklist
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
@@ -162,7 +162,7 @@ def project_table(project: ProjectInfo) -> dict[str, Any]:
 
 
 def _group_fields(flat: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
-    rows = field_rows(flat)
+    rows = [(key, number, shorten(text)) for key, number, text in field_rows(flat)]
     groups: list[tuple[str, list[tuple[str, str]]]] = []
     taken: set[str] = set()
     for title, prefix in FIELD_GROUPS:
@@ -188,12 +188,12 @@ def _recorded_checklist(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
             if isinstance(entry, Mapping):
                 items.append({"label": str(entry.get("label") or entry.get("item") or entry.get("name") or ""),
                               "ok": bool(entry.get("ok", entry.get("done", entry.get("checked", False)))),
-                              "detail": str(entry.get("detail") or entry.get("value") or "")})
+                              "detail": shorten(str(entry.get("detail") or entry.get("value") or ""))})
             else:
                 items.append({"label": str(entry), "ok": True, "detail": ""})
         return items
     if isinstance(given, Mapping):
-        return [{"label": str(k), "ok": bool(v), "detail": "" if isinstance(v, bool) else str(v)} for k, v in given.items()]
+        return [{"label": str(k), "ok": bool(v), "detail": "" if isinstance(v, bool) else shorten(str(v))} for k, v in given.items()]
     return []
 
 
@@ -254,7 +254,7 @@ def render_experiment(metadata: Mapping[str, Any], summary: ExperimentSummary, *
         "m": summary,
         "meta_title": summary.name,
         "status": str(metadata.get("status", "")),
-        "notes": str(metadata.get("notes") or ""),
+        "notes": shorten(str(metadata.get("notes") or "")),
         "tags": [str(t) for t in metadata.get("tags") or []] if isinstance(metadata.get("tags"), list) else [],
         "groups": _group_fields(flat),
         "layers": [
@@ -267,8 +267,8 @@ def render_experiment(metadata: Mapping[str, Any], summary: ExperimentSummary, *
             for layer in layers[:500]
         ],
         "layer_overflow": max(0, len(layers) - 500),
-        "steps": [json.dumps(step, ensure_ascii=False, sort_keys=True, default=str) for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else [],
-        "warnings": [str(w.get("message", "")) for w in warnings],
+        "steps": [shorten(json.dumps(step, ensure_ascii=False, sort_keys=True, default=str)) for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else [],
+        "warnings": [shorten(str(w.get("message", ""))) for w in warnings],
         "checklist": run_checklist(metadata, summary),
         "recorded_checklist": _recorded_checklist(metadata),
         "has_model": summary.has_model,

@@ -160,3 +160,23 @@ def test_build_refuses_a_folder_holding_the_store(tmp_path: Path, where: str) ->
     with pytest.raises(ValueError, match="store"):
         build_site(Store(tmp_path / "store"), out, force=True)
     assert len(list((tmp_path / "store").rglob("metadata.json"))) == 1
+
+
+def test_a_megabyte_value_is_shortened_on_every_page(tmp_path: Path) -> None:
+    from modelkb.experiment import Experiment
+    from modelkb.site_builder.catalog import LONG_VALUE
+
+    huge = ("lorem ipsum dolor " * 60_000)[:1_000_000]
+    with Experiment("Long", "u", store=tmp_path / "store", capture_code=False,
+                    notes="n" * 1_000_000) as exp:
+        exp.log_params(prompt=huge, epochs=1)
+        exp.set_dataset(location="https://example.org/" + "y" * 1_000_000)
+        exp.log_metrics({"loss": 0.5}, epoch=0)
+    build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
+    page = tmp_path / "site" / "experiments" / exp.id / "index.html"
+    for path in (page, page.with_name("data.json"), tmp_path / "site" / "data" / "projects" / "long.json"):
+        assert path.stat().st_size < 60_000, path  # each of the three long values at most LONG_VALUE once or twice
+    html = page.read_text(encoding="utf-8")
+    assert '<td class="mkb-long"><details><summary>lorem ipsum' in html  # an expander, its head visible
+    assert "1,000,000 characters in all" in html and huge[:LONG_VALUE] in html and huge[: LONG_VALUE + 1] not in html
+    assert Store(tmp_path / "store").get(exp.id).metadata["hyperparameters"]["params"]["prompt"] == huge  # the bundle keeps it whole
