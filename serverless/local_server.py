@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 _PACKAGE_MODULES = ("preprocess", "inference", "handler")
 _load_lock = threading.Lock()
 MAX_REQUEST_BYTES = 12 * 1024 * 1024  # above API Gateway's 10 MB: the handler's own limit answers first
+REQUEST_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue, none gets a thread
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -129,6 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: LambdaHTTPServer
 
     def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # read by StreamRequestHandler.setup
         super().setup()
         # Without this, small responses wait for the peer's delayed ACK (~40-90 ms a call).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -137,12 +140,13 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_REQUEST_BYTES:
-            self._reply(413, {"content-type": "application/json"}, b'{"message":"request body too large"}')
-            self.close_connection = True
+        length = self._content_length()
+        if length is None:
             return
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body(length)
+        if len(body) < length:  # the client sent less than it announced and went quiet
+            self._refuse(408, f"the request body stopped after {len(body)} of {length} bytes")
+            return
         event = http_event(self.command, self.path, body, dict(self.headers.items()), source_ip=self.client_address[0])
         try:
             result = self.server.invoke(event)
@@ -155,6 +159,41 @@ class _Handler(BaseHTTPRequestHandler):
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode("utf-8")
         self._reply(status, headers, data, cookies=result.get("cookies") or [])
+
+    def _read_body(self, length: int) -> bytes:
+        """Up to ``length`` bytes; fewer when the client closes or stops sending for ``request_timeout``."""
+        chunks, received = [], 0
+        try:
+            while received < length:
+                chunk = self.rfile.read1(length - received)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+    def _content_length(self) -> int | None:
+        """The announced body length, or None after answering 400/411/413 for a bad one."""
+        given = self.headers.get("Content-Length")
+        if given is None:
+            if self.command in ("POST", "PUT", "PATCH") and self.headers.get("Transfer-Encoding"):
+                self._refuse(411, "send the body with a Content-Length header (chunked bodies are not accepted)")
+                return None
+            return 0
+        if not given.strip().isdigit():
+            self._refuse(400, "Content-Length must be a non-negative whole number of bytes")
+            return None
+        length = int(given)
+        if length > MAX_REQUEST_BYTES:
+            self._refuse(413, "request body too large")
+            return None
+        return length
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._reply(status, {"content-type": "application/json"}, json.dumps({"message": message}).encode())
+        self.close_connection = True
 
     def _reply(self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None) -> None:
         self.send_response(status)
@@ -176,9 +215,28 @@ class LambdaHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], invoke: Invoke) -> None:
+    def __init__(self, address: tuple[str, int], invoke: Invoke, *, max_connections: int = MAX_CONNECTIONS,
+                 request_timeout: float = REQUEST_TIMEOUT_S) -> None:
         super().__init__(address, _Handler)
         self.invoke = invoke
+        self.request_timeout = request_timeout  # a client that stops sending is answered 408 and let go
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Bounded threads: the accept loop waits for a free slot, so a flood of idle connections
+        # queues in the kernel instead of holding one thread each.
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:
@@ -187,10 +245,14 @@ class LambdaHTTPServer(ThreadingHTTPServer):
 
 
 def serve_package(package_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
-                  rie_url: str | None = None) -> LambdaHTTPServer:
-    """A server (not yet started) for a package: in-process, or through an RIE at ``rie_url``."""
+                  rie_url: str | None = None, **limits: Any) -> LambdaHTTPServer:
+    """A server (not yet started) for a package: in-process, or through an RIE at ``rie_url``.
+
+    ``limits``: ``max_connections`` served at once and ``request_timeout`` seconds (see
+    :class:`LambdaHTTPServer`).
+    """
     invoke = rie_invoker(rie_url) if rie_url else in_process(load_handler(package_dir))
-    return LambdaHTTPServer((host, port), invoke)
+    return LambdaHTTPServer((host, port), invoke, **limits)
 
 
 def start_in_thread(server: LambdaHTTPServer) -> threading.Thread:

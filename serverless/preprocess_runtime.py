@@ -31,6 +31,10 @@ SUPPORTED_OPS = frozenset({
 
 MAX_IMAGE_PIXELS = 16_000_000
 """Decoded images larger than this are refused (decompression bombs)."""
+MAX_REQUEST_PIXELS = 32_000_000
+"""All the images of one request together decode to at most this many pixels (CPU per request)."""
+MAX_PIXELS_PER_BYTE = 2048
+"""A PNG/JPEG claiming more pixels per byte of file than this is a bomb (deflate tops out near 1032)."""
 
 _DTYPES = {
     "float16": np.float16, "float32": np.float32, "float64": np.float64, "double": np.float64,
@@ -45,6 +49,14 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 class InputError(ValueError):
     """The request data cannot be turned into a model input; the message is safe to show."""
+
+    status = 400
+
+
+class ShapeError(InputError):
+    """The request is well formed but its samples do not have the model's shape (HTTP 422)."""
+
+    status = 422
 
 
 def numpy_dtype(name: str) -> Any:
@@ -81,11 +93,14 @@ def _kind_name(array: np.ndarray) -> str:
     return {"U": "text", "S": "bytes", "O": "mixed or null values"}.get(array.dtype.kind, str(array.dtype))
 
 
-def decode_image(data: str, spec: Mapping[str, Any]) -> np.ndarray:
-    """Decode a base64 PNG/JPEG into raw pixel values shaped ``(1, H, W)`` or ``(1, H, W, C)``.
+def decode_image(data: str, spec: Mapping[str, Any], *, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[np.ndarray, int]:
+    """Decode a base64 PNG/JPEG into raw pixel values shaped ``(1, H, W)`` or ``(1, H, W, C)``, and
+    the number of pixels the image declared (counted against the request's budget).
 
     The image is converted to the model's colour mode, resized to the model's input size and its
     0..255 pixels mapped linearly onto ``spec["image"]["pixel_range"]`` (the raw data's range).
+    Images over ``max_pixels`` (what is left of the request's budget) or that claim far more pixels
+    than their bytes can hold are refused before they are decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -102,8 +117,11 @@ def decode_image(data: str, spec: Mapping[str, Any]) -> np.ndarray:
             if opened.format not in ("PNG", "JPEG"):
                 raise InputError(f"image must be PNG or JPEG (got {opened.format or 'unknown'})")
             width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS or width < 1 or height < 1:
-                raise InputError(f"image is {width}x{height}; at most {MAX_IMAGE_PIXELS} pixels are accepted")
+            if width * height > min(max_pixels, MAX_IMAGE_PIXELS) or width < 1 or height < 1:
+                raise InputError(f"image is {width}x{height}; at most {min(max_pixels, MAX_IMAGE_PIXELS)} pixels "
+                                 "are accepted (per image, and for all the images of a request together)")
+            if width * height > MAX_PIXELS_PER_BYTE * len(raw):
+                raise InputError(f"image claims {width}x{height} pixels in {len(raw)} bytes; it is not accepted")
             channels = int(image_spec.get("channels") or 1)
             mode = "L" if channels == 1 else "RGBA" if channels == 4 else "RGB"
             picture = opened.convert(mode)
@@ -117,7 +135,7 @@ def decode_image(data: str, spec: Mapping[str, Any]) -> np.ndarray:
         raise InputError("image bytes are not a readable PNG or JPEG") from err
     low, high = image_spec.get("pixel_range") or (0.0, 255.0)
     pixels = low + pixels * ((float(high) - float(low)) / 255.0)
-    return pixels[np.newaxis]
+    return pixels[np.newaxis], width * height
 
 
 def tokenize_texts(texts: Sequence[str], step: Mapping[str, Any]) -> list[list[int]]:
@@ -246,7 +264,7 @@ def apply_step(x: Any, step: Mapping[str, Any], *, skip_resize: bool = False) ->
         try:
             return x.reshape(shape)
         except ValueError as err:
-            raise InputError(f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}") from err
+            raise ShapeError(f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}") from err
     if op == "flatten":
         return x.reshape(x.shape[0], -1)
     if op == "expand_dims":
@@ -312,7 +330,7 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
             x = x.reshape((x.shape[0], *want))
     else:
         shown = [w if w is not None else "any" for w in want]
-        raise InputError(f"each sample must have shape {shown}; got {list(x.shape[1:])}")
+        raise ShapeError(f"each sample must have shape {shown}; got {list(x.shape[1:])}")
     vocab_size = (spec.get("text") or {}).get("vocab_size")
     if vocab_size and x.size and (x.min() < 0 or x.max() >= vocab_size):
         raise InputError(f"token ids must be between 0 and {int(vocab_size) - 1}")
@@ -346,8 +364,12 @@ def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray
     if kind == "image" and any(isinstance(s, str) for s in samples):
         if not all(isinstance(s, str) for s in samples):
             raise InputError("give either base64 images or pixel arrays, not both")
-        pixels = [decode_image(s, spec) for s in samples]
-        return conform(replay(np.concatenate(pixels), steps, skip_resize=True), spec)
+        pixels, budget = [], MAX_REQUEST_PIXELS
+        for sample in samples:
+            decoded, declared = decode_image(sample, spec, max_pixels=budget)
+            pixels.append(decoded)
+            budget -= declared
+        return _one_per_sample(conform(replay(np.concatenate(pixels), steps, skip_resize=True), spec), len(samples), spec)
     rows = [_tabular_row(s, spec) if isinstance(s, Mapping) else as_number_array(s) for s in samples]
     if kind != "tabular" and any(isinstance(s, Mapping) for s in samples):
         raise InputError("named features are accepted only by tabular models")
@@ -357,7 +379,18 @@ def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray
     if kind == "tabular" and features and rows[0].size != len(features):
         raise InputError(f"each sample must have {len(features)} values ({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}); got {rows[0].size}")
     batch = (rows[0][np.newaxis] if len(rows) == 1 else np.stack(rows)).astype(np.float64)  # astype: a fresh copy
-    return conform(replay(batch, steps), spec)
+    return _one_per_sample(conform(replay(batch, steps), spec), len(samples), spec)
+
+
+def _one_per_sample(batch: np.ndarray, count: int, spec: Mapping[str, Any]) -> np.ndarray:
+    """Refuse a batch that the recorded steps re-batched: a reshape with ``-1`` turns one 8x8x3
+    sample into three 8x8 ones, and three answers for one sample would be wrong, not an error."""
+    if batch.shape[0] != count:
+        want = [w if w is not None else "any" for w in spec["input"]["shape"][1:]]
+        raise ShapeError(f"each sample must hold exactly one model input of shape {want}; "
+                         f"{count} sample(s) made {batch.shape[0]} inputs")
+    return batch
+
 
 
 def _token_ids(sample: Any) -> list[int]:

@@ -58,7 +58,7 @@ def test_named_bad_requests(name: str, handlers: dict, cases: dict) -> None:
             (dict(body={"image": "%%% not base64 %%%"}), 400),
             (dict(body={"image": base64.b64encode(b"GIF89a" + b"\x00" * 40).decode()}), 400),
             (dict(body={"inputs": [["a"] * 8] * 8}), 400),               # wrong dtype
-            (dict(body={"inputs": [[1.0] * 7] * 8}), 400),               # wrong shape
+            (dict(body={"inputs": [[1.0] * 7] * 8}), 422),               # wrong shape: well formed, not the model's
             (dict(body={"instances": ["AAAA", [[0] * 8] * 8]}), 400),    # mixed
         ]
     elif kind == "tabular":
