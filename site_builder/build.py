@@ -218,6 +218,12 @@ def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set
             (out / "data" / kind / f"{slug}.json").unlink(missing_ok=True)
 
 
+def _regroup(catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]) -> list[pages.ProjectInfo]:
+    """The projects again after some runs were dropped; a project left empty keeps its (empty) page."""
+    regrouped = {project.slug: project for project in pages.group_projects(summaries.values())}
+    return [regrouped.get(project.slug) or pages.ProjectInfo(project.title, project.slug) for project in catalog]
+
+
 def build_site(
     store: Store,
     out: str | os.PathLike[str],
@@ -275,14 +281,24 @@ def build_site(
         todo = [key for key in summaries
                 if key in result.changed or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))]
     total = len(todo)
+    unrenderable: list[Problem] = []
     for done, experiment_id in enumerate(todo, 1):
         summary = summaries[experiment_id]
-        metadata = result.metadata.get(experiment_id)
-        if metadata is None:
-            metadata = load_metadata(summary)
-        render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
+        try:
+            metadata = result.metadata.get(experiment_id)
+            if metadata is None:
+                metadata = load_metadata(summary)
+            render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
+        except Exception as err:  # noqa: BLE001 - one bundle of odd shape never stops the catalog
+            logger.debug("cannot render %s", summary.path, exc_info=True)
+            unrenderable.append(Problem(summary.path, f"cannot be shown in the catalog ({type(err).__name__}: {err}); skipped"))
+            shutil.rmtree(out_dir / "experiments" / experiment_id, ignore_errors=True)
+            del summaries[experiment_id]
         if progress is not None and (done % 100 == 0 or done == total):
             progress(done, total)
+    if unrenderable:
+        result.problems.extend(unrenderable)
+        catalog = _regroup(catalog, summaries)
 
     _remove_stale(out_dir, summaries, set(slugs), built_ids, built_slugs)
     project_keys = {}

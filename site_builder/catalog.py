@@ -227,7 +227,7 @@ def scan(store: Store, *, previous: Mapping[str, ExperimentSummary] | None = Non
                 if not SAFE_ID.fullmatch(metadata["id"]):
                     raise BundleError(f"unusable experiment id {metadata['id'][:80]!r} (letters, digits, '-', '_' only)")
                 summary = summarize(metadata, folder=folder, slug=project_slug(metadata["project"]), stamp=stamp)
-            except (BundleError, OSError, TypeError, ValueError, KeyError) as err:
+            except (BundleError, OSError, TypeError, ValueError, KeyError, AttributeError, RecursionError) as err:
                 result.problems.append(Problem(str(folder), str(err).removeprefix(f"{folder}: ")))
                 continue
             result.changed.add(summary.id)

@@ -91,9 +91,9 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 if not line.strip():
                     continue
                 try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    problems.append(f"{path.name}: line {number} is not valid JSON (torn write?); skipped")
+                    entry = parse_json(line, f"{path.name}: line {number}")
+                except ValueError as err:
+                    problems.append(f"{err} (torn write?); skipped")
                     continue
                 if isinstance(entry, dict):
                     history.append(entry)
@@ -140,15 +140,29 @@ def process_start_token(pid: int) -> str | None:
         return None
 
 
+def parse_json(text: str, what: str) -> Any:
+    """``json.loads`` for files from anywhere: every way it can fail is one ValueError naming ``what``.
+
+    Besides syntax errors, Python's parser raises RecursionError for deep nesting (100,000 ``[``)
+    and ValueError for integers over 4,300 digits; neither is a traceback for the user.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} is not valid JSON (line {err.lineno}: {err.msg})") from err
+    except RecursionError as err:
+        raise ValueError(f"{what} is nested too deeply to read") from err
+    except ValueError as err:  # int('9' * 5000): over the digit limit of integer conversion
+        raise ValueError(f"{what} holds a number too long to read ({str(err).split('(')[0].strip()})") from err
+
+
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"), path.name)
     except UnicodeDecodeError as err:
         raise BundleSchemaError(f"{path.name} is not UTF-8 text", path=str(path.parent)) from err
-    except json.JSONDecodeError as err:
-        raise BundleSchemaError(
-            f"{path.name} is not valid JSON (line {err.lineno}: {err.msg})", path=str(path.parent)
-        ) from err
+    except ValueError as err:
+        raise BundleSchemaError(str(err), path=str(path.parent)) from err
     if not isinstance(data, dict):
         raise BundleSchemaError(f"{path.name} must hold a JSON object", path=str(path.parent))
     return data
@@ -173,8 +187,18 @@ def read_bundle(path: str | os.PathLike[str], *, validate: bool = True) -> Bundl
     if not state_path.is_file():
         raise BundleSchemaError("not a bundle: neither metadata.json nor run.json", path=str(folder))
     state = _load_json(state_path)
+    try:
+        return _running_bundle(folder, state)
+    except (TypeError, ValueError, AttributeError, OverflowError) as err:
+        raise BundleSchemaError(f"run.json has a field of the wrong type ({type(err).__name__}: {err})",
+                                path=str(folder)) from err
+
+
+def _running_bundle(folder: Path, state: dict[str, Any]) -> Bundle:
+    """The bundle of a run that is not sealed yet, from its ``run.json`` state and ``metrics.jsonl``."""
     metadata = dict(state.get("metadata") or {})
-    if not metadata.get("id") or not metadata.get("project"):
+    if not isinstance(metadata.get("id"), str) or not isinstance(metadata.get("project"), str) \
+            or not metadata["id"] or not metadata["project"]:
         raise BundleSchemaError("run.json lacks the experiment id or project", path=str(folder))
     history, problems = read_metrics(folder / METRICS_FILE)
     same_host = state.get("host") == socket.gethostname()
@@ -182,7 +206,7 @@ def read_bundle(path: str | os.PathLike[str], *, validate: bool = True) -> Bundl
     metadata["status"] = "running" if alive else "interrupted"
     metrics = dict(metadata.get("metrics") or {})
     metrics["history"] = history
-    metrics["final"] = {**final_from_history(history), **(metrics.get("final") or {})}
+    metrics["final"] = {**final_from_history(history), **dict(metrics.get("final") or {})}
     metadata["metrics"] = metrics
     return Bundle(folder, metadata, sealed=False, warnings=problems)
 

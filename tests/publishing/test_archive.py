@@ -227,3 +227,16 @@ def test_cli_export_import_and_one_line_errors(tmp_path: Path, store: Store) -> 
     assert done.stderr.startswith("Error: ") and "Traceback" not in done.stderr
     done = run_cli("import", str(tmp_path / "x.zip"), "--store", str(tmp_path / "s4"), "--max-file-size", "100B")
     assert done.returncode == 1 and "per-file limit of 100" in done.stderr and "--max-file-size" in done.stderr
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"schema_version": 1, "seed": ' + b"9" * 5000 + b"}", "number too long"),
+])
+def test_import_of_unreadable_metadata_is_one_line(tmp_path: Path, store: Store, content: bytes, said: str) -> None:
+    archive = _zip(tmp_path / "hostile.zip", [("b/metadata.json", content)])
+    snapshot = store_snapshot(store)
+    done = run_cli("import", str(archive), "--store", str(store.root))
+    assert done.returncode != 0 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2  # the error and its hint
+    assert store_snapshot(store) == snapshot

@@ -7,7 +7,6 @@ store, ignored by the index), checked, and moved into ``<store>/<project>/<id>/`
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..bundle import read_bundle
+from ..bundle import parse_json, read_bundle
 from ..errors import BundleExistsError, IntegrityError
 from ..store import INDEX_DIR, Store
 from .integrity import METADATA_FILE, bundle_identity, verify_files
@@ -46,11 +45,13 @@ def read_metadata_file(path: Path) -> dict[str, Any]:
         IntegrityError: Missing, not JSON or not an object.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"), "metadata.json")
     except FileNotFoundError as err:
         raise IntegrityError("no metadata.json: this is not a ModelKB bundle") from err
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise IntegrityError(f"metadata.json is not valid JSON: {err}") from err
+    except UnicodeDecodeError as err:
+        raise IntegrityError("metadata.json is not UTF-8 text") from err
+    except ValueError as err:
+        raise IntegrityError(str(err)) from err
     if not isinstance(data, dict):
         raise IntegrityError("metadata.json must hold a JSON object")
     return data

@@ -8,7 +8,6 @@ complete exactly when its ``metadata.json`` exists (the rule of the local format
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle import Bundle
+from ..bundle import Bundle, parse_json
 from ..errors import (
     IntegrityError,
     PublishError,
@@ -239,9 +238,11 @@ def fetch_bundle(store: Store, address: str, *, endpoint_url: str | None = None,
                                             remote=location.url(), hint="Check the address that `modelkb push` printed.")
             raise error from err
         try:
-            metadata = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise IntegrityError(f"{location.url(METADATA_FILE)} is not valid JSON") from err
+            metadata = parse_json(data.decode("utf-8"), location.url(METADATA_FILE))
+        except UnicodeDecodeError as err:
+            raise IntegrityError(f"{location.url(METADATA_FILE)} is not UTF-8 text") from err
+        except ValueError as err:
+            raise IntegrityError(str(err)) from err
         if not isinstance(metadata, dict):
             raise IntegrityError(f"{location.url(METADATA_FILE)} must hold a JSON object")
         ensure_absent(store, metadata)
