@@ -44,9 +44,14 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 # -- escaping (Jinja filters) ----------------------------------------------------------------------
+_SCRIPT_LINK = re.compile(r"(\]\(\s*|\]:[ \t]*)((?:java|vb|live)script|data|file)(\s*:)", re.IGNORECASE)
+
+
 def _html(text: str) -> str:
-    # Entities render as the literal characters in Markdown, so "<script>" shows as text everywhere.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Entities render as the literal characters in Markdown, so "<script>" shows as text everywhere;
+    # a link to javascript:/data:/vbscript:/file: becomes a harmless fragment link ("#blocked-javascript:").
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SCRIPT_LINK.sub(r"\1#blocked-\2\3", escaped)
 
 
 def md_inline(value: Any) -> str:
@@ -125,8 +130,9 @@ def fmt_shape(shape: Any) -> str:
 
 
 def _one_line(value: Any) -> str:
-    # Front-matter strings are single-line: no multi-line YAML scalar can start a line with "---".
-    return " ".join(_text(value).split())
+    # Front-matter strings are single-line: no multi-line YAML scalar can start a line with "---";
+    # and HTML-escaped, so a renderer that pastes them into a page ("</script><script>") shows text.
+    return " ".join(_html(_text(value)).split())
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

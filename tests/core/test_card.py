@@ -395,7 +395,7 @@ def test_hostile_text_does_not_break_front_matter(sample_metadata: Meta) -> None
         '"dq"',
         "---",
         "x --- y",
-        "<script>",
+        "&lt;script&gt;",  # HTML-escaped: a renderer that pastes front matter into a page shows text
         "...",
         "- item",
         "{flow}",
@@ -489,3 +489,19 @@ def test_card_module_does_not_import_huggingface_hub() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_script_links_and_script_tags_are_neutralised(sample_metadata: Meta) -> None:
+    meta = sample_metadata
+    meta["notes"] = ("See [the docs](javascript:alert(document.cookie)) and [x]( JavaScript :alert(1)), "
+                     "[d](data:text/html;base64,PHNjcmlwdD4=) and [ok](https://example.org).\n\n"
+                     "[ref]: vbscript:msgbox(1)")
+    meta["tags"] = ["</script><script>alert(1)</script>"]
+    meta["dataset"]["name"] = "</script><script>alert(2)"
+    card = render_model_card(meta)
+    data, body = split_card(card)
+    assert "javascript:" not in body.lower().replace("#blocked-javascript:", "") and "](data:" not in body
+    assert "](#blocked-javascript:alert(document.cookie))" in body and "[ok](https://example.org)" in body
+    assert "]: #blocked-vbscript:msgbox(1)" in body
+    assert "<script" not in card  # neither in the body nor in the front matter
+    assert data["tags"][-1] == "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
