@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 SECRETS = {
     "AWS_ACCESS_KEY_ID": "AKIAQWERTYUIOPASDFGH",
@@ -143,3 +147,32 @@ def test_no_hostile_secret_reaches_the_bundle_index_or_site(tmp_path: Path) -> N
     assert any(name.endswith("metadata.json") for name, _ in blobs)
     leaks = [(case, name) for name, data in blobs for case, value in HOSTILE.items() if value.encode() in data]
     assert leaks == []
+
+
+NOTEBOOK_CELLS = [
+    'DB_PASS = "notebook-db-pass-value"\nPASSWORD = """notebook-triple-quoted-pw"""',
+    'SECRETS = {"db": "notebook-dict-secret"}\nauth = ("user", "notebook-tuple-pw")',
+    'token = "glpat-notebookAbCdEf1234567890"\nurl = "redis://:notebook-url-pw@cache:6379/0"',
+    'import os\nfrom modelkb import Experiment\n'
+    'with Experiment("Notebook", "u", store=os.environ["STORE"]) as exp:\n'
+    '    exp.log_metrics({"loss": 0.5}, epoch=0)',
+]
+
+
+def test_notebook_cell_history_is_redacted(tmp_path: Path) -> None:
+    pytest.importorskip("IPython")
+    store = tmp_path / "store"
+    program = ("import json, sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+               "shell = InteractiveShell.instance()\n"
+               "for cell in json.loads(sys.argv[1]):\n"
+               "    assert shell.run_cell(cell, store_history=True).success  # as Jupyter runs cells\n")
+    done = subprocess.run([sys.executable, "-c", program, json.dumps(NOTEBOOK_CELLS)], cwd=tmp_path,
+                          env={**os.environ, "STORE": str(store)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (cells,) = store.rglob("notebook_cells.py")  # the run's code is the notebook's history
+    text = cells.read_text(encoding="utf-8")
+    assert "DB_PASS" in text and "exp.log_metrics" in text
+    everything = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in store.rglob("*") if p.is_file())
+    leaked = [v for v in ("notebook-db-pass-value", "notebook-triple-quoted-pw", "notebook-dict-secret",
+                          "notebook-tuple-pw", "glpat-notebookAbCdEf1234567890", "notebook-url-pw") if v in everything]
+    assert not leaked
