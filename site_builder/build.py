@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import modelkb
+from modelkb.fsutil import is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
 from modelkb.store import Problem, Store
 
@@ -128,7 +129,7 @@ def _bundle_files(folder: Path) -> list[str]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             full = Path(root) / name
-            if name.endswith(".tmp") or full.is_symlink():
+            if is_temp_file(name) or full.is_symlink():
                 continue
             files.append(full.relative_to(folder).as_posix())
     return files

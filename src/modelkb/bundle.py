@@ -21,6 +21,7 @@ from .fsutil import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    is_temp_file,
     jsonl_line,
     sha256_file,
 )
@@ -228,7 +229,7 @@ def _relative_files(folder: Path) -> list[str]:
         for name in sorted(files):
             full = Path(root) / name
             rel = full.relative_to(folder).as_posix()
-            if rel in (METADATA_FILE, RUN_STATE_FILE) or name.endswith(".tmp") or full.is_symlink():
+            if rel in (METADATA_FILE, RUN_STATE_FILE) or is_temp_file(name) or full.is_symlink():
                 continue
             found.append(rel)
     return found
@@ -349,6 +350,7 @@ class BundleWriter:
                 metadata.setdefault("warnings", []).append(
                     {"message": f"model card not written: {err}", "source": "card", "time": utc_now()}
                 )
+        _readable_by_all(self.folder)
         metadata["artifacts"] = list_artifacts(self.folder)
         atomic_write_json(self.folder / METADATA_FILE, metadata)
         try:
@@ -356,6 +358,29 @@ class BundleWriter:
         except FileNotFoundError:
             pass
         return metadata
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Give files written through ``mkstemp`` (mode 0600: safetensors, Keras' and ONNX exporters)
+    the mode of any other file, ``0666 & ~umask``: a bundle and the site that hard-links its model
+    are shared, so their files are readable like the rest."""
+    wanted = 0o666 & ~_umask()
+    for rel in _relative_files(folder):
+        path = folder / rel
+        if path.stat().st_mode & 0o777 != wanted and path.stat().st_mode & 0o044 == 0:
+            os.chmod(path, wanted)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` sets it, racing other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def seal_interrupted(bundle: Bundle) -> dict[str, Any]:

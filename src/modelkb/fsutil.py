@@ -6,9 +6,20 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+_TEMP_NAME = re.compile(r"\..+\.tmp|\.[^/]+-[a-z0-9_]{8}\.[A-Za-z0-9]+")
+
+
+def is_temp_file(name: str) -> bool:
+    """True for the name of a file being written: ``.<name>.XXXXXXXX.tmp`` (the writers here) or
+    ``.<stem>-XXXXXXXX.<suffix>`` (a framework's writer that needs the suffix, e.g. Keras'
+    ``model.export``), and any ``*.tmp``. A kill can leave one behind; it is never an artifact."""
+    return name.endswith(".tmp") or _TEMP_NAME.fullmatch(name) is not None
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:

@@ -295,3 +295,35 @@ def test_a_read_only_store_is_listed_shown_and_queried(tmp_path: Path) -> None:
     assert exp.id[:10] in out and '"optimizer": "SGD"' in done.stdout or exp.id in done.stdout
     assert out.count("read-only") == 3  # said once per command: the index is not saved
     assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before
+
+
+def test_a_kill_mid_export_leaves_no_temp_file_among_the_artifacts(tmp_path: Path) -> None:
+    """A Keras run killed inside model.export leaves ``.model-XXXXXXXX.onnx`` (0 bytes): never the model."""
+    from modelkb.bundle import read_bundle
+    from modelkb.site_builder.build import build_site
+
+    store = tmp_path / "store"
+    program = textwrap.dedent(f"""
+        import os, signal
+        from modelkb.experiment import Experiment
+        exp = Experiment("Killed", "u", store={str(store)!r}, capture_code=False)
+        exp.log_metrics({{"loss": 0.5}}, epoch=0)
+        (exp.path / ".model-k3x9_2ab.onnx").write_bytes(b"")  # model.export's temp file, as a kill leaves it
+        (exp.path / ".model.safetensors.a1b2c3d4.tmp").write_bytes(b"")
+        os.chmod(exp.path / "metrics.jsonl", 0o600)  # as files written through mkstemp are
+        print(exp.path, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    exp = read_bundle(Path(done.stdout.strip()), validate=False)
+    Store(store).reindex()  # seals the dead run as interrupted
+    meta = read_bundle(exp.path).metadata
+    assert meta["status"] == "interrupted" and len(meta["metrics"]["history"]) == 1
+    assert [a["path"] for a in meta["artifacts"] if a["path"].startswith(".")] == []
+    assert (exp.path / "metrics.jsonl").stat().st_mode & 0o044 == 0o044  # readable like any other file
+    build_site(Store(store), tmp_path / "site")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "site" / "experiments" / exp.id / "bundle.zip") as archive:
+        assert not [n for n in archive.namelist() if "/." in n]
