@@ -45,6 +45,8 @@ from .keras_capture import (
     model_preprocessing,
     tensor_specs,
 )
+from .keras_onnx import EXPORT_LOG, ConverterLog
+from .onnx_check import OnnxExportError
 
 if TYPE_CHECKING:
     from modelkb.experiment import Experiment
@@ -271,8 +273,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         if sample is None:
             sample, origin = _synthetic_sample(self.model), "synthetic"
         tmp = _temp_path(target)
+        converter = ConverterLog()
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), converter:
                 warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
                 self.model.export(str(tmp), format="onnx", verbose=False)
             record: dict[str, Any] = {"path": target.name, "sample": origin}
@@ -309,8 +312,27 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             _fsync(tmp)
             os.replace(tmp, target)
             self.experiment.metadata["onnx"] = record
+        except Exception as err:
+            raise _explained(err, converter, self.experiment) from err
         finally:
             _unlink(tmp)
+
+
+def _explained(err: Exception, converter: ConverterLog, experiment: Experiment) -> Exception:
+    """The export failure in one line naming what could not be converted; the converter's own
+    output goes to the bundle's ``onnx_export.log``, never to the user's console."""
+    if converter.lines:
+        with experiment.guard("onnx", "writing onnx_export.log"):
+            experiment.artifact_path(EXPORT_LOG).write_text("\n".join(converter.lines) + "\n", encoding="utf-8")
+    ops = converter.unconvertible_ops
+    if "LookupTableFindV2" in ops:
+        return OnnxExportError(
+            "the model's StringLookup/IntegerLookup layers cannot be converted to ONNX by tf2onnx "
+            f"(op LookupTableFindV2); details in {EXPORT_LOG}", path=EXPORT_LOG)
+    if ops:
+        return OnnxExportError(f"tf2onnx cannot convert the op(s) {', '.join(ops[:5])}; details in {EXPORT_LOG}",
+                               path=EXPORT_LOG)
+    return err
 
 
 KerasCallbacks = KerasCallback

@@ -14,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+EXPORT_LOG = "onnx_export.log"
+"""The converter's own output for a failed export, kept in the bundle instead of on the console."""
+
 
 def fold_captured_constants(onnx_path: Path, model: Any) -> list[str]:
     """Make the ONNX inputs that are the model's captured constants into initializers.
@@ -61,3 +64,52 @@ def _captured_constants(model: Any) -> dict[str, Any]:
         for external, internal in concrete.graph.captures
         if external.dtype != tf.resource and hasattr(external, "numpy")
     }
+
+
+class ConverterLog:
+    """Collects what tf2onnx and TensorFlow log while a model is converted, instead of the console.
+
+    tf2onnx reports an unconvertible op with ~30 lines and two tracebacks on the user's terminal;
+    inside this context they are kept (``lines``) for the bundle's ``onnx_export.log``.
+    """
+
+    _LOGGERS = ("tf2onnx", "tensorflow", "absl")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._saved: list[tuple[Any, list[Any], bool, int]] = []
+
+    def __enter__(self) -> ConverterLog:
+        import logging
+
+        collector = self
+
+        class _Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:
+                    collector.lines.append(f"{record.name}: {self.format(record)}")
+                except Exception:  # noqa: BLE001 - a log record that cannot be formatted is dropped
+                    pass
+
+        handler = _Keep()
+        for name in self._LOGGERS:
+            log = logging.getLogger(name)
+            self._saved.append((log, list(log.handlers), log.propagate, log.level))
+            log.handlers = [handler]
+            log.propagate = False
+            log.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for log, handlers, propagate, level in self._saved:
+            log.handlers, log.propagate = handlers, propagate
+            log.setLevel(level)
+        self._saved.clear()
+
+    @property
+    def unconvertible_ops(self) -> list[str]:
+        """Op types the converter could not map (``LookupTableFindV2``), in order of first mention."""
+        import re
+
+        found = re.findall(r"No Op registered for (\w+)|OP=(\w+)", "\n".join(self.lines))
+        return list(dict.fromkeys(a or b for a, b in found))

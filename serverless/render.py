@@ -86,12 +86,19 @@ def find_model(bundle_path: Path, metadata: dict[str, Any]) -> Path:
     """The bundle's ONNX file (``onnx.path`` or ``model.onnx``)."""
     relative = (metadata.get("onnx") or {}).get("path") or "model.onnx"
     path = bundle_path / relative
-    if not path.is_file():
-        raise PackageError(
-            f"run {metadata.get('id')} has no ONNX model ({path} is missing)",
-            hint="Re-run training with ONNX export on, or check the run's warnings with `modelkb show`.",
-        )
-    return path
+    if path.is_file():
+        return path
+    failure = next((str(w.get("message")) for w in metadata.get("warnings") or []
+                    if isinstance(w, dict) and w.get("source") == "onnx"), None)
+    if failure is None:
+        raise PackageError(f"run {metadata.get('id')} has no ONNX model ({path} is missing)",
+                           hint="Train with a ModelKB callback or exp.log_model(model, example_input) (ONNX export is on by default).")
+    hint = f"See {bundle_path / 'onnx_export.log'} for the converter's own report." if (bundle_path / "onnx_export.log").is_file() \
+        else f"See the run's warnings: modelkb show {metadata.get('id')}."
+    if "LookupTableFindV2" in failure:
+        hint = ("Models with StringLookup/IntegerLookup layers cannot be served yet (tf2onnx cannot convert "
+                "lookup tables; see docs/serving.md). " + hint)
+    raise PackageError(f"run {metadata.get('id')} has no ONNX model: its export failed during training ({failure})", hint=hint)
 
 
 def inspect_model(model_path: Path) -> tuple[dict[str, Any], Any]:

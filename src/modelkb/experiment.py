@@ -166,7 +166,7 @@ class Experiment:
         try:
             yield
         except Exception as err:  # noqa: BLE001 - by design: ModelKB must never break training
-            logger.warning("%s failed: %s", what, err, exc_info=logger.isEnabledFor(logging.DEBUG))
+            logger.debug("%s failed", what, exc_info=True)  # the traceback, for -vv; warn() prints one line
             self.warn(f"{what} failed: {type(err).__name__}: {err}", source=source)
 
     def warn(self, message: str, *, source: str = "modelkb") -> None:

@@ -9,6 +9,7 @@ handler's own ``example_request`` and requires 200.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,30 @@ def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None
     status, one, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
     assert status == 200, text
     _example_is_accepted(handler)
+
+
+def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> None:
+    """Not servable yet (tf2onnx cannot convert lookup tables): then it must be said plainly, once."""
+    import os
+    import subprocess
+    import sys
+
+    from modelkb.errors import PackageError
+    from modelkb.serverless.render import render_package
+    from user_programs import PROGRAMS
+
+    pytest.importorskip("tf2onnx")
+    done = subprocess.run([sys.executable, str(PROGRAMS / "keras_structured_lookups.py"), str(tmp_path / "store"),
+                           str(tmp_path / "out.json")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = [line for line in done.stderr.splitlines() if "onnx" in line.lower()]
+    assert len(ours) == 1 and "StringLookup/IntegerLookup" in ours[0], done.stderr  # one line, no converter dump
+    assert "Traceback" not in done.stderr and "LookupTableFindV2:0" not in done.stderr
+    from modelkb import Store
+
+    entry = Store(tmp_path / "store").get(json.loads((tmp_path / "out.json").read_text())["id"])
+    assert "LookupTableFindV2" in (entry.path / "onnx_export.log").read_text()  # the details are kept
+    with pytest.raises(PackageError, match="export failed during training") as refused:
+        render_package(entry.path, entry.metadata, tmp_path / "package")
+    assert "cannot be served yet" in refused.value.hint and "Re-run training" not in refused.value.hint
