@@ -158,23 +158,33 @@ def merge_repeats(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fold the same array operation on other splits (``x_test`` after ``x_train``) into one step.
 
     Only steps with ``applies_to`` are folded, and only when the variables differ, so an operation
-    really applied twice to the same variable stays twice.
+    really applied twice to the same variable stays twice. An expression computed from the same data
+    (``input``: ``x = RAW / 16`` then ``model(RAW[k:] / 16)``) is the same step too.
     """
     merged: list[dict[str, Any]] = []
     seen: dict[str, dict[str, Any]] = {}
+    by_input: dict[str, dict[str, Any]] = {}
     for step in steps:
         if "applies_to" not in step:
             merged.append(step)
             continue
         neutral = [t for n in step["applies_to"] for t in name_tokens(n) if t not in _SPLIT_TOKENS]
-        body = {k: v for k, v in step.items() if k not in ("line", "file", "source", "applies_to")}
+        body = {k: v for k, v in step.items() if k not in ("line", "file", "source", "applies_to", "input")}
+        body_key = json.dumps(body, sort_keys=True, default=repr)
         key = json.dumps([body, neutral], sort_keys=True, default=repr)
         first = seen.get(key)
+        # ``x = RAW / 16`` and, later, ``model(RAW[k:] / 16)``: the same operation on the same data.
+        twin = by_input.get(json.dumps([body_key, step.get("input") or step["applies_to"][0]]))
         if first is not None and not set(step["applies_to"]) & set(first["applies_to"]):
             first["applies_to"] = list(dict.fromkeys(first["applies_to"] + step["applies_to"]))
+        elif twin is not None and not set(step["applies_to"]) & set(twin["applies_to"]):
+            twin["applies_to"] = list(dict.fromkeys(twin["applies_to"] + step["applies_to"]))
         else:
             seen[key] = step
             merged.append(step)
+            by_input[json.dumps([body_key, step.get("input") or step["applies_to"][0]])] = step
+    for step in merged:
+        step.pop("input", None)  # the analysis' own note (what an expression was computed from), not recorded
     return merged
 
 

@@ -334,9 +334,12 @@ class _Scanner(StaticReader):
             verdict = data_like([self.target])
         if not verdict:
             return False
-        applies_to = self.target if self.target and data_like([self.target]) else ".".join(names)
+        leaf_name = ".".join(names)
+        applies_to = self.target if self.target and data_like([self.target]) else leaf_name
         for step_node, step in steps:
             step["applies_to"] = [applies_to]
+            if leaf_name and leaf_name != applies_to and data_like(names):
+                step["input"] = leaf_name  # x = RAW / 16: the data it was computed from
             self._emit(step_node, step)
         self.visit(leaf)
         return True

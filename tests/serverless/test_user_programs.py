@@ -140,3 +140,18 @@ def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> 
     with pytest.raises(PackageError, match="export failed during training") as refused:
         render_package(entry.path, entry.metadata, tmp_path / "package")
     assert "cannot be served yet" in refused.value.hint and "Re-run training" not in refused.value.hint
+
+
+def test_lightning_module_run_by_lightning_cli(tmp_path: Path) -> None:
+    entry, result = _train("lightning_cli.py", tmp_path, "lightning", "onnxscript", "jsonargparse")
+    meta = entry.metadata
+    assert meta["metrics"]["history"][-1]["val"]["loss"] > 0  # valid_loss is validation, not training
+    assert "valid_loss" not in meta["metrics"]["history"][-1].get("train", {})
+    assert [s["op"] for s in meta["dataset"]["preprocessing"]] == ["cast", "scale"]  # RAW / 16.0 recorded once
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})  # raw pixels 0..16
+    assert status == 200, text
+    classes = meta["dataset"]["classes"]
+    served = [[{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes] for a in body["results"]]
+    np.testing.assert_allclose(served, result["reference"], atol=1e-5, rtol=0)
+    _example_is_accepted(handler)
