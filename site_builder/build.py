@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import modelkb
-from modelkb.fsutil import is_temp_file
+from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
 from modelkb.store import Problem, Store
 
@@ -79,10 +79,8 @@ class BuildReport:
 
 def _write_text(path: Path, text: str) -> None:
     """Write through a temporary file and ``os.replace`` (no fsync: the site is rebuildable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_target(path, durable=False) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _templates_fingerprint() -> str:
@@ -136,11 +134,10 @@ def _bundle_files(folder: Path) -> list[str]:
 
 
 def _write_zip(folder: Path, files: list[str], target: Path, experiment_id: str) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    with atomic_target(target, durable=False) as tmp, \
+            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for rel in files:
             archive.write(folder / rel, f"{experiment_id}/{rel}")
-    os.replace(tmp, target)
 
 
 def render_experiment_dir(summary: ExperimentSummary, metadata: dict[str, Any], chrome: mkdocs_shell.Chrome,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,35 @@ def is_temp_file(name: str) -> bool:
     ``.<stem>-XXXXXXXX.<suffix>`` (a framework's writer that needs the suffix, e.g. Keras'
     ``model.export``), and any ``*.tmp``. A kill can leave one behind; it is never an artifact."""
     return name.endswith(".tmp") or _TEMP_NAME.fullmatch(name) is not None
+
+
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike[str], *, mode: int = 0o644, durable: bool = True,
+                  keep_suffix: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``path`` for any writer (a zip, an exporter); moved into place on success.
+
+    The one way a file is written in place: the name follows :func:`is_temp_file` (so a kill never
+    leaves something taken for an artifact), the file gets ``mode`` and, with ``durable``, an fsync
+    before ``os.replace``; on any failure the temporary file is removed. ``keep_suffix`` keeps the
+    target's suffix for writers that insist on it (Keras' ``model.save`` wants ``.keras``).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if keep_suffix:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix)
+    else:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)
+        if durable:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:

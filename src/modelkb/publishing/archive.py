@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from ..errors import UnsafeArchiveError
+from ..fsutil import atomic_target
 from .integrity import SizeLimits
 
 _CHUNK = 1 << 20
@@ -41,10 +41,7 @@ def write_archive(out: Path, files: Iterable[tuple[str, Path]], *, fmt: str = "z
     """
     if fmt not in ("zip", "tar.gz"):
         raise ValueError(f"Expected fmt 'zip' or 'tar.gz'. Received: fmt={fmt!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_target(out) as tmp:
         if fmt == "zip":
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
                 for name, source in files:
@@ -58,11 +55,6 @@ def write_archive(out: Path, files: Iterable[tuple[str, Path]], *, fmt: str = "z
                     info.mode = 0o644
                     with open(source, "rb") as handle:
                         archive.addfile(info, handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
