@@ -44,6 +44,12 @@ import math
 import re
 from typing import Any
 
+RECORD_ONLY_OPS = frozenset({"augment", "transform", "center_crop", "grayscale", "to_tensor"})
+"""Ops recorded for people (and reproduction) that a generated handler does not replay: ``augment``
+is train-only and dropped by :func:`inference_steps`; the others make ``modelkb package`` refuse,
+naming the step. Every other op this package emits is replayed (``serverless.preprocess_runtime``);
+``tests/serverless/test_vocabulary.py`` checks that the two sets cover everything emitted."""
+
 PAD_DEFAULTS = {"maxlen": None, "padding": "pre", "truncating": "pre", "value": 0}
 """``pad`` fields a step leaves out mean these (Keras ``pad_sequences``' defaults)."""
 PAD_SIDES = ("pre", "post")

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..collector.preprocessing_steps import PAD_DEFAULTS, PAD_SIDES, inference_steps
+from ..collector.preprocessing_steps import PAD_DEFAULTS, PAD_SIDES, RECORD_ONLY_OPS, inference_steps
 from ..errors import PackageError
 from ..task import run_task
 from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
@@ -121,6 +121,12 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
         raise PackageError(f"dataset.preprocessing[{index}] is not a {{'op': ...}} step: {step!r}")
     op = step["op"]
     _check_values(step, index)
+    if op in RECORD_ONLY_OPS:
+        where = f" ({step['source']}, line {step['line']})" if step.get("source") and step.get("line") else ""
+        raise PackageError(
+            f"dataset.preprocessing[{index}] ({op}){where} is recorded but the generated handler cannot replay it yet",
+            hint="Do this step inside the model (it is then exported with it), or record an equivalent replayable "
+                 f"step: {', '.join(sorted(SUPPORTED_OPS))}.")
     if op not in SUPPORTED_OPS:
         raise PackageError(
             f"dataset.preprocessing[{index}] uses op {op!r}, which the generated handler cannot replay; "
