@@ -29,6 +29,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from .preprocessing_steps import missing_values
+
 logger = logging.getLogger(__name__)
 
 RANGE_ROWS = 10_000
@@ -111,9 +113,6 @@ def describe_arrays(x: Any, y: Any = None, *, split: str = "train") -> dict[str,
     return info
 
 
-_FITTED_FIELDS = ("mean", "std", "factor", "min", "max", "vocab", "vocabulary")
-
-
 def _unresolved_twin(steps: list[Any], step: Any) -> int | None:
     """Index of a step of the same op whose fitted values are unknown, when ``step`` knows them."""
     if not isinstance(step, Mapping) or _unresolved(step):
@@ -126,9 +125,7 @@ def _unresolved_twin(steps: list[Any], step: Any) -> int | None:
 
 def _unresolved(step: Mapping[str, Any]) -> bool:
     """A step fitted to the data whose values the source did not show (``mean: null``, ``params: null``)."""
-    if any(field in step and step[field] is None for field in _FITTED_FIELDS):
-        return True
-    return bool(step.get("fitted")) and "params" in step and step["params"] is None
+    return bool(missing_values(step))
 
 
 def merge_dataset(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

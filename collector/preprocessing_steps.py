@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 RECORD_ONLY_OPS = frozenset({"augment", "transform", "center_crop", "grayscale", "to_tensor"})
@@ -49,6 +50,26 @@ RECORD_ONLY_OPS = frozenset({"augment", "transform", "center_crop", "grayscale",
 is train-only and dropped by :func:`inference_steps`; the others make ``modelkb package`` refuse,
 naming the step. Every other op this package emits is replayed (``serverless.preprocess_runtime``);
 ``tests/serverless/test_vocabulary.py`` checks that the two sets cover everything emitted."""
+
+FITTED_VALUES = {
+    "normalize": (("mean",), ("std",)), "standardize": (("mean",), ("std",)), "scale": (("factor", "scale"),),
+    "minmax": (("min",), ("max",)), "tokenize": (("vocabulary", "vocab", "vocab_path", "vocab_file"),),
+}
+"""Per op, the values replay needs; each entry lists the field names that can hold one."""
+
+
+def missing_values(step: Mapping[str, Any]) -> list[str]:
+    """What a step needs for replay and lacks: ``["mean", "std"]`` for ``(x - mean) / std`` whose
+    statistics the source did not show, ``["params"]`` for any other step fitted to the data at run
+    time (a scikit-learn scaler). Empty when the step can be replayed as recorded. The one rule the
+    collector (a later step with the values replaces such a guess) and ``modelkb package`` (which
+    refuses it) share."""
+    needs = FITTED_VALUES.get(step.get("op"), ())
+    missing = [names[0] for names in needs if all(step.get(name) is None for name in names)]
+    if not needs and step.get("fitted") and "params" in step and step["params"] is None:
+        missing.append("params")
+    return missing
+
 
 PAD_DEFAULTS = {"maxlen": None, "padding": "pre", "truncating": "pre", "value": 0}
 """``pad`` fields a step leaves out mean these (Keras ``pad_sequences``' defaults)."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..collector.preprocessing_steps import PAD_DEFAULTS, PAD_SIDES, RECORD_ONLY_OPS, inference_steps
+from ..collector.preprocessing_steps import PAD_DEFAULTS, PAD_SIDES, RECORD_ONLY_OPS, inference_steps, missing_values
 from ..errors import PackageError
 from ..task import run_task
 from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
@@ -148,21 +148,15 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
     return step
 
 
-_FITTED_VALUES = {"normalize": ("mean", "std"), "standardize": ("mean", "std"), "scale": ("factor",),
-                  "minmax": ("min", "max")}
-
-
 def _check_values(step: Mapping[str, Any], index: int) -> None:
     """Refuse a step fitted to the data whose values were not recorded: replaying it would guess."""
-    names = _FITTED_VALUES.get(step["op"], ())
-    missing = [name for name in names if step.get(name) is None and not (name == "factor" and step.get("scale") is not None)]
-    unknown = step.get("fitted") and "params" in step and step["params"] is None and not names and step["op"] != "tokenize"
-    if not missing and not unknown:
+    missing = [] if step["op"] == "tokenize" else missing_values(step)  # a vocabulary: _load_vocab says it
+    if not missing:
         return
     where = f" ({step['source']}, {step.get('file', 'training source')} line {step['line']})" if step.get("source") and step.get("line") else ""
     raise PackageError(
         f"dataset.preprocessing[{index}] ({step['op']}){where} was fitted to the training data and its "
-        f"{', '.join(missing) or 'values'} were not recorded, so the handler cannot replay it",
+        f"{'values' if missing == ['params'] else ', '.join(missing)} were not recorded, so the handler cannot replay it",
         hint="Put the layer inside the model (it is then exported with it), or record the values: "
              "exp.set_dataset(preprocessing=[{'op': 'normalize', 'mean': [...], 'std': [...]}]).",
     )
