@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import modelkb
+from modelkb.errors import OutputFolderError
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
 from modelkb.store import Problem, Store
@@ -185,20 +186,21 @@ def check_output_folder(out_dir: Path, store: Store, *, force: bool = False) -> 
     carry the whole store, and a rebuild could delete bundles.
 
     Raises:
-        ValueError: The folder is one of the above.
+        OutputFolderError: The folder is one of the above (a ValueError).
     """
     if out_dir == store.root or store.root in out_dir.parents:
-        raise ValueError(f"Expected an output folder outside the store. Received: out={str(out_dir)!r}")
+        raise OutputFolderError(f"Expected an output folder outside the store. Received: out={str(out_dir)!r}",
+                                hint="Build the catalog beside the store, e.g. --out modelkb-site.")
     if out_dir in store.root.parents:
-        raise ValueError(f"Expected an output folder that does not hold the store {store.root}. "
-                         f"Received: out={str(out_dir)!r}; choose a new folder such as {out_dir / 'modelkb-site'}")
+        raise OutputFolderError(f"Expected an output folder that does not hold the store {store.root}. "
+                                f"Received: out={str(out_dir)!r}", hint=f"Choose a new folder, e.g. --out {out_dir / 'modelkb-site'}.")
     if force or not out_dir.is_dir() or (out_dir / WORK_DIR).is_dir():
         return
     other = next(iter(sorted(os.listdir(out_dir))), None)
     if other is not None:
-        raise ValueError(f"Expected a new or empty folder, or an earlier catalog build. Received: out={str(out_dir)!r}, "
-                         f"which holds other files (such as {other!r}) that the build would replace. "
-                         "Choose another folder, or pass --force to build into it anyway.")
+        raise OutputFolderError(f"Expected a new or empty folder, or an earlier catalog build. Received: out={str(out_dir)!r}, "
+                                f"which holds other files (such as {other!r}) that the build would replace",
+                                hint="Choose another folder, or pass --force to build into it anyway.")
 
 
 def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set[str],

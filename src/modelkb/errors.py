@@ -94,6 +94,10 @@ class PackageError(ModelKBError, ValueError):
     """A run cannot be packaged for serving (no ONNX model, unsupported preprocessing step, ...)."""
 
 
+class OutputFolderError(ModelKBError, ValueError):
+    """An output folder the command would overwrite or delete in (a folder of other files, the store)."""
+
+
 class ContainerToolError(ModelKBError, RuntimeError):
     """No usable container engine (buildah/podman/docker), or a build or run failed."""
 

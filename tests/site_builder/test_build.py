@@ -131,7 +131,7 @@ def test_build_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
     make_store(tmp_path / "store", count=3, projects=1)
     files = _user_folder(tmp_path / "work")
     result = CliRunner().invoke(cli, ["build", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "work")])
-    assert isinstance(result.exception, ValueError) and "--force" in str(result.exception)  # main() prints it in one line
+    assert isinstance(result.exception, ValueError) and "--force" in result.exception.hint  # main() prints it in one line
     assert all(path.read_text() == text for path, text in files.items())
     assert not (tmp_path / "work" / ".modelkb-build").exists()
 
