@@ -32,8 +32,11 @@ from sklearn.datasets import load_digits
 
 def digits(channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
     data = load_digits()
-    x = (data.images.astype("float32") / 16.0).reshape(-1, 8, 8, 1) if channels_last else \
-        (data.images.astype("float32") / 16.0).reshape(-1, 1, 8, 8)
+    x = (
+        (data.images.astype("float32") / 16.0).reshape(-1, 8, 8, 1)
+        if channels_last
+        else (data.images.astype("float32") / 16.0).reshape(-1, 1, 8, 8)
+    )
     return x, data.target.astype("int64")
 
 
@@ -64,10 +67,15 @@ def keras_run(with_callback: bool, epochs: int, store: str) -> tuple[float, floa
 
     keras.utils.set_random_seed(0)
     x, y = digits(channels_last=True)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks, finalize = [], [0.0]
     if with_callback:
@@ -85,7 +93,9 @@ def keras_run(with_callback: bool, epochs: int, store: str) -> tuple[float, floa
         time_hooks(callback, ("on_train_begin", "on_epoch_end"))
         callbacks.append(callback)
     start = time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=callbacks)
+    model.fit(
+        x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=callbacks
+    )
     return time.perf_counter() - start, finalize[0]
 
 
@@ -98,7 +108,13 @@ def torch_run(with_callback: bool, epochs: int, store: str) -> tuple[float, floa
 
     torch.manual_seed(0)
     x, y = digits(channels_last=False)
-    module = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 16, 10))
+    module = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 16, 10),
+    )
     model = Model(module)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
     callbacks, finalize = [], [0.0]
@@ -117,8 +133,17 @@ def torch_run(with_callback: bool, epochs: int, store: str) -> tuple[float, floa
         time_hooks(callback, ("on_train_begin", "on_first_batch", "on_epoch_end"))
         callbacks.append(callback)
     start = time.perf_counter()
-    model.fit(x[:1400], y[:1400], epochs=epochs, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
-              batch_size=32, validation_data=(x[1400:], y[1400:]), callbacks=callbacks, verbose=0)
+    model.fit(
+        x[:1400],
+        y[:1400],
+        epochs=epochs,
+        optimizer=optimizer,
+        criterion=nn.CrossEntropyLoss(),
+        batch_size=32,
+        validation_data=(x[1400:], y[1400:]),
+        callbacks=callbacks,
+        verbose=0,
+    )
     return time.perf_counter() - start, finalize[0]
 
 
@@ -136,26 +161,40 @@ def bench(name: str, run, repeats: int, epochs: int) -> None:
             total, final = run(True, epochs, store)
             with_cb.append(total)
             finals.append(final)
-            begins.append(HOOK_TIMES.get("on_train_begin", 0.0) + HOOK_TIMES.get("on_first_batch", 0.0))
+            begins.append(
+                HOOK_TIMES.get("on_train_begin", 0.0) + HOOK_TIMES.get("on_first_batch", 0.0)
+            )
             epoch_hooks.append(HOOK_TIMES.get("on_epoch_end", 0.0) / epochs)
     b, w, f = statistics.median(base), statistics.median(with_cb), statistics.median(finals)
     begin, per_epoch = statistics.median(begins), statistics.median(epoch_hooks)
     in_hooks = begin + per_epoch * epochs
-    print(f"{name}: fit without the callback {b:.3f} s (median of {repeats}, {epochs} epochs, "
-          f"min {min(base):.3f}, max {max(base):.3f})")
-    print(f"  training overhead {in_hooks / b * 100:.2f} % = {in_hooks * 1000:.1f} ms inside the hooks "
-          f"(start of training {begin * 1000:.1f} ms once, {per_epoch * 1000:.2f} ms per epoch)")
-    print(f"  first run in the process (cold caches, one epoch): {cold * 1000:.1f} ms inside the hooks, "
-          f"{cold / b * 100:.2f} % of the median fit above")
-    print(f"  finalize {f:.2f} s (min {min(finals):.2f}, max {max(finals):.2f}); "
-          f"setup before fit {statistics.median(SETUP_TIMES) * 1000:.0f} ms")
-    print(f"  cross-check, wall clock: fit with the callback minus finalize {w - f:.3f} s "
-          f"({(w - f - b) / b * 100:+.1f} %; the fits without the callback alone spread over "
-          f"{(max(base) - min(base)) / b * 100:.0f} % of their median)")
+    print(
+        f"{name}: fit without the callback {b:.3f} s (median of {repeats}, {epochs} epochs, "
+        f"min {min(base):.3f}, max {max(base):.3f})"
+    )
+    print(
+        f"  training overhead {in_hooks / b * 100:.2f} % = {in_hooks * 1000:.1f} ms inside the hooks "
+        f"(start of training {begin * 1000:.1f} ms once, {per_epoch * 1000:.2f} ms per epoch)"
+    )
+    print(
+        f"  first run in the process (cold caches, one epoch): {cold * 1000:.1f} ms inside the hooks, "
+        f"{cold / b * 100:.2f} % of the median fit above"
+    )
+    print(
+        f"  finalize {f:.2f} s (min {min(finals):.2f}, max {max(finals):.2f}); "
+        f"setup before fit {statistics.median(SETUP_TIMES) * 1000:.0f} ms"
+    )
+    print(
+        f"  cross-check, wall clock: fit with the callback minus finalize {w - f:.3f} s "
+        f"({(w - f - b) / b * 100:+.1f} %; the fits without the callback alone spread over "
+        f"{(max(base) - min(base)) / b * 100:.0f} % of their median)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--framework", choices=["keras", "torch", "both"], default="both")

@@ -38,31 +38,69 @@ def synthetic_metadata(rng: random.Random, index: int) -> dict:
     experiment_id = new_id(1_700_000_000_000 + index * 1000)
     epochs = rng.randint(1, 50)
     history = [
-        {"epoch": e, "train": {"loss": 1 / (e + 1), "accuracy": 1 - 1 / (e + 2)},
-         "val": {"loss": 1.1 / (e + 1), "accuracy": 1 - 1.1 / (e + 2)}}
+        {
+            "epoch": e,
+            "train": {"loss": 1 / (e + 1), "accuracy": 1 - 1 / (e + 2)},
+            "val": {"loss": 1.1 / (e + 1), "accuracy": 1 - 1.1 / (e + 2)},
+        }
         for e in range(min(epochs, 5))
     ]
     accuracy = rng.random()
     return {
-        "schema_version": 1, "id": experiment_id, "project": project, "name": auto_name(project, experiment_id),
-        "user": rng.choice(["alice", "bob", "carol"]), "status": rng.choice(["completed"] * 8 + ["failed", "interrupted"]),
+        "schema_version": 1,
+        "id": experiment_id,
+        "project": project,
+        "name": auto_name(project, experiment_id),
+        "user": rng.choice(["alice", "bob", "carol"]),
+        "status": rng.choice(["completed"] * 8 + ["failed", "interrupted"]),
         "created": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T10:00:00.000Z",
         "tags": rng.sample(["cnn", "mlp", "baseline", "tuned", "digits"], 2),
-        "framework": {"name": rng.choice(["keras", "pytorch"]), "version": "3.15.1", "versions": {}},
+        "framework": {
+            "name": rng.choice(["keras", "pytorch"]),
+            "version": "3.15.1",
+            "versions": {},
+        },
         "hyperparameters": {
-            "optimizer": {"name": rng.choice(OPTIMIZERS), "config": {"learning_rate": 0.001, "beta_1": 0.9}},
-            "learning_rate": rng.choice([0.1, 0.01, 0.001, 0.0001]), "loss": "sparse_categorical_crossentropy",
-            "epochs": epochs, "batch_size": rng.choice([16, 32, 64, 128]), "metrics": ["accuracy"],
+            "optimizer": {
+                "name": rng.choice(OPTIMIZERS),
+                "config": {"learning_rate": 0.001, "beta_1": 0.9},
+            },
+            "learning_rate": rng.choice([0.1, 0.01, 0.001, 0.0001]),
+            "loss": "sparse_categorical_crossentropy",
+            "epochs": epochs,
+            "batch_size": rng.choice([16, 32, 64, 128]),
+            "metrics": ["accuracy"],
             "params": {"dropout": rng.random() / 2, "width": rng.choice([32, 64, 128])},
         },
         "seed": rng.randint(0, 1000),
-        "architecture": {"parameter_count": rng.randint(1000, 10**6), "layers": [{"name": f"l{i}", "type": "Dense"} for i in range(rng.randint(2, 8))],
-                         "inputs": [{"name": "x", "shape": [None, 8, 8, 1], "dtype": "float32"}]},
-        "dataset": {"kind": "image", "name": "digits", "samples": {"train": 1437, "val": 360}, "dtype": "float32"},
-        "metrics": {"history": history, "final": {"loss": 1 - accuracy, "accuracy": accuracy,
-                                                   "val_loss": 1.1 - accuracy, "val_accuracy": accuracy * 0.98}},
-        "context": {"host": "bench", "python": "3.11.7", "os": "Linux 6.1", "git": {"commit": "0" * 40, "branch": "main", "dirty": False}},
-        "warnings": [], "artifacts": [],
+        "architecture": {
+            "parameter_count": rng.randint(1000, 10**6),
+            "layers": [{"name": f"l{i}", "type": "Dense"} for i in range(rng.randint(2, 8))],
+            "inputs": [{"name": "x", "shape": [None, 8, 8, 1], "dtype": "float32"}],
+        },
+        "dataset": {
+            "kind": "image",
+            "name": "digits",
+            "samples": {"train": 1437, "val": 360},
+            "dtype": "float32",
+        },
+        "metrics": {
+            "history": history,
+            "final": {
+                "loss": 1 - accuracy,
+                "accuracy": accuracy,
+                "val_loss": 1.1 - accuracy,
+                "val_accuracy": accuracy * 0.98,
+            },
+        },
+        "context": {
+            "host": "bench",
+            "python": "3.11.7",
+            "os": "Linux 6.1",
+            "git": {"commit": "0" * 40, "branch": "main", "dirty": False},
+        },
+        "warnings": [],
+        "artifacts": [],
     }
 
 
@@ -76,10 +114,14 @@ def timed(func, repeat: int = 1) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dir", default=".bench/index")
-    parser.add_argument("--keep", action="store_true", help="Reuse bundles written by an earlier run.")
+    parser.add_argument(
+        "--keep", action="store_true", help="Reuse bundles written by an earlier run."
+    )
     args = parser.parse_args()
     root = Path(args.dir)
     if not args.keep and root.exists():
@@ -93,15 +135,19 @@ def main() -> None:
             atomic_write_json(store.bundle_dir(meta["project"], meta["id"]) / "metadata.json", meta)
         print(f"wrote {args.n} bundles in {time.perf_counter() - start:.1f} s")
     (t_reindex,) = timed(lambda: store.reindex())
-    print(f"reindex {store.index.count()} bundles: {t_reindex:.1f} s ({t_reindex / args.n * 1e6:.0f} us/bundle)")
+    print(
+        f"reindex {store.index.count()} bundles: {t_reindex:.1f} s ({t_reindex / args.n * 1e6:.0f} us/bundle)"
+    )
     (t_refresh,) = timed(lambda: store.refresh())
     print(f"refresh with nothing changed: {t_refresh * 1000:.0f} ms")
     for text in QUERIES:
         query = Query(text)
         hits = len(store.index.search(query))
         times = timed(lambda: store.index.search(query), repeat=9)
-        print(f"query {text!r}: {hits} hits, median {statistics.median(times) * 1000:.0f} ms, "
-              f"max {max(times) * 1000:.0f} ms (incl. parse, SQL, loading the hit rows)")
+        print(
+            f"query {text!r}: {hits} hits, median {statistics.median(times) * 1000:.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms (incl. parse, SQL, loading the hit rows)"
+        )
 
 
 if __name__ == "__main__":

@@ -273,7 +273,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             raise _explained(err, converter, self.experiment) from err
         self.experiment.metadata["onnx"] = record
 
-    def _export_checked(self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog) -> dict[str, Any]:
+    def _export_checked(
+        self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog
+    ) -> dict[str, Any]:
         """Export to ``tmp`` and check it against Keras on ``sample``; returns the ``onnx`` record."""
         keras = _keras
         with warnings.catch_warnings(), converter:
@@ -318,15 +320,21 @@ def _explained(err: Exception, converter: ConverterLog, experiment: Experiment) 
     output goes to the bundle's ``onnx_export.log``, never to the user's console."""
     if converter.lines:
         with experiment.guard("onnx", "writing onnx_export.log"):
-            experiment.artifact_path(EXPORT_LOG).write_text("\n".join(converter.lines) + "\n", encoding="utf-8")
+            experiment.artifact_path(EXPORT_LOG).write_text(
+                "\n".join(converter.lines) + "\n", encoding="utf-8"
+            )
     ops = converter.unconvertible_ops
     if "LookupTableFindV2" in ops:
         return OnnxExportError(
             "the model's StringLookup/IntegerLookup layers cannot be converted to ONNX by tf2onnx "
-            f"(op LookupTableFindV2); details in {EXPORT_LOG}", path=EXPORT_LOG)
+            f"(op LookupTableFindV2); details in {EXPORT_LOG}",
+            path=EXPORT_LOG,
+        )
     if ops:
-        return OnnxExportError(f"tf2onnx cannot convert the op(s) {', '.join(ops[:5])}; details in {EXPORT_LOG}",
-                               path=EXPORT_LOG)
+        return OnnxExportError(
+            f"tf2onnx cannot convert the op(s) {', '.join(ops[:5])}; details in {EXPORT_LOG}",
+            path=EXPORT_LOG,
+        )
     return err
 
 

@@ -418,7 +418,11 @@ def merge_model_steps(
     model_ops = {step["op"] for step in model_steps}
 
     def is_model_layer(step: Any) -> bool:
-        if not isinstance(step, Mapping) or step.get("op") not in model_ops or "in_model" not in step:
+        if (
+            not isinstance(step, Mapping)
+            or step.get("op") not in model_ops
+            or "in_model" not in step
+        ):
             return False
         return bool(step["in_model"] or step.get("fitted"))
 
@@ -580,7 +584,9 @@ def head(x: Any, rows: int) -> Any:
     return _keras.ops.convert_to_numpy(x[:rows])
 
 
-def fill_pipeline_vocabularies(steps: list[dict[str, Any]], namespace: Mapping[str, Any]) -> list[dict[str, Any]]:
+def fill_pipeline_vocabularies(
+    steps: list[dict[str, Any]], namespace: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Complete ``TextVectorization`` steps of the data pipeline from the live, adapted layer.
 
     The keras.io text recipes adapt a ``TextVectorization`` and map it over the ``tf.data``
@@ -591,12 +597,19 @@ def fill_pipeline_vocabularies(steps: list[dict[str, Any]], namespace: Mapping[s
     layers = [v for v in list(namespace.values()) if type(v).__name__ == "TextVectorization"]
     out = []
     for step in steps:
-        if (isinstance(step, Mapping) and step.get("op") == "tokenize" and step.get("tokenizer") == "TextVectorization"
-                and not step.get("in_model") and step.get("vocabulary") is None):
+        if (
+            isinstance(step, Mapping)
+            and step.get("op") == "tokenize"
+            and step.get("tokenizer") == "TextVectorization"
+            and not step.get("in_model")
+            and step.get("vocabulary") is None
+        ):
             matching = [layer for layer in layers if _config_matches(layer, step)]
             if len(matching) == 1:
-                step = {**{k: v for k, v in step.items() if k not in ("params", "note")},
-                        **text_vectorization_settings(matching[0])}
+                step = {
+                    **{k: v for k, v in step.items() if k not in ("params", "note")},
+                    **text_vectorization_settings(matching[0]),
+                }
         out.append(step)
     return out
 
@@ -604,8 +617,17 @@ def fill_pipeline_vocabularies(steps: list[dict[str, Any]], namespace: Mapping[s
 def text_vectorization_settings(layer: Any) -> dict[str, Any]:
     """What replaying a ``TextVectorization`` needs: its vocabulary and how it standardizes, splits, pads."""
     config = _safe_config(layer)
-    settings = {key: _compact(config.get(key)) for key in
-                ("standardize", "split", "output_mode", "output_sequence_length", "ngrams", "max_tokens")}
+    settings = {
+        key: _compact(config.get(key))
+        for key in (
+            "standardize",
+            "split",
+            "output_mode",
+            "output_sequence_length",
+            "ngrams",
+            "max_tokens",
+        )
+    }
     settings["vocabulary"] = [str(token) for token in layer.get_vocabulary()]
     settings["oov_index"] = 1 if config.get("oov_token", "[UNK]") is not None else 0
     settings["fitted"] = True
@@ -614,5 +636,8 @@ def text_vectorization_settings(layer: Any) -> dict[str, Any]:
 
 def _config_matches(layer: Any, step: Mapping[str, Any]) -> bool:
     config = _safe_config(layer)
-    return all(config.get(key) == step[key] for key in ("max_tokens", "output_sequence_length", "output_mode")
-               if key in step and isinstance(step[key], (int, str)))
+    return all(
+        config.get(key) == step[key]
+        for key in ("max_tokens", "output_sequence_length", "output_mode")
+        if key in step and isinstance(step[key], (int, str))
+    )

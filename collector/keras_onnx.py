@@ -31,7 +31,11 @@ def fold_captured_constants(onnx_path: Path, model: Any) -> list[str]:
     initialized = {init.name for init in exported.graph.initializer}
     # A capture's placeholder is named after the op that reads it ("seq/normalization/Sub/y:0");
     # Keras names the model's own inputs after its Input layers ("keras_tensor", "input_layer").
-    extra = [i for i in exported.graph.input if i.name not in initialized and "/" in i.name and i.name.endswith(":0")]
+    extra = [
+        i
+        for i in exported.graph.input
+        if i.name not in initialized and "/" in i.name and i.name.endswith(":0")
+    ]
     if not extra:
         return []
     captured = _captured_constants(model)
@@ -41,7 +45,9 @@ def fold_captured_constants(onnx_path: Path, model: Any) -> list[str]:
         value = captured.get(graph_input.name)
         if value is None:
             continue
-        if graph_input.name in consumed:  # else tf2onnx folded it already and left the input dangling
+        if (
+            graph_input.name in consumed
+        ):  # else tf2onnx folded it already and left the input dangling
             exported.graph.initializer.append(numpy_helper.from_array(value, graph_input.name))
         exported.graph.input.remove(graph_input)
         folded.append(graph_input.name)

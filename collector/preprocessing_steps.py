@@ -52,8 +52,11 @@ naming the step. Every other op this package emits is replayed (``serverless.pre
 ``tests/serverless/test_vocabulary.py`` checks that the two sets cover everything emitted."""
 
 FITTED_VALUES = {
-    "normalize": (("mean",), ("std",)), "standardize": (("mean",), ("std",)), "scale": (("factor", "scale"),),
-    "minmax": (("min",), ("max",)), "tokenize": (("vocabulary", "vocab", "vocab_path", "vocab_file"),),
+    "normalize": (("mean",), ("std",)),
+    "standardize": (("mean",), ("std",)),
+    "scale": (("factor", "scale"),),
+    "minmax": (("min",), ("max",)),
+    "tokenize": (("vocabulary", "vocab", "vocab_path", "vocab_file"),),
 }
 """Per op, the values replay needs; each entry lists the field names that can hold one."""
 
@@ -196,7 +199,11 @@ def merge_repeats(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             merged.append(step)
             continue
         neutral = [t for n in step["applies_to"] for t in name_tokens(n) if t not in _SPLIT_TOKENS]
-        body = {k: v for k, v in step.items() if k not in ("line", "file", "source", "applies_to", "input")}
+        body = {
+            k: v
+            for k, v in step.items()
+            if k not in ("line", "file", "source", "applies_to", "input")
+        }
         body_key = json.dumps(body, sort_keys=True, default=repr)
         key = json.dumps([body, neutral], sort_keys=True, default=repr)
         first = seen.get(key)
@@ -211,7 +218,9 @@ def merge_repeats(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             merged.append(step)
             by_input[json.dumps([body_key, step.get("input") or step["applies_to"][0]])] = step
     for step in merged:
-        step.pop("input", None)  # the analysis' own note (what an expression was computed from), not recorded
+        step.pop(
+            "input", None
+        )  # the analysis' own note (what an expression was computed from), not recorded
     return merged
 
 
@@ -276,7 +285,13 @@ def library_steps(
         ]
     if last == "pad_sequences":
         # Keras' defaults written out: a reader that assumed "post" served wrong answers silently.
-        return [{"op": "pad", **PAD_DEFAULTS, **{k: kwargs[k] for k in ("maxlen", *PAD_DEFAULTS) if k in kwargs}}]
+        return [
+            {
+                "op": "pad",
+                **PAD_DEFAULTS,
+                **{k: kwargs[k] for k in ("maxlen", *PAD_DEFAULTS) if k in kwargs},
+            }
+        ]
     owner = qual.rsplit(".", 2)[-2] if qual.count(".") else ""
     if last == "from_pretrained" and owner.endswith(("Tokenizer", "TokenizerFast")):
         pretrained = kwargs.pop("pretrained_model_name_or_path", first)

@@ -36,7 +36,12 @@ from modelkb.collector.static_values import StaticReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["analyze_experiment_code", "analyze_source_texts", "analyze_training_source", "inference_steps"]
+__all__ = [
+    "analyze_experiment_code",
+    "analyze_source_texts",
+    "analyze_training_source",
+    "inference_steps",
+]
 
 # fmt: off
 _FILE_EXTS = (
@@ -306,10 +311,16 @@ class _Scanner(StaticReader):
     def _library_steps(self, node: ast.Call, qual: str, last: str) -> list[dict[str, Any]]:
         family = library_family(qual, self.frameworks)
         steps = library_steps(qual, family, [self.arg(a) for a in node.args], self.kwargs(node))
-        data_arg = node.args[0] if node.args and isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
+        data_arg = (
+            node.args[0]
+            if node.args and isinstance(node.args[0], (ast.Name, ast.Attribute))
+            else None
+        )
         for step in steps:
             if step["op"] in _FUNCTIONAL_DATA_OPS and data_arg is not None:
-                step["applies_to"] = [ast.unparse(data_arg)]  # pad_sequences(x_train) and (x_test): one step
+                step["applies_to"] = [
+                    ast.unparse(data_arg)
+                ]  # pad_sequences(x_train) and (x_test): one step
             if family == "keras" and last[:1].isupper() and step["op"] != "tokenize":
                 step["in_model"] = self._in_model(node)
             if self.container and self.container["pipeline"]:

@@ -292,7 +292,11 @@ def log_torch_model(
     """
     capture = TorchCapture(experiment, sample_inputs=example_input, init_args=init_args)
     capture.begin(module, optimizer, criterion)
-    with capture._safe("describing the model on the example input"), preserved_modes(module), torch.no_grad():
+    with (
+        capture._safe("describing the model on the example input"),
+        preserved_modes(module),
+        torch.no_grad(),
+    ):
         module.eval()
         if capture.sample is not None:
             module(capture.sample)  # fires the shape probe once

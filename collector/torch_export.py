@@ -45,8 +45,6 @@ WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 
 
-
-
 def save_weights_file(module: nn.Module, path: Path) -> list[str]:
     """Write the state dict with safetensors (contiguous CPU tensors); returns skipped keys."""
     from safetensors.torch import save_file

@@ -27,19 +27,38 @@ x = x.reshape(-1, 8, 8, 1)
 y = digits.target
 x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0)
 
-exp = Experiment("Digits", "demo", seed=args.seed, store=args.store,
-                 notes="Keras CNN on scikit-learn's 8x8 handwritten digits", tags=["demo", "cnn", "keras"])
-model = keras.Sequential([
-    keras.Input(shape=(8, 8, 1)),
-    keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
-    keras.layers.MaxPooling2D(),
-    keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
-    keras.layers.Flatten(),
-    keras.layers.Dense(64, activation="relu"),
-    keras.layers.Dense(10, activation="softmax"),
-])
-optimizer = keras.optimizers.Adam(1e-3) if args.optimizer == "adam" else keras.optimizers.SGD(0.05, momentum=0.9)
+exp = Experiment(
+    "Digits",
+    "demo",
+    seed=args.seed,
+    store=args.store,
+    notes="Keras CNN on scikit-learn's 8x8 handwritten digits",
+    tags=["demo", "cnn", "keras"],
+)
+model = keras.Sequential(
+    [
+        keras.Input(shape=(8, 8, 1)),
+        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ]
+)
+optimizer = (
+    keras.optimizers.Adam(1e-3)
+    if args.optimizer == "adam"
+    else keras.optimizers.SGD(0.05, momentum=0.9)
+)
 model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(x_train, y_train, epochs=args.epochs, batch_size=32, validation_data=(x_test, y_test),
-          callbacks=[KerasCallback(exp)], verbose=2)
+model.fit(
+    x_train,
+    y_train,
+    epochs=args.epochs,
+    batch_size=32,
+    validation_data=(x_test, y_test),
+    callbacks=[KerasCallback(exp)],
+    verbose=2,
+)
 print(f"recorded {exp.id} in {exp.path}")

@@ -30,10 +30,15 @@ class DigitsCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -45,14 +50,30 @@ x = x.reshape(-1, 1, 8, 8)
 y = digits.target
 x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0)
 
-exp = Experiment("Digits", "demo", seed=args.seed, store=args.store,
-                 notes="PyTorch CNN on scikit-learn's 8x8 handwritten digits", tags=["demo", "cnn", "pytorch"])
-train_loader = DataLoader(TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train)), batch_size=32, shuffle=True)
-val_loader = DataLoader(TensorDataset(torch.from_numpy(x_test), torch.from_numpy(y_test)), batch_size=64)
+exp = Experiment(
+    "Digits",
+    "demo",
+    seed=args.seed,
+    store=args.store,
+    notes="PyTorch CNN on scikit-learn's 8x8 handwritten digits",
+    tags=["demo", "cnn", "pytorch"],
+)
+train_loader = DataLoader(
+    TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train)), batch_size=32, shuffle=True
+)
+val_loader = DataLoader(
+    TensorDataset(torch.from_numpy(x_test), torch.from_numpy(y_test)), batch_size=64
+)
 
 model = Model(DigitsCNN())
 optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 criterion = nn.CrossEntropyLoss()
-model.fit(train_loader, args.epochs, optimizer, criterion, validation_data=val_loader,
-          callbacks=[PytorchCallbacks(exp)])
+model.fit(
+    train_loader,
+    args.epochs,
+    optimizer,
+    criterion,
+    validation_data=val_loader,
+    callbacks=[PytorchCallbacks(exp)],
+)
 print(f"recorded {exp.id} in {exp.path}")

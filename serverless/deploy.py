@@ -37,7 +37,9 @@ class DeployPlan:
     steps: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        lines = [f"Deploy plan for run {self.experiment_id} (region {self.region}, stack {self.stack_name}):"]
+        lines = [
+            f"Deploy plan for run {self.experiment_id} (region {self.region}, stack {self.stack_name}):"
+        ]
         lines += [f"  {number}. {step}" for number, step in enumerate(self.steps, 1)]
         return "\n".join(lines)
 
@@ -53,15 +55,31 @@ class DeployResult:
     outputs: dict[str, str]
 
 
-def plan_deploy(experiment_id: str, *, region: str, package_dir: Path, stack_name: str | None = None,
-                repository: str | None = None, endpoint_url: str | None = None) -> DeployPlan:
+def plan_deploy(
+    experiment_id: str,
+    *,
+    region: str,
+    package_dir: Path,
+    stack_name: str | None = None,
+    repository: str | None = None,
+    endpoint_url: str | None = None,
+) -> DeployPlan:
     """The plan for one run (no AWS call, nothing written)."""
     short = experiment_id[-8:]
     stack = stack_name or f"modelkb-{short}"
     if not _STACK_NAME.match(stack):
-        raise DeployError(f"invalid stack name {stack!r}: letters, digits and hyphens, starting with a letter")
-    plan = DeployPlan(experiment_id=experiment_id, region=region, stack_name=stack, repository=repository or "modelkb",
-                      image_tag=f"{short}", package_dir=package_dir, endpoint_url=endpoint_url)
+        raise DeployError(
+            f"invalid stack name {stack!r}: letters, digits and hyphens, starting with a letter"
+        )
+    plan = DeployPlan(
+        experiment_id=experiment_id,
+        region=region,
+        stack_name=stack,
+        repository=repository or "modelkb",
+        image_tag=f"{short}",
+        package_dir=package_dir,
+        endpoint_url=endpoint_url,
+    )
     plan.steps = [
         f"render the package into {package_dir} (handler.py, Dockerfile, template.yaml, model.onnx, ...)",
         "vendor onnxruntime, numpy, powertools (and Pillow for images) into deps/ for manylinux_2_28_x86_64 / CPython 3.12",
@@ -81,7 +99,9 @@ def _client(service: str, *, region: str, endpoint_url: str | None, session: Any
     return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
 
-def ensure_repository(name: str, *, region: str, endpoint_url: str | None = None, session: Any = None) -> str:
+def ensure_repository(
+    name: str, *, region: str, endpoint_url: str | None = None, session: Any = None
+) -> str:
     """The repository's URI, creating it if needed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -93,15 +113,21 @@ def ensure_repository(name: str, *, region: str, endpoint_url: str | None = None
         if err.response.get("Error", {}).get("Code") != "RepositoryNotFoundException":
             raise DeployError(f"cannot read ECR repository {name!r}: {err}") from err
     except BotoCoreError as err:
-        raise DeployError(f"cannot reach ECR in {region}: {err}", hint="Check your AWS credentials and region.") from err
+        raise DeployError(
+            f"cannot reach ECR in {region}: {err}", hint="Check your AWS credentials and region."
+        ) from err
     try:
-        created = ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+        created = ecr.create_repository(
+            repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
+        )
     except (ClientError, BotoCoreError) as err:
         raise DeployError(f"cannot create ECR repository {name!r}: {err}") from err
     return str(created["repository"]["repositoryUri"])
 
 
-def registry_login(*, region: str, endpoint_url: str | None = None, session: Any = None) -> tuple[str, str, str]:
+def registry_login(
+    *, region: str, endpoint_url: str | None = None, session: Any = None
+) -> tuple[str, str, str]:
     """``(registry, username, password)`` from ECR's authorization token."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -109,8 +135,10 @@ def registry_login(*, region: str, endpoint_url: str | None = None, session: Any
     try:
         data = ecr.get_authorization_token()["authorizationData"][0]
     except (ClientError, BotoCoreError, KeyError, IndexError) as err:
-        raise DeployError(f"cannot get an ECR login token: {err}",
-                          hint="Configure AWS credentials (aws configure) with ecr:GetAuthorizationToken.") from err
+        raise DeployError(
+            f"cannot get an ECR login token: {err}",
+            hint="Configure AWS credentials (aws configure) with ecr:GetAuthorizationToken.",
+        ) from err
     username, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
     registry = data["proxyEndpoint"].removeprefix("https://")
     return registry, username, password
@@ -121,24 +149,45 @@ def push_image(local_tag: str, image_uri: str, *, login: tuple[str, str, str], e
     from .container import run_tool
 
     registry, username, password = login
-    run_tool(engine.command("login", "--username", username, "--password-stdin", registry),
-             what=f"logging {engine.name} in to {registry}", input_text=password, timeout=120)
+    run_tool(
+        engine.command("login", "--username", username, "--password-stdin", registry),
+        what=f"logging {engine.name} in to {registry}",
+        input_text=password,
+        timeout=120,
+    )
     run_tool(engine.command("tag", local_tag, image_uri), what="tagging the image", timeout=120)
     run_tool(engine.command("push", image_uri), what=f"pushing {image_uri}", timeout=1800)
 
 
-def deploy_stack(template_path: Path, *, stack_name: str, region: str, parameters: dict[str, str],
-                 endpoint_url: str | None = None, session: Any = None, wait: bool = True) -> DeployResult:
+def deploy_stack(
+    template_path: Path,
+    *,
+    stack_name: str,
+    region: str,
+    parameters: dict[str, str],
+    endpoint_url: str | None = None,
+    session: Any = None,
+    wait: bool = True,
+) -> DeployResult:
     """Translate the SAM template and create or update the stack; returns its outputs."""
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
     translated = translate(load_template(template_path), parameters, region=region)
     body = json.dumps(translated)
     declared = set(translated.get("Parameters") or {})
-    cfn_parameters = [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items() if k in declared]
+    cfn_parameters = [
+        {"ParameterKey": k, "ParameterValue": str(v)}
+        for k, v in parameters.items()
+        if k in declared
+    ]
     cfn = _client("cloudformation", region=region, endpoint_url=endpoint_url, session=session)
-    arguments = {"StackName": stack_name, "TemplateBody": body, "Parameters": cfn_parameters,
-                 "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"], "Tags": [{"Key": "modelkb", "Value": "inference"}]}
+    arguments = {
+        "StackName": stack_name,
+        "TemplateBody": body,
+        "Parameters": cfn_parameters,
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        "Tags": [{"Key": "modelkb", "Value": "inference"}],
+    }
     try:
         exists = _stack_exists(cfn, stack_name)
         if exists:
@@ -153,15 +202,25 @@ def deploy_stack(template_path: Path, *, stack_name: str, region: str, parameter
             stack_id = cfn.create_stack(**arguments)["StackId"]
             waiter_name = "stack_create_complete"
         if wait and waiter_name:
-            cfn.get_waiter(waiter_name).wait(StackName=stack_name, WaiterConfig={"Delay": 5, "MaxAttempts": 180})
+            cfn.get_waiter(waiter_name).wait(
+                StackName=stack_name, WaiterConfig={"Delay": 5, "MaxAttempts": 180}
+            )
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     except WaiterError as err:
-        raise DeployError(f"stack {stack_name} did not finish: {err}", hint=f"See the stack's events: aws cloudformation describe-stack-events --stack-name {stack_name}") from err
+        raise DeployError(
+            f"stack {stack_name} did not finish: {err}",
+            hint=f"See the stack's events: aws cloudformation describe-stack-events --stack-name {stack_name}",
+        ) from err
     except (ClientError, BotoCoreError) as err:
         raise DeployError(f"CloudFormation failed for stack {stack_name}: {err}") from err
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs") or []}
-    return DeployResult(stack_id=str(stack.get("StackId", stack_id)), stack_name=stack_name,
-                        image_uri=str(parameters.get("ImageUri", "")), invoke_url=outputs.get("InvokeUrl"), outputs=outputs)
+    return DeployResult(
+        stack_id=str(stack.get("StackId", stack_id)),
+        stack_name=stack_name,
+        image_uri=str(parameters.get("ImageUri", "")),
+        invoke_url=outputs.get("InvokeUrl"),
+        outputs=outputs,
+    )
 
 
 def _stack_exists(cfn: Any, name: str) -> bool:
@@ -176,7 +235,9 @@ def _stack_exists(cfn: Any, name: str) -> bool:
     return bool(stacks) and stacks[0].get("StackStatus") != "DELETE_COMPLETE"
 
 
-def image_digest(image_uri: str, *, region: str, endpoint_url: str | None = None, session: Any = None) -> str | None:
+def image_digest(
+    image_uri: str, *, region: str, endpoint_url: str | None = None, session: Any = None
+) -> str | None:
     """The registry's digest of a pushed ``<repository uri>:<tag>`` (``None`` when ECR does not know it)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -184,15 +245,26 @@ def image_digest(image_uri: str, *, region: str, endpoint_url: str | None = None
     repository = repository_uri.partition("/")[2]
     ecr = _client("ecr", region=region, endpoint_url=endpoint_url, session=session)
     try:
-        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}]).get("imageDetails") or []
+        found = (
+            ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}]).get(
+                "imageDetails"
+            )
+            or []
+        )
     except (BotoCoreError, ClientError) as err:
         logger.info("no digest for %s: %s", image_uri, err)
         return None
     return str(found[0]["imageDigest"]) if found and found[0].get("imageDigest") else None
 
 
-def deployment_record(plan: DeployPlan, result: DeployResult, *, digest: str | None, example: dict[str, Any],
-                      deployed: str) -> dict[str, Any]:
+def deployment_record(
+    plan: DeployPlan,
+    result: DeployResult,
+    *,
+    digest: str | None,
+    example: dict[str, Any],
+    deployed: str,
+) -> dict[str, Any]:
     """What a finished deploy records in the bundle's ``serverless`` field (the catalog and ``query`` read it)."""
     return {
         "url": result.invoke_url,
@@ -206,19 +278,32 @@ def deployment_record(plan: DeployPlan, result: DeployResult, *, digest: str | N
     }
 
 
-def record_deployment(store: Any, experiment_id: str, plan: DeployPlan, result: DeployResult, spec: dict[str, Any],
-                      *, session: Any = None) -> dict[str, Any]:
+def record_deployment(
+    store: Any,
+    experiment_id: str,
+    plan: DeployPlan,
+    result: DeployResult,
+    spec: dict[str, Any],
+    *,
+    session: Any = None,
+) -> dict[str, Any]:
     """Write a finished deploy into the bundle through ``store`` (so the index and the catalog see it)."""
     from ..ids import utc_now
     from .example_request import example_request
 
-    digest = image_digest(result.image_uri, region=plan.region, endpoint_url=plan.endpoint_url, session=session)
-    record = deployment_record(plan, result, digest=digest, example=example_request(spec), deployed=utc_now())
+    digest = image_digest(
+        result.image_uri, region=plan.region, endpoint_url=plan.endpoint_url, session=session
+    )
+    record = deployment_record(
+        plan, result, digest=digest, example=example_request(spec), deployed=utc_now()
+    )
     store.update_metadata(experiment_id, {"serverless": record})
     return record
 
 
-def deploy(plan: DeployPlan, *, build_and_push: Callable[[str], None], session: Any = None) -> DeployResult:
+def deploy(
+    plan: DeployPlan, *, build_and_push: Callable[[str], None], session: Any = None
+) -> DeployResult:
     """Run a plan whose package is rendered: ECR repository, image (through ``build_and_push``), stack.
 
     Args:
@@ -226,8 +311,16 @@ def deploy(plan: DeployPlan, *, build_and_push: Callable[[str], None], session: 
         build_and_push: Called with the target image URI; builds and pushes the image.
         session: A boto3 session (default: the environment's credentials).
     """
-    uri = ensure_repository(plan.repository, region=plan.region, endpoint_url=plan.endpoint_url, session=session)
+    uri = ensure_repository(
+        plan.repository, region=plan.region, endpoint_url=plan.endpoint_url, session=session
+    )
     image_uri = f"{uri}:{plan.image_tag}"
     build_and_push(image_uri)
-    return deploy_stack(plan.package_dir / "template.yaml", stack_name=plan.stack_name, region=plan.region,
-                        parameters={"ImageUri": image_uri}, endpoint_url=plan.endpoint_url, session=session)
+    return deploy_stack(
+        plan.package_dir / "template.yaml",
+        stack_name=plan.stack_name,
+        region=plan.region,
+        parameters={"ImageUri": image_uri},
+        endpoint_url=plan.endpoint_url,
+        session=session,
+    )

@@ -23,8 +23,13 @@ def example_request(spec: dict[str, Any]) -> dict[str, Any]:
         return {"inputs": ["a short review"]}
     if kind == "text":
         length = (spec.get("text") or {}).get("maxlen") or 8
-        return {"inputs": [1] * min(int(length), 8)}  # token ids: the model has no recorded tokenizer
-    shape = [dim if isinstance(dim, int) and dim > 0 else 1 for dim in (spec.get("input") or {}).get("shape", [])[1:]]
+        return {
+            "inputs": [1] * min(int(length), 8)
+        }  # token ids: the model has no recorded tokenizer
+    shape = [
+        dim if isinstance(dim, int) and dim > 0 else 1
+        for dim in (spec.get("input") or {}).get("shape", [])[1:]
+    ]
     return {"inputs": _zeros(shape or [1])}
 
 

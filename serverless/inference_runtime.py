@@ -23,7 +23,11 @@ else:  # the generated package: preprocess.py sits next to this file
     from preprocess import InputError, prepare_batch
 
 _state = ort.capi.onnxruntime_pybind11_state
-_RUN_ERRORS = tuple(getattr(_state, name) for name in ("InvalidArgument", "Fail", "RuntimeException", "InvalidGraph") if hasattr(_state, name))
+_RUN_ERRORS = tuple(
+    getattr(_state, name)
+    for name in ("InvalidArgument", "Fail", "RuntimeException", "InvalidGraph")
+    if hasattr(_state, name)
+)
 
 
 def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -74,7 +78,9 @@ def score_rows(outputs: np.ndarray, mode: str) -> list[list[float]]:
     return rows
 
 
-_NOT_FINITE = "the model's outputs are not finite numbers for these inputs"  # NaN/inf have no JSON form
+_NOT_FINITE = (
+    "the model's outputs are not finite numbers for these inputs"  # NaN/inf have no JSON form
+)
 
 
 def _softmax(row: list[float]) -> list[float]:
@@ -98,11 +104,21 @@ class Predictor:
             tightest latency tail for small models on Lambda).
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], spec: Mapping[str, Any], *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        spec: Mapping[str, Any],
+        *,
+        threads: int | None = None,
+    ) -> None:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads if threads is not None else os.environ.get("MODELKB_INTRA_OP_THREADS", "1"))
+        options.intra_op_num_threads = int(
+            threads if threads is not None else os.environ.get("MODELKB_INTRA_OP_THREADS", "1")
+        )
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
         self.spec = dict(spec)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
@@ -114,7 +130,11 @@ class Predictor:
         """The labels of ``width`` scores: the recorded classes when they match, else ``"0"``, ``"1"``, ..."""
         labels = self._labels.get(width)
         if labels is None:
-            labels = self.classes if self.classes and len(self.classes) == width else [str(i) for i in range(width)]
+            labels = (
+                self.classes
+                if self.classes and len(self.classes) == width
+                else [str(i) for i in range(width)]
+            )
             self._labels[width] = labels
         return labels
 
@@ -138,10 +158,14 @@ class Predictor:
             raise InputError(_NOT_FINITE)
         return scores
 
-    def answer(self, scores: Sequence[float] | np.ndarray, *, top_k: int | None = None) -> dict[str, Any]:
+    def answer(
+        self, scores: Sequence[float] | np.ndarray, *, top_k: int | None = None
+    ) -> dict[str, Any]:
         """The JSON answer for one sample's scores."""
         if not isinstance(scores, list):
-            scores = np.asarray(scores, dtype=np.float64).ravel().tolist()  # Python floats, in one C call
+            scores = (
+                np.asarray(scores, dtype=np.float64).ravel().tolist()
+            )  # Python floats, in one C call
         if self.mode == "regression":
             return {"outputs": scores}
         probabilities = scores
@@ -150,7 +174,10 @@ class Predictor:
         ranked = sorted(zip(self.labels(len(probabilities)), probabilities), key=_descending)
         if top_k is not None:
             ranked = ranked[:top_k]
-        return {"predictions": [{"label": label, "probability": p} for label, p in ranked], "top": ranked[0][0]}
+        return {
+            "predictions": [{"label": label, "probability": p} for label, p in ranked],
+            "top": ranked[0][0],
+        }
 
     def predict(self, samples: Sequence[Any], *, top_k: int | None = None) -> list[dict[str, Any]]:
         """Answers for a list of raw samples."""

@@ -29,9 +29,13 @@ logger = logging.getLogger(__name__)
 
 _PACKAGE_MODULES = ("preprocess", "inference", "handler")
 _load_lock = threading.Lock()
-MAX_REQUEST_BYTES = 12 * 1024 * 1024  # above API Gateway's 10 MB: the handler's own limit answers first
+MAX_REQUEST_BYTES = (
+    12 * 1024 * 1024
+)  # above API Gateway's 10 MB: the handler's own limit answers first
 REQUEST_TIMEOUT_S = 10.0
-MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue, none gets a thread
+MAX_CONNECTIONS = (
+    64  # connections served at once; more wait in the listen queue, none gets a thread
+)
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -51,8 +55,14 @@ def load_handler(package_dir: str | Path) -> ModuleType:
             sys.modules.update(saved)
 
 
-def http_event(method: str, raw_path: str, body: bytes = b"", headers: dict[str, str] | None = None,
-               *, source_ip: str = "127.0.0.1") -> dict[str, Any]:
+def http_event(
+    method: str,
+    raw_path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
     """The API Gateway HTTP API (payload format 2.0) event of one request."""
     parts = urlsplit(raw_path)
     path = parts.path or "/"
@@ -68,8 +78,13 @@ def http_event(method: str, raw_path: str, body: bytes = b"", headers: dict[str,
             "apiId": "local",
             "domainName": lowered.get("host", "127.0.0.1"),
             "domainPrefix": "local",
-            "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": source_ip, "userAgent": lowered.get("user-agent", "")},
+            "http": {
+                "method": method.upper(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
             "requestId": uuid.uuid4().hex,
             "routeKey": "$default",
             "stage": "$default",
@@ -147,17 +162,29 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < length:  # the client sent less than it announced and went quiet
             self._refuse(408, f"the request body stopped after {len(body)} of {length} bytes")
             return
-        event = http_event(self.command, self.path, body, dict(self.headers.items()), source_ip=self.client_address[0])
+        event = http_event(
+            self.command,
+            self.path,
+            body,
+            dict(self.headers.items()),
+            source_ip=self.client_address[0],
+        )
         try:
             result = self.server.invoke(event)
         except Exception:
             logger.exception("the function failed")
-            self._reply(502, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+            self._reply(
+                502, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+            )
             return
         status = int(result.get("statusCode", 200))
         headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         payload = result.get("body") or ""
-        data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode("utf-8")
+        data = (
+            base64.b64decode(payload)
+            if result.get("isBase64Encoded")
+            else str(payload).encode("utf-8")
+        )
         self._reply(status, headers, data, cookies=result.get("cookies") or [])
 
     def _read_body(self, length: int) -> bytes:
@@ -179,7 +206,10 @@ class _Handler(BaseHTTPRequestHandler):
         given = self.headers.get("Content-Length")
         if given is None:
             if self.command in ("POST", "PUT", "PATCH") and self.headers.get("Transfer-Encoding"):
-                self._refuse(411, "send the body with a Content-Length header (chunked bodies are not accepted)")
+                self._refuse(
+                    411,
+                    "send the body with a Content-Length header (chunked bodies are not accepted)",
+                )
                 return None
             return 0
         if not given.strip().isdigit():
@@ -192,10 +222,14 @@ class _Handler(BaseHTTPRequestHandler):
         return length
 
     def _refuse(self, status: int, message: str) -> None:
-        self._reply(status, {"content-type": "application/json"}, json.dumps({"message": message}).encode())
+        self._reply(
+            status, {"content-type": "application/json"}, json.dumps({"message": message}).encode()
+        )
         self.close_connection = True
 
-    def _reply(self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None) -> None:
+    def _reply(
+        self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None
+    ) -> None:
         self.send_response(status)
         for key, value in headers.items():
             if key not in ("content-length", "connection"):
@@ -215,11 +249,19 @@ class LambdaHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], invoke: Invoke, *, max_connections: int = MAX_CONNECTIONS,
-                 request_timeout: float = REQUEST_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        invoke: Invoke,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        request_timeout: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         super().__init__(address, _Handler)
         self.invoke = invoke
-        self.request_timeout = request_timeout  # a client that stops sending is answered 408 and let go
+        self.request_timeout = (
+            request_timeout  # a client that stops sending is answered 408 and let go
+        )
         self._slots = threading.BoundedSemaphore(max_connections)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -244,8 +286,14 @@ class LambdaHTTPServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def serve_package(package_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080,
-                  rie_url: str | None = None, **limits: Any) -> LambdaHTTPServer:
+def serve_package(
+    package_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    rie_url: str | None = None,
+    **limits: Any,
+) -> LambdaHTTPServer:
     """A server (not yet started) for a package: in-process, or through an RIE at ``rie_url``.
 
     ``limits``: ``max_connections`` served at once and ``request_timeout`` seconds (see

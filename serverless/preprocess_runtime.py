@@ -23,10 +23,24 @@ from typing import Any
 
 import numpy as np
 
-SUPPORTED_OPS = frozenset({
-    "scale", "rescale", "normalize", "standardize", "minmax", "clip", "cast", "reshape", "flatten",
-    "expand_dims", "transpose", "resize", "tokenize", "pad",
-})
+SUPPORTED_OPS = frozenset(
+    {
+        "scale",
+        "rescale",
+        "normalize",
+        "standardize",
+        "minmax",
+        "clip",
+        "cast",
+        "reshape",
+        "flatten",
+        "expand_dims",
+        "transpose",
+        "resize",
+        "tokenize",
+        "pad",
+    }
+)
 """Preprocessing steps this runtime can replay (``{"op": name, ...}`` entries)."""
 
 MAX_IMAGE_PIXELS = 16_000_000
@@ -37,12 +51,24 @@ MAX_PIXELS_PER_BYTE = 2048
 """A PNG/JPEG claiming more pixels per byte of file than this is a bomb (deflate tops out near 1032)."""
 
 _DTYPES = {
-    "float16": np.float16, "float32": np.float32, "float64": np.float64, "double": np.float64,
-    "float": np.float32, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
-    "uint8": np.uint8, "bool": np.bool_, "long": np.int64, "int": np.int64,
+    "float16": np.float16,
+    "float32": np.float32,
+    "float64": np.float64,
+    "double": np.float64,
+    "float": np.float32,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+    "long": np.int64,
+    "int": np.int64,
 }
 _TOKEN_RE = re.compile(r"[\w']+", re.UNICODE)
-_KERAS_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')  # TextVectorization's own
+_KERAS_PUNCTUATION = re.compile(
+    r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+)  # TextVectorization's own
 _KERAS_STANDARDIZE = (None, "lower", "strip_punctuation", "lower_and_strip_punctuation")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -61,7 +87,9 @@ class ShapeError(InputError):
 
 def numpy_dtype(name: str) -> Any:
     """The numpy dtype of a recorded dtype name (``float32``, ``torch.int64``, ``tensor(float)``)."""
-    if type(name) is str and name in _DTYPES:  # the usual case, once per request step: skip the normalising
+    if (
+        type(name) is str and name in _DTYPES
+    ):  # the usual case, once per request step: skip the normalising
         return _DTYPES[name]
     key = str(name).lower().replace("torch.", "").replace("tensor(", "").rstrip(")")
     if key not in _DTYPES:
@@ -90,10 +118,14 @@ def as_number_array(value: Any, what: str = "inputs") -> np.ndarray:
 
 
 def _kind_name(array: np.ndarray) -> str:
-    return {"U": "text", "S": "bytes", "O": "mixed or null values"}.get(array.dtype.kind, str(array.dtype))
+    return {"U": "text", "S": "bytes", "O": "mixed or null values"}.get(
+        array.dtype.kind, str(array.dtype)
+    )
 
 
-def decode_image(data: str, spec: Mapping[str, Any], *, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[np.ndarray, int]:
+def decode_image(
+    data: str, spec: Mapping[str, Any], *, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[np.ndarray, int]:
     """Decode a base64 PNG/JPEG into raw pixel values shaped ``(1, H, W)`` or ``(1, H, W, C)``, and
     the number of pixels the image declared (counted against the request's budget).
 
@@ -118,20 +150,33 @@ def decode_image(data: str, spec: Mapping[str, Any], *, max_pixels: int = MAX_IM
                 raise InputError(f"image must be PNG or JPEG (got {opened.format or 'unknown'})")
             width, height = opened.size
             if width * height > min(max_pixels, MAX_IMAGE_PIXELS) or width < 1 or height < 1:
-                raise InputError(f"image is {width}x{height}; at most {min(max_pixels, MAX_IMAGE_PIXELS)} pixels "
-                                 "are accepted (per image, and for all the images of a request together)")
+                raise InputError(
+                    f"image is {width}x{height}; at most {min(max_pixels, MAX_IMAGE_PIXELS)} pixels "
+                    "are accepted (per image, and for all the images of a request together)"
+                )
             if width * height > MAX_PIXELS_PER_BYTE * len(raw):
-                raise InputError(f"image claims {width}x{height} pixels in {len(raw)} bytes; it is not accepted")
+                raise InputError(
+                    f"image claims {width}x{height} pixels in {len(raw)} bytes; it is not accepted"
+                )
             channels = int(image_spec.get("channels") or 1)
             mode = "L" if channels == 1 else "RGBA" if channels == 4 else "RGB"
             picture = opened.convert(mode)
-            target = (int(image_spec.get("width") or width), int(image_spec.get("height") or height))
+            target = (
+                int(image_spec.get("width") or width),
+                int(image_spec.get("height") or height),
+            )
             if picture.size != target:
                 picture = picture.resize(target, Image.Resampling.BILINEAR)
             pixels = np.asarray(picture, dtype=np.float64)
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as err:
         raise InputError("image bytes are not a readable PNG or JPEG") from err
     low, high = image_spec.get("pixel_range") or (0.0, 255.0)
     pixels = low + pixels * ((float(high) - float(low)) / 255.0)
@@ -154,17 +199,29 @@ def tokenize_texts(texts: Sequence[str], step: Mapping[str, Any]) -> list[list[i
             raise InputError("text must be a string")
         if lower:
             text = text.lower()
-        tokens = list(text) if split == "chars" else text.split() if split == "whitespace" else _TOKEN_RE.findall(text)
+        tokens = (
+            list(text)
+            if split == "chars"
+            else text.split()
+            if split == "whitespace"
+            else _TOKEN_RE.findall(text)
+        )
         out.append([int(vocab.get(token, oov)) for token in tokens])
     return out
 
 
-def _text_vectorization(texts: Sequence[str], step: Mapping[str, Any], vocab: Mapping[str, int], oov: int) -> list[list[int]]:
+def _text_vectorization(
+    texts: Sequence[str], step: Mapping[str, Any], vocab: Mapping[str, int], oov: int
+) -> list[list[int]]:
     """Keras ``TextVectorization`` (``output_mode="int"``): ASCII lower case (``tf.strings.lower``),
     its punctuation set stripped, split on whitespace or into characters."""
     standardize = step.get("standardize", "lower_and_strip_punctuation")
     split = step.get("split", "whitespace")
-    if step.get("output_mode", "int") != "int" or standardize not in _KERAS_STANDARDIZE or split not in ("whitespace", "character"):
+    if (
+        step.get("output_mode", "int") != "int"
+        or standardize not in _KERAS_STANDARDIZE
+        or split not in ("whitespace", "character")
+    ):
         raise ValueError("unsupported TextVectorization settings")  # refused at package time (spec)
     out = []
     for text in texts:
@@ -204,7 +261,7 @@ def pad_sequences(sequences: Sequence[Sequence[int]], step: Mapping[str, Any]) -
         if padding == "post":
             out[row, : len(ids)] = ids
         else:
-            out[row, maxlen - len(ids):] = ids
+            out[row, maxlen - len(ids) :] = ids
     return out
 
 
@@ -219,7 +276,9 @@ def _param(step: Mapping[str, Any], *names: str, default: Any = None) -> Any:
 
 
 def _broadcast(values: Any, x: np.ndarray, axis: int | None) -> np.ndarray:
-    if type(values) is float or type(values) is int:  # a scalar factor: no array to build or reshape
+    if (
+        type(values) is float or type(values) is int
+    ):  # a scalar factor: no array to build or reshape
         return np.float64(values)
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0 or axis is None or axis == -1 or axis == x.ndim - 1:
@@ -246,7 +305,9 @@ def apply_step(x: Any, step: Mapping[str, Any], *, skip_resize: bool = False) ->
     if op == "scale":
         return x * _broadcast(_param(step, "factor", "scale"), x, axis)
     if op == "rescale":
-        return x * _broadcast(_param(step, "scale", "factor"), x, axis) + _broadcast(step.get("offset", 0.0), x, axis)
+        return x * _broadcast(_param(step, "scale", "factor"), x, axis) + _broadcast(
+            step.get("offset", 0.0), x, axis
+        )
     if op in ("normalize", "standardize"):
         mean = _broadcast(step.get("mean", 0.0), x, axis)
         std = _broadcast(step.get("std", 1.0), x, axis)
@@ -264,7 +325,9 @@ def apply_step(x: Any, step: Mapping[str, Any], *, skip_resize: bool = False) ->
         try:
             return x.reshape(shape)
         except ValueError as err:
-            raise ShapeError(f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}") from err
+            raise ShapeError(
+                f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}"
+            ) from err
     if op == "flatten":
         return x.reshape(x.shape[0], -1)
     if op == "expand_dims":
@@ -309,9 +372,15 @@ def replay(x: Any, steps: Sequence[Mapping[str, Any]], *, skip_resize: bool = Fa
             x = apply_step(x, step, skip_resize=skip_resize)
         except InputError:
             raise
-        except (ValueError, TypeError, IndexError) as err:  # numpy: shapes that do not broadcast, ...
+        except (
+            ValueError,
+            TypeError,
+            IndexError,
+        ) as err:  # numpy: shapes that do not broadcast, ...
             shape = list(x.shape[1:]) if isinstance(x, np.ndarray) else "these"
-            raise InputError(f"inputs of shape {shape} do not fit the recorded preprocessing step {step.get('op')!r}") from err
+            raise InputError(
+                f"inputs of shape {shape} do not fit the recorded preprocessing step {step.get('op')!r}"
+            ) from err
     return x
 
 
@@ -324,7 +393,11 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
         pass
     elif all(isinstance(w, int) for w in want) and x[0].size == math.prod(want):
         image = spec.get("image") or {}
-        if image.get("channels_first") and x.ndim == 4 and list(x.shape[1:]) == [want[1], want[2], want[0]]:
+        if (
+            image.get("channels_first")
+            and x.ndim == 4
+            and list(x.shape[1:]) == [want[1], want[2], want[0]]
+        ):
             x = np.transpose(x, (0, 3, 1, 2))
         else:
             x = x.reshape((x.shape[0], *want))
@@ -337,7 +410,9 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
     dtype = numpy_dtype(spec["input"]["dtype"])
     if x.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
         if not np.all(np.equal(np.mod(x, 1), 0)):
-            raise InputError(f"inputs must be whole numbers for this model (dtype {spec['input']['dtype']})")
+            raise InputError(
+                f"inputs must be whole numbers for this model (dtype {spec['input']['dtype']})"
+            )
     return np.ascontiguousarray(x, dtype=dtype)
 
 
@@ -369,16 +444,26 @@ def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray
             decoded, declared = decode_image(sample, spec, max_pixels=budget)
             pixels.append(decoded)
             budget -= declared
-        return _one_per_sample(conform(replay(np.concatenate(pixels), steps, skip_resize=True), spec), len(samples), spec)
-    rows = [_tabular_row(s, spec) if isinstance(s, Mapping) else as_number_array(s) for s in samples]
+        return _one_per_sample(
+            conform(replay(np.concatenate(pixels), steps, skip_resize=True), spec),
+            len(samples),
+            spec,
+        )
+    rows = [
+        _tabular_row(s, spec) if isinstance(s, Mapping) else as_number_array(s) for s in samples
+    ]
     if kind != "tabular" and any(isinstance(s, Mapping) for s in samples):
         raise InputError("named features are accepted only by tabular models")
     if len({row.shape for row in rows}) != 1:
         raise InputError("all samples must have the same shape")
     features = spec.get("features")
     if kind == "tabular" and features and rows[0].size != len(features):
-        raise InputError(f"each sample must have {len(features)} values ({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}); got {rows[0].size}")
-    batch = (rows[0][np.newaxis] if len(rows) == 1 else np.stack(rows)).astype(np.float64)  # astype: a fresh copy
+        raise InputError(
+            f"each sample must have {len(features)} values ({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}); got {rows[0].size}"
+        )
+    batch = (rows[0][np.newaxis] if len(rows) == 1 else np.stack(rows)).astype(
+        np.float64
+    )  # astype: a fresh copy
     return _one_per_sample(conform(replay(batch, steps), spec), len(samples), spec)
 
 
@@ -387,10 +472,11 @@ def _one_per_sample(batch: np.ndarray, count: int, spec: Mapping[str, Any]) -> n
     sample into three 8x8 ones, and three answers for one sample would be wrong, not an error."""
     if batch.shape[0] != count:
         want = [w if w is not None else "any" for w in spec["input"]["shape"][1:]]
-        raise ShapeError(f"each sample must hold exactly one model input of shape {want}; "
-                         f"{count} sample(s) made {batch.shape[0]} inputs")
+        raise ShapeError(
+            f"each sample must hold exactly one model input of shape {want}; "
+            f"{count} sample(s) made {batch.shape[0]} inputs"
+        )
     return batch
-
 
 
 def _token_ids(sample: Any) -> list[int]:

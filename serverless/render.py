@@ -88,17 +88,33 @@ def find_model(bundle_path: Path, metadata: dict[str, Any]) -> Path:
     path = bundle_path / relative
     if path.is_file():
         return path
-    failure = next((str(w.get("message")) for w in metadata.get("warnings") or []
-                    if isinstance(w, dict) and w.get("source") == "onnx"), None)
+    failure = next(
+        (
+            str(w.get("message"))
+            for w in metadata.get("warnings") or []
+            if isinstance(w, dict) and w.get("source") == "onnx"
+        ),
+        None,
+    )
     if failure is None:
-        raise PackageError(f"run {metadata.get('id')} has no ONNX model ({path} is missing)",
-                           hint="Train with a ModelKB callback or exp.log_model(model, example_input) (ONNX export is on by default).")
-    hint = f"See {bundle_path / 'onnx_export.log'} for the converter's own report." if (bundle_path / "onnx_export.log").is_file() \
+        raise PackageError(
+            f"run {metadata.get('id')} has no ONNX model ({path} is missing)",
+            hint="Train with a ModelKB callback or exp.log_model(model, example_input) (ONNX export is on by default).",
+        )
+    hint = (
+        f"See {bundle_path / 'onnx_export.log'} for the converter's own report."
+        if (bundle_path / "onnx_export.log").is_file()
         else f"See the run's warnings: modelkb show {metadata.get('id')}."
+    )
     if "LookupTableFindV2" in failure:
-        hint = ("Models with StringLookup/IntegerLookup layers cannot be served yet (tf2onnx cannot convert "
-                "lookup tables; see docs/serving.md). " + hint)
-    raise PackageError(f"run {metadata.get('id')} has no ONNX model: its export failed during training ({failure})", hint=hint)
+        hint = (
+            "Models with StringLookup/IntegerLookup layers cannot be served yet (tf2onnx cannot convert "
+            "lookup tables; see docs/serving.md). " + hint
+        )
+    raise PackageError(
+        f"run {metadata.get('id')} has no ONNX model: its export failed during training ({failure})",
+        hint=hint,
+    )
 
 
 def inspect_model(model_path: Path) -> tuple[dict[str, Any], Any]:
@@ -140,7 +156,9 @@ def choose_postprocess(session: Any, spec: dict[str, Any]) -> str:
     try:
         (out,) = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: probe})
     except Exception as err:
-        raise PackageError(f"the ONNX model does not run on an input of shape {shape}: {err}") from err
+        raise PackageError(
+            f"the ONNX model does not run on an input of shape {shape}: {err}"
+        ) from err
     rows = np.asarray(out, dtype=np.float64).reshape(out.shape[0], -1)
     in_unit = bool(((rows >= -1e-6) & (rows <= 1 + 1e-6)).all())
     two_classes = bool(spec.get("classes")) and len(spec["classes"]) == 2
@@ -180,7 +198,9 @@ def render_package(
         PackageError: No ONNX model, unsupported preprocessing, bad limits, or the folder exists.
     """
     if not 128 <= memory_size <= 10240:
-        raise PackageError(f"Expected memory_size between 128 and 10240 MB. Received: memory_size={memory_size}")
+        raise PackageError(
+            f"Expected memory_size between 128 and 10240 MB. Received: memory_size={memory_size}"
+        )
     if not 1 <= timeout <= 900:
         raise PackageError(f"Expected timeout between 1 and 900 s. Received: timeout={timeout}")
     bundle = Path(bundle_path)
@@ -192,19 +212,25 @@ def render_package(
     spec = build_spec(metadata, bundle_path=bundle, model_input=model_input)
     spec["postprocess"] = choose_postprocess(session, spec)
     spec["example_request"], spec["example_answer"] = _example(model_path, spec)
-    context = _context(spec, memory_size=memory_size, timeout=timeout, image_uri=image_uri, base_image=base_image)
+    context = _context(
+        spec, memory_size=memory_size, timeout=timeout, image_uri=image_uri, base_image=base_image
+    )
 
     env = template_environment()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         for target, template in RENDERED.items():
-            (staging / target).write_text(env.get_template(template).render(**context), encoding="utf-8")
+            (staging / target).write_text(
+                env.get_template(template).render(**context), encoding="utf-8"
+            )
         here = Path(__file__).resolve().parent
         for target, source in COPIED.items():
             shutil.copyfile(here / source, staging / target)
         shutil.copyfile(model_path, staging / "model.onnx")
-        (staging / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / "spec.json").write_text(
+            json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
@@ -227,17 +253,25 @@ def _example(model_path: Path, spec: dict[str, Any]) -> tuple[dict[str, Any], An
     try:
         answers = Predictor(model_path, spec).predict(samples)
     except InputError as err:
-        raise PackageError(f"the generated handler refuses its own example request {body}: {err}",
-                           hint="Record the model's input (exp.set_dataset(features=..., kind=...)) and package again.") from err
+        raise PackageError(
+            f"the generated handler refuses its own example request {body}: {err}",
+            hint="Record the model's input (exp.set_dataset(features=..., kind=...)) and package again.",
+        ) from err
     return body, {"results": answers} if batch else answers[0]
 
 
 def runtime_pins(kind: str) -> dict[str, str]:
     """Pinned runtime requirements for a data kind (Pillow only for images)."""
-    return {name: version for name, version in RUNTIME_PINS.items() if name != "pillow" or kind == "image"}
+    return {
+        name: version
+        for name, version in RUNTIME_PINS.items()
+        if name != "pillow" or kind == "image"
+    }
 
 
-def _context(spec: dict[str, Any], *, memory_size: int, timeout: int, image_uri: str, base_image: str) -> dict[str, Any]:
+def _context(
+    spec: dict[str, Any], *, memory_size: int, timeout: int, image_uri: str, base_image: str
+) -> dict[str, Any]:
     experiment = {key: str(value or "") for key, value in spec["experiment"].items()}
     short = experiment["id"][-8:] or "model"
     kind = spec["kind"]
@@ -245,14 +279,20 @@ def _context(spec: dict[str, Any], *, memory_size: int, timeout: int, image_uri:
     text = spec.get("text") or {}
     tokenizer = any(step["op"] == "tokenize" for step in spec.get("preprocessing") or [])
     sample = next(iter(spec["example_request"].values()))
-    example = "digit.png" if kind == "image" else shlex.quote(sample if isinstance(sample, str) else json.dumps(sample))
+    example = (
+        "digit.png"
+        if kind == "image"
+        else shlex.quote(sample if isinstance(sample, str) else json.dumps(sample))
+    )
     if len(example) > 200:
         example = "input.json"
     request = json.dumps(spec["example_request"])
     help_text = {
         "image": "a PNG/JPEG file, a .npy array or a JSON array of raw pixel values",
-        "tabular": 'a JSON object of named features, a JSON array of values, or a .json/.npy file',
-        "text": "the text itself, a .txt file, or a JSON array of token ids" if tokenizer else "a JSON array of token ids",
+        "tabular": "a JSON object of named features, a JSON array of values, or a .json/.npy file",
+        "text": "the text itself, a .txt file, or a JSON array of token ids"
+        if tokenizer
+        else "a JSON array of token ids",
     }.get(kind, "a JSON array or a .json/.npy file")
     return {
         "experiment": experiment,
@@ -280,7 +320,9 @@ def _context(spec: dict[str, Any], *, memory_size: int, timeout: int, image_uri:
         "max_batch": spec["limits"]["max_batch"],
         "steps": ", ".join(step["op"] for step in spec.get("preprocessing") or []),
         "example_input": example,
-        "example_request": shlex.quote(request) if len(request) <= 2000 else None,  # an image's zeros: GET /metadata
+        "example_request": shlex.quote(request)
+        if len(request) <= 2000
+        else None,  # an image's zeros: GET /metadata
         "example_answer": json.dumps(spec["example_answer"]),
         "regression": spec.get("postprocess") == "regression",
         "tokenizer": tokenizer,

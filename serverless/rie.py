@@ -39,8 +39,12 @@ def cache_dir() -> Path:
 
 def find_rie() -> Path | None:
     """``$MODELKB_RIE``, ``aws-lambda-rie`` on PATH, or a previously fetched copy."""
-    candidates = [os.environ.get("MODELKB_RIE"), shutil.which("aws-lambda-rie"), shutil.which("aws-lambda-rie-x86_64"),
-                  str(cache_dir() / "aws-lambda-rie-x86_64")]
+    candidates = [
+        os.environ.get("MODELKB_RIE"),
+        shutil.which("aws-lambda-rie"),
+        shutil.which("aws-lambda-rie-x86_64"),
+        str(cache_dir() / "aws-lambda-rie-x86_64"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
@@ -52,12 +56,30 @@ def fetch_rie(destination: Path | None = None, *, python: str = sys.executable) 
     target = destination or cache_dir() / "aws-lambda-rie-x86_64"
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="modelkb-samcli-") as tmp:
-        result = subprocess.run([python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, "aws-sam-cli"],
-                                capture_output=True, text=True, timeout=600, check=False)
+        result = subprocess.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                tmp,
+                "aws-sam-cli",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         wheels = list(Path(tmp).glob("aws_sam_cli-*.whl"))
         if result.returncode != 0 or not wheels:
-            raise ContainerToolError(f"could not download the aws-sam-cli wheel to get the RIE: {result.stderr.strip()[-300:]}",
-                                     hint="Set MODELKB_RIE to an aws-lambda-rie binary.")
+            raise ContainerToolError(
+                f"could not download the aws-sam-cli wheel to get the RIE: {result.stderr.strip()[-300:]}",
+                hint="Set MODELKB_RIE to an aws-lambda-rie binary.",
+            )
         with zipfile.ZipFile(wheels[0]) as wheel, atomic_target(target, mode=0o755) as partial:
             partial.write_bytes(wheel.read(RIE_MEMBER))
     return target
@@ -74,8 +96,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_rie(package_dir: str | os.PathLike[str], *, port: int | None = None, rie: Path | None = None,
-              python: str = sys.executable, handler: str = "handler.lambda_handler") -> tuple[subprocess.Popen[bytes], str]:
+def start_rie(
+    package_dir: str | os.PathLike[str],
+    *,
+    port: int | None = None,
+    rie: Path | None = None,
+    python: str = sys.executable,
+    handler: str = "handler.lambda_handler",
+) -> tuple[subprocess.Popen[bytes], str]:
     """Run ``aws-lambda-rie python -m awslambdaric handler.lambda_handler`` on 127.0.0.1.
 
     Returns:
@@ -84,16 +112,32 @@ def start_rie(package_dir: str | os.PathLike[str], *, port: int | None = None, r
     binary = rie or ensure_rie()
     port = port or free_port()
     folder = Path(package_dir).resolve()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
-           "AWS_LAMBDA_FUNCTION_NAME": "modelkb-local", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}
-    command = [str(binary), "--runtime-interface-emulator-address", f"127.0.0.1:{port}", python, "-m", "awslambdaric", handler]
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
+        "AWS_LAMBDA_FUNCTION_NAME": "modelkb-local",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+    }
+    command = [
+        str(binary),
+        "--runtime-interface-emulator-address",
+        f"127.0.0.1:{port}",
+        python,
+        "-m",
+        "awslambdaric",
+        handler,
+    ]
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     url = f"http://127.0.0.1:{port}"
     wait_until_invokable(url, process=process)
     return process, url
 
 
-def wait_until_invokable(url: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until_invokable(
+    url: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll the RIE with a GET /health event until the function answers."""
     from .local_server import http_event
 
@@ -103,7 +147,9 @@ def wait_until_invokable(url: str, *, timeout: float = 60.0, process: subprocess
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             stderr = process.stderr.read().decode(errors="replace")[-800:] if process.stderr else ""
-            raise ContainerToolError(f"the emulator exited with code {process.returncode}: {stderr}")
+            raise ContainerToolError(
+                f"the emulator exited with code {process.returncode}: {stderr}"
+            )
         try:
             request = urllib.request.Request(url + INVOKE_PATH, data=data, method="POST")
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -111,11 +157,15 @@ def wait_until_invokable(url: str, *, timeout: float = 60.0, process: subprocess
             if answer.get("statusCode") == 200:
                 return
             if answer.get("errorType"):
-                raise ContainerToolError(f"the function failed to start: {answer.get('errorType')}: {answer.get('errorMessage')}")
+                raise ContainerToolError(
+                    f"the function failed to start: {answer.get('errorType')}: {answer.get('errorMessage')}"
+                )
         except (urllib.error.URLError, ConnectionError, OSError, ValueError) as err:
             last = err
         time.sleep(0.2)
-    raise ContainerToolError(f"the function behind {url} did not answer within {timeout:.0f} s ({last})")
+    raise ContainerToolError(
+        f"the function behind {url} did not answer within {timeout:.0f} s ({last})"
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

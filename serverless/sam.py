@@ -45,8 +45,12 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 def load_template(source: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a SAM/CloudFormation YAML (or JSON) template from a path or its text."""
-    text = Path(source).read_text(encoding="utf-8") if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and Path(source).is_file()) else str(source)
+    text = (
+        Path(source).read_text(encoding="utf-8")
+        if isinstance(source, Path)
+        or (isinstance(source, str) and "\n" not in source and Path(source).is_file())
+        else str(source)
+    )
     try:
         data = yaml.load(text, Loader=_CfnLoader)
     except yaml.YAMLError as err:
@@ -56,7 +60,9 @@ def load_template(source: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def translate(template: dict[str, Any], parameters: dict[str, Any] | None = None, *, region: str | None = None) -> dict[str, Any]:
+def translate(
+    template: dict[str, Any], parameters: dict[str, Any] | None = None, *, region: str | None = None
+) -> dict[str, Any]:
     """The CloudFormation template SAM would deploy (``Transform`` expanded locally).
 
     An image function needs an ``ImageUri``: pass it in ``parameters`` or it stays the template's.
@@ -76,11 +82,16 @@ def translate(template: dict[str, Any], parameters: dict[str, Any] | None = None
         os.environ.setdefault("AWS_DEFAULT_REGION", region)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     document = json.loads(json.dumps(template))
-    values = {name: spec.get("Default") for name, spec in (document.get("Parameters") or {}).items() if "Default" in spec}
+    values = {
+        name: spec.get("Default")
+        for name, spec in (document.get("Parameters") or {}).items()
+        if "Default" in spec
+    }
     values.update(parameters or {})
     try:
-        translated = Translator(managed_policy_map=dict(_MANAGED_POLICIES), sam_parser=Parser()).translate(
-            document, parameter_values=values)
+        translated = Translator(
+            managed_policy_map=dict(_MANAGED_POLICIES), sam_parser=Parser()
+        ).translate(document, parameter_values=values)
     except InvalidDocumentException as err:
         causes = "; ".join(str(cause) for cause in getattr(err, "causes", [])) or str(err)
         raise PackageError(f"the SAM translator rejected the template: {causes}") from err

@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..collector.preprocessing_steps import PAD_DEFAULTS, PAD_SIDES, RECORD_ONLY_OPS, inference_steps, missing_values
+from ..collector.preprocessing_steps import (
+    PAD_DEFAULTS,
+    PAD_SIDES,
+    RECORD_ONLY_OPS,
+    inference_steps,
+    missing_values,
+)
 from ..errors import PackageError
 from ..task import run_task
 from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
@@ -23,8 +29,19 @@ from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
 logger = logging.getLogger(__name__)
 
 SPEC_VERSION = 1
-_LINEAR_OPS = {"scale", "rescale", "normalize", "standardize", "minmax", "cast", "reshape", "flatten",
-               "expand_dims", "transpose", "resize"}
+_LINEAR_OPS = {
+    "scale",
+    "rescale",
+    "normalize",
+    "standardize",
+    "minmax",
+    "cast",
+    "reshape",
+    "flatten",
+    "expand_dims",
+    "transpose",
+    "resize",
+}
 
 
 def build_spec(
@@ -54,9 +71,14 @@ def build_spec(
     if kind not in ("image", "tabular", "text", "other"):
         raise PackageError(f"unknown dataset.kind {kind!r}; expected image, tabular, text or other")
     recorded = list(dataset.get("preprocessing") or [])
-    replayed = {id(step) for step in inference_steps([s for s in recorded if isinstance(s, Mapping)])}
-    steps = [_check_step(step, i, bundle_path) for i, step in enumerate(recorded)
-             if id(step) in replayed or not isinstance(step, Mapping)]
+    replayed = {
+        id(step) for step in inference_steps([s for s in recorded if isinstance(s, Mapping)])
+    }
+    steps = [
+        _check_step(step, i, bundle_path)
+        for i, step in enumerate(recorded)
+        if id(step) in replayed or not isinstance(step, Mapping)
+    ]
     classes = dataset.get("classes")
     spec: dict[str, Any] = {
         "spec_version": SPEC_VERSION,
@@ -81,17 +103,24 @@ def _model_input(metadata: Mapping[str, Any], found: Mapping[str, Any] | None) -
     recorded = dict(inputs[0]) if inputs and isinstance(inputs[0], Mapping) else {}
     if found:
         if recorded.get("shape") and _rank(recorded["shape"]) != _rank(found["shape"]):
-            logger.warning("metadata input shape %s differs from the ONNX model's %s; using the model's",
-                           recorded.get("shape"), found["shape"])
+            logger.warning(
+                "metadata input shape %s differs from the ONNX model's %s; using the model's",
+                recorded.get("shape"),
+                found["shape"],
+            )
         merged = {**recorded, **{k: v for k, v in found.items() if v is not None}}
         # The ONNX graph often leaves axes symbolic; keep the recorded sizes where they agree in rank.
         if recorded.get("shape") and _rank(recorded["shape"]) == _rank(found["shape"]):
-            merged["shape"] = [f if f is not None else r for f, r in zip(found["shape"], recorded["shape"])]
+            merged["shape"] = [
+                f if f is not None else r for f, r in zip(found["shape"], recorded["shape"])
+            ]
             merged["shape"][0] = None
         recorded = merged
     if not recorded.get("shape"):
         raise PackageError("the bundle records no model input shape (architecture.inputs[0].shape)")
-    shape = [None if d is None or (isinstance(d, int) and d < 0) else int(d) for d in recorded["shape"]]
+    shape = [
+        None if d is None or (isinstance(d, int) and d < 0) else int(d) for d in recorded["shape"]
+    ]
     shape[0] = None
     dtype = str(recorded.get("dtype") or "float32").replace("torch.", "")
     try:
@@ -122,11 +151,16 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
     op = step["op"]
     _check_values(step, index)
     if op in RECORD_ONLY_OPS:
-        where = f" ({step['source']}, line {step['line']})" if step.get("source") and step.get("line") else ""
+        where = (
+            f" ({step['source']}, line {step['line']})"
+            if step.get("source") and step.get("line")
+            else ""
+        )
         raise PackageError(
             f"dataset.preprocessing[{index}] ({op}){where} is recorded but the generated handler cannot replay it yet",
             hint="Do this step inside the model (it is then exported with it), or record an equivalent replayable "
-                 f"step: {', '.join(sorted(SUPPORTED_OPS))}.")
+            f"step: {', '.join(sorted(SUPPORTED_OPS))}.",
+        )
     if op not in SUPPORTED_OPS:
         raise PackageError(
             f"dataset.preprocessing[{index}] uses op {op!r}, which the generated handler cannot replay; "
@@ -138,27 +172,38 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
     if op == "tokenize" and step.get("tokenizer") == "TextVectorization":
         _check_text_vectorization(step, index)
     if op == "pad":
-        step = {**PAD_DEFAULTS, **step}  # written out in spec.json: the handler never guesses a side
+        step = {
+            **PAD_DEFAULTS,
+            **step,
+        }  # written out in spec.json: the handler never guesses a side
         if not isinstance(step.get("maxlen"), int):
             raise PackageError(f"dataset.preprocessing[{index}] (pad) needs an integer 'maxlen'")
         for field in ("padding", "truncating"):
             if step[field] not in PAD_SIDES:
-                raise PackageError(f"dataset.preprocessing[{index}] (pad) has {field}={step[field]!r}; "
-                                   f"expected one of {', '.join(PAD_SIDES)}")
+                raise PackageError(
+                    f"dataset.preprocessing[{index}] (pad) has {field}={step[field]!r}; "
+                    f"expected one of {', '.join(PAD_SIDES)}"
+                )
     return step
 
 
 def _check_values(step: Mapping[str, Any], index: int) -> None:
     """Refuse a step fitted to the data whose values were not recorded: replaying it would guess."""
-    missing = [] if step["op"] == "tokenize" else missing_values(step)  # a vocabulary: _load_vocab says it
+    missing = (
+        [] if step["op"] == "tokenize" else missing_values(step)
+    )  # a vocabulary: _load_vocab says it
     if not missing:
         return
-    where = f" ({step['source']}, {step.get('file', 'training source')} line {step['line']})" if step.get("source") and step.get("line") else ""
+    where = (
+        f" ({step['source']}, {step.get('file', 'training source')} line {step['line']})"
+        if step.get("source") and step.get("line")
+        else ""
+    )
     raise PackageError(
         f"dataset.preprocessing[{index}] ({step['op']}){where} was fitted to the training data and its "
         f"{'values' if missing == ['params'] else ', '.join(missing)} were not recorded, so the handler cannot replay it",
         hint="Put the layer inside the model (it is then exported with it), or record the values: "
-             "exp.set_dataset(preprocessing=[{'op': 'normalize', 'mean': [...], 'std': [...]}]).",
+        "exp.set_dataset(preprocessing=[{'op': 'normalize', 'mean': [...], 'std': [...]}]).",
     )
 
 
@@ -167,22 +212,31 @@ def _check_text_vectorization(step: Mapping[str, Any], index: int) -> None:
     problems = []
     if step.get("output_mode", "int") != "int":
         problems.append(f"output_mode={step['output_mode']!r} (only 'int')")
-    if step.get("standardize", "lower_and_strip_punctuation") not in (None, "lower", "strip_punctuation", "lower_and_strip_punctuation"):
+    if step.get("standardize", "lower_and_strip_punctuation") not in (
+        None,
+        "lower",
+        "strip_punctuation",
+        "lower_and_strip_punctuation",
+    ):
         problems.append(f"standardize={step['standardize']!r} (a custom function)")
     if step.get("split", "whitespace") not in ("whitespace", "character"):
         problems.append(f"split={step['split']!r} (a custom function)")
     if step.get("ngrams") not in (None, 1):
         problems.append(f"ngrams={step['ngrams']!r}")
     if problems:
-        raise PackageError(f"dataset.preprocessing[{index}] (TextVectorization) cannot be replayed by the handler: "
-                           f"{'; '.join(problems)}",
-                           hint="Use output_mode='int' with a named standardize and split, or send token ids.")
+        raise PackageError(
+            f"dataset.preprocessing[{index}] (TextVectorization) cannot be replayed by the handler: "
+            f"{'; '.join(problems)}",
+            hint="Use output_mode='int' with a named standardize and split, or send token ids.",
+        )
 
 
 def _load_vocab(step: Mapping[str, Any], bundle_path: Path | None, index: int) -> dict[str, int]:
     name = step.get("vocab_path") or step.get("vocab_file")
     if not name or bundle_path is None:
-        raise PackageError(f"dataset.preprocessing[{index}] (tokenize) has no 'vocab', 'vocabulary' or 'vocab_path'")
+        raise PackageError(
+            f"dataset.preprocessing[{index}] (tokenize) has no 'vocab', 'vocabulary' or 'vocab_path'"
+        )
     path = (bundle_path / str(name)).resolve()
     if bundle_path.resolve() not in path.parents:
         raise PackageError(f"vocabulary file {name!r} is outside the bundle")
@@ -205,7 +259,9 @@ def _features(dataset: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
-def _image(model: Mapping[str, Any], dataset: Mapping[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+def _image(
+    model: Mapping[str, Any], dataset: Mapping[str, Any], steps: list[dict[str, Any]]
+) -> dict[str, Any]:
     dims = model["shape"][1:]
     channels_first = False
     if len(dims) == 2:
@@ -216,7 +272,9 @@ def _image(model: Mapping[str, Any], dataset: Mapping[str, Any], steps: list[dic
     elif len(dims) == 3:
         height, width, channels = dims
     else:
-        raise PackageError(f"an image model needs an (H, W), (H, W, C) or (C, H, W) input; got {dims}")
+        raise PackageError(
+            f"an image model needs an (H, W), (H, W, C) or (C, H, W) input; got {dims}"
+        )
     resize = next((s for s in steps if s["op"] == "resize"), None)
     if resize:
         height, width = int(resize["height"]), int(resize["width"])
@@ -239,14 +297,21 @@ def _pixel_range(dataset: Mapping[str, Any], steps: list[dict[str, Any]]) -> lis
     given = dataset.get("pixel_range") or dataset.get("raw_range")
     if isinstance(given, Mapping):
         given = [given.get("min"), given.get("max")]
-    if isinstance(given, list) and len(given) == 2 and all(isinstance(v, (int, float)) for v in given):
+    if (
+        isinstance(given, list)
+        and len(given) == 2
+        and all(isinstance(v, (int, float)) for v in given)
+    ):
         return [float(given[0]), float(given[1])]
     x_range = dataset.get("x_range")
     if isinstance(x_range, Mapping) and steps and all(s["op"] in _LINEAR_OPS for s in steps):
         low, high = x_range.get("min"), x_range.get("max")
         if isinstance(low, (int, float)) and isinstance(high, (int, float)):
             inverted = [_invert(float(low), steps), _invert(float(high), steps)]
-            if all(v is not None and math.isfinite(v) for v in inverted) and inverted[0] < inverted[1]:
+            if (
+                all(v is not None and math.isfinite(v) for v in inverted)
+                and inverted[0] < inverted[1]
+            ):
                 return [round(inverted[0], 9), round(inverted[1], 9)]
     return [0.0, 255.0]
 
@@ -258,7 +323,9 @@ def _invert(value: float, steps: list[dict[str, Any]]) -> float | None:
             if op == "scale":
                 value /= float(step.get("factor", step.get("scale")))
             elif op == "rescale":
-                value = (value - float(step.get("offset", 0.0))) / float(step.get("scale", step.get("factor")))
+                value = (value - float(step.get("offset", 0.0))) / float(
+                    step.get("scale", step.get("factor"))
+                )
             elif op in ("normalize", "standardize"):
                 value = value * float(step.get("std", 1.0)) + float(step.get("mean", 0.0))
             elif op == "minmax":
@@ -268,12 +335,19 @@ def _invert(value: float, steps: list[dict[str, Any]]) -> float | None:
     return value
 
 
-def _text(metadata: Mapping[str, Any], model: Mapping[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+def _text(
+    metadata: Mapping[str, Any], model: Mapping[str, Any], steps: list[dict[str, Any]]
+) -> dict[str, Any]:
     pad = next((s for s in steps if s["op"] == "pad"), None)
     tokenize = next((s for s in steps if s["op"] == "tokenize"), None)
     fixed = tokenize.get("output_sequence_length") if tokenize else None
-    maxlen = int(pad["maxlen"]) if pad else fixed if isinstance(fixed, int) else (
-        model["shape"][1] if len(model["shape"]) == 2 else None)
+    maxlen = (
+        int(pad["maxlen"])
+        if pad
+        else fixed
+        if isinstance(fixed, int)
+        else (model["shape"][1] if len(model["shape"]) == 2 else None)
+    )
     vocab_size = None
     for layer in (metadata.get("architecture") or {}).get("layers") or []:
         config = layer.get("config") or {} if isinstance(layer, Mapping) else {}
@@ -284,7 +358,9 @@ def _text(metadata: Mapping[str, Any], model: Mapping[str, Any], steps: list[dic
         if vocab_size:
             break
     if vocab_size is None and tokenize is not None:
-        vocab = tokenize.get("vocab") or {t: i for i, t in enumerate(tokenize.get("vocabulary") or [])}
+        vocab = tokenize.get("vocab") or {
+            t: i for i, t in enumerate(tokenize.get("vocabulary") or [])
+        }
         ids = list(vocab.values()) + [int(tokenize.get("oov_index", tokenize.get("oov", 1))), 0]
         vocab_size = max(ids) + 1
     return {"maxlen": maxlen, "vocab_size": vocab_size, "tokenizer": tokenize is not None}

@@ -71,11 +71,15 @@ def netron_source() -> Path:
 def patch_netron_index(html: str) -> str:
     """Make Netron's ``index.html`` offline-safe (see the module docstring)."""
     html = re.sub(r'\s*<meta name="date" content="[^"]*">', "", html)
-    html = re.sub(r'<meta name="version" content="[^"]*">', '<meta name="version" content="0.0.0">', html)
+    html = re.sub(
+        r'<meta name="version" content="[^"]*">', '<meta name="version" content="0.0.0">', html
+    )
     marker = '<script type="text/javascript" src="index.js"></script>'
     if marker not in html:
         raise RuntimeError("unexpected Netron index.html: cannot find its index.js script tag")
-    return html.replace(marker, '<script type="text/javascript" src="modelkb-embed.js"></script>\n' + marker)
+    return html.replace(
+        marker, '<script type="text/javascript" src="modelkb-embed.js"></script>\n' + marker
+    )
 
 
 def install_netron(site_dir: Path) -> Path:
@@ -103,7 +107,11 @@ def vendored_dir() -> Path:
     return Path(str(resources.files("modelkb.site") / "vendor"))
 
 
-ONNXRUNTIME_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+ONNXRUNTIME_WEB_FILES = (
+    "ort.wasm.min.js",
+    "ort-wasm-simd-threaded.mjs",
+    "ort-wasm-simd-threaded.wasm",
+)
 
 
 def install_vendor(site_dir: Path) -> list[str]:
@@ -114,7 +122,9 @@ def install_vendor(site_dir: Path) -> list[str]:
     """
     source = vendored_dir()
     notices: list[str] = []
-    missing = [name for name in ONNXRUNTIME_WEB_FILES if not (source / "onnxruntime-web" / name).is_file()]
+    missing = [
+        name for name in ONNXRUNTIME_WEB_FILES if not (source / "onnxruntime-web" / name).is_file()
+    ]
     if missing:
         notices.append(
             f"onnxruntime-web is not installed ({', '.join(missing)} missing): the try-the-model pages "
@@ -125,7 +135,11 @@ def install_vendor(site_dir: Path) -> list[str]:
     for entry in sorted(source.iterdir()):
         if entry.is_dir():
             target = site_dir / "vendor" / entry.name
-            stamp = " ".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(entry.rglob("*")) if p.is_file())
+            stamp = " ".join(
+                f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                for p in sorted(entry.rglob("*"))
+                if p.is_file()
+            )
             if (target / STAMP_FILE).is_file() and (target / STAMP_FILE).read_text() == stamp:
                 continue
             _copy_tree(entry, target)

@@ -110,7 +110,9 @@ class _Manifest:
             return
         self.render_key = data.get("render_key", "")
         self.projects = data.get("projects", {})
-        self.summaries = {key: summary_from_json(value) for key, value in data.get("summaries", {}).items()}
+        self.summaries = {
+            key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
+        }
 
     def save(self) -> None:
         data = {
@@ -135,14 +137,22 @@ def _bundle_files(folder: Path) -> list[str]:
 
 
 def _write_zip(folder: Path, files: list[str], target: Path, experiment_id: str) -> None:
-    with atomic_target(target, durable=False) as tmp, \
-            zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    with (
+        atomic_target(target, durable=False) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
+    ):
         for rel in files:
             archive.write(folder / rel, f"{experiment_id}/{rel}")
 
 
-def render_experiment_dir(summary: ExperimentSummary, metadata: dict[str, Any], chrome: mkdocs_shell.Chrome,
-                          out: Path, *, zip_bundle: bool = True) -> None:
+def render_experiment_dir(
+    summary: ExperimentSummary,
+    metadata: dict[str, Any],
+    chrome: mkdocs_shell.Chrome,
+    out: Path,
+    *,
+    zip_bundle: bool = True,
+) -> None:
     """Write ``experiments/<id>/`` for one experiment."""
     folder = Path(summary.path)
     target = out / "experiments" / summary.id
@@ -152,7 +162,10 @@ def render_experiment_dir(summary: ExperimentSummary, metadata: dict[str, Any], 
     data = pages.experiment_data(metadata, summary)
     body = pages.render_experiment(metadata, summary, files=file_set, data=data)
     _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
-    _write_text(target / "data.json", json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str))
+    _write_text(
+        target / "data.json",
+        json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str),
+    )
     for name in ("README.md", "model.onnx"):
         if name in file_set:
             assets.link_or_copy(folder / name, target / name)
@@ -189,22 +202,34 @@ def check_output_folder(out_dir: Path, store: Store, *, force: bool = False) -> 
         OutputFolderError: The folder is one of the above (a ValueError).
     """
     if out_dir == store.root or store.root in out_dir.parents:
-        raise OutputFolderError(f"Expected an output folder outside the store. Received: out={str(out_dir)!r}",
-                                hint="Build the catalog beside the store, e.g. --out modelkb-site.")
+        raise OutputFolderError(
+            f"Expected an output folder outside the store. Received: out={str(out_dir)!r}",
+            hint="Build the catalog beside the store, e.g. --out modelkb-site.",
+        )
     if out_dir in store.root.parents:
-        raise OutputFolderError(f"Expected an output folder that does not hold the store {store.root}. "
-                                f"Received: out={str(out_dir)!r}", hint=f"Choose a new folder, e.g. --out {out_dir / 'modelkb-site'}.")
+        raise OutputFolderError(
+            f"Expected an output folder that does not hold the store {store.root}. "
+            f"Received: out={str(out_dir)!r}",
+            hint=f"Choose a new folder, e.g. --out {out_dir / 'modelkb-site'}.",
+        )
     if force or not out_dir.is_dir() or (out_dir / WORK_DIR).is_dir():
         return
     other = next(iter(sorted(os.listdir(out_dir))), None)
     if other is not None:
-        raise OutputFolderError(f"Expected a new or empty folder, or an earlier catalog build. Received: out={str(out_dir)!r}, "
-                                f"which holds other files (such as {other!r}) that the build would replace",
-                                hint="Choose another folder, or pass --force to build into it anyway.")
+        raise OutputFolderError(
+            f"Expected a new or empty folder, or an earlier catalog build. Received: out={str(out_dir)!r}, "
+            f"which holds other files (such as {other!r}) that the build would replace",
+            hint="Choose another folder, or pass --force to build into it anyway.",
+        )
 
 
-def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set[str],
-                  built_ids: Iterable[str], built_slugs: Iterable[str]) -> None:
+def _remove_stale(
+    out: Path,
+    summaries: dict[str, ExperimentSummary],
+    slugs: set[str],
+    built_ids: Iterable[str],
+    built_slugs: Iterable[str],
+) -> None:
     """Delete pages of runs and projects that an earlier build wrote and the store no longer has.
 
     Only names the previous manifest lists are candidates: a folder the build did not write is
@@ -218,10 +243,15 @@ def _remove_stale(out: Path, summaries: dict[str, ExperimentSummary], slugs: set
             (out / "data" / kind / f"{slug}.json").unlink(missing_ok=True)
 
 
-def _regroup(catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]) -> list[pages.ProjectInfo]:
+def _regroup(
+    catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]
+) -> list[pages.ProjectInfo]:
     """The projects again after some runs were dropped; a project left empty keeps its (empty) page."""
     regrouped = {project.slug: project for project in pages.group_projects(summaries.values())}
-    return [regrouped.get(project.slug) or pages.ProjectInfo(project.title, project.slug) for project in catalog]
+    return [
+        regrouped.get(project.slug) or pages.ProjectInfo(project.title, project.slug)
+        for project in catalog
+    ]
 
 
 def build_site(
@@ -278,8 +308,12 @@ def build_site(
         todo = list(summaries)
     else:
         pages_dir = str(out_dir / "experiments")
-        todo = [key for key in summaries
-                if key in result.changed or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))]
+        todo = [
+            key
+            for key in summaries
+            if key in result.changed
+            or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))
+        ]
     total = len(todo)
     unrenderable: list[Problem] = []
     for done, experiment_id in enumerate(todo, 1):
@@ -291,7 +325,12 @@ def build_site(
             render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
         except Exception as err:  # noqa: BLE001 - one bundle of odd shape never stops the catalog
             logger.debug("cannot render %s", summary.path, exc_info=True)
-            unrenderable.append(Problem(summary.path, f"cannot be shown in the catalog ({type(err).__name__}: {err}); skipped"))
+            unrenderable.append(
+                Problem(
+                    summary.path,
+                    f"cannot be shown in the catalog ({type(err).__name__}: {err}); skipped",
+                )
+            )
             shutil.rmtree(out_dir / "experiments" / experiment_id, ignore_errors=True)
             del summaries[experiment_id]
         if progress is not None and (done % 100 == 0 or done == total):
@@ -303,21 +342,46 @@ def build_site(
     _remove_stale(out_dir, summaries, set(slugs), built_ids, built_slugs)
     project_keys = {}
     for project in catalog:
-        key = hashlib.sha256(json.dumps([[s.id, s.stamp] for s in project.experiments]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(
+            json.dumps([[s.id, s.stamp] for s in project.experiments]).encode()
+        ).hexdigest()[:16]
         key += ":" + render_key
         project_keys[project.slug] = key
         data_file = out_dir / "data" / "projects" / f"{project.slug}.json"
         checklist_file = out_dir / "data" / "checklist" / f"{project.slug}.json"
-        if manifest.projects.get(project.slug) != key or not data_file.is_file() or not checklist_file.is_file():
-            _write_text(data_file, json.dumps(pages.project_table(project), ensure_ascii=False, separators=(",", ":")))
-            _write_text(checklist_file, json.dumps(site_checklist.project_checklist(project.experiments),
-                                                   ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str))
+        if (
+            manifest.projects.get(project.slug) != key
+            or not data_file.is_file()
+            or not checklist_file.is_file()
+        ):
+            _write_text(
+                data_file,
+                json.dumps(pages.project_table(project), ensure_ascii=False, separators=(",", ":")),
+            )
+            _write_text(
+                checklist_file,
+                json.dumps(
+                    site_checklist.project_checklist(project.experiments),
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                    allow_nan=False,
+                    default=str,
+                ),
+            )
     _fill_shell(shell_dir, out_dir, shell, catalog, summaries, [str(p) for p in result.problems])
-    write_search_index(shell_dir / "search" / "search_index.json", out_dir / "search" / "search_index.json",
-                       catalog, summaries.values())
+    write_search_index(
+        shell_dir / "search" / "search_index.json",
+        out_dir / "search" / "search_index.json",
+        catalog,
+        summaries.values(),
+    )
 
-    if result.changed or render_key != manifest.render_key or project_keys != manifest.projects \
-            or summaries.keys() != manifest.summaries.keys():
+    if (
+        result.changed
+        or render_key != manifest.render_key
+        or project_keys != manifest.projects
+        or summaries.keys() != manifest.summaries.keys()
+    ):
         manifest.summaries = summaries
         manifest.render_key = render_key
         manifest.projects = project_keys
@@ -334,14 +398,25 @@ def build_site(
     )
 
 
-def _fill_shell(shell_dir: Path, out: Path, shell: list[mkdocs_shell.ShellPage], catalog: list[pages.ProjectInfo],
-                summaries: dict[str, ExperimentSummary], problems: list[str]) -> None:
+def _fill_shell(
+    shell_dir: Path,
+    out: Path,
+    shell: list[mkdocs_shell.ShellPage],
+    catalog: list[pages.ProjectInfo],
+    summaries: dict[str, ExperimentSummary],
+    problems: list[str],
+) -> None:
     by_slug = {project.slug: project for project in catalog}
     bodies: dict[str, tuple[str, str | None]] = {
         "": (pages.render_dashboard(catalog, summaries.values()), None),
         "projects/": (pages.render_projects_index(catalog), None),
         "compare/": (pages.render_compare(), None),
-        "about/": (pages.render_about(version=modelkb.__version__, count=len(summaries), problems=problems), None),
+        "about/": (
+            pages.render_about(
+                version=modelkb.__version__, count=len(summaries), problems=problems
+            ),
+            None,
+        ),
     }
     for slug, project in by_slug.items():
         bodies[f"projects/{slug}/"] = (pages.render_project(project), escape(project.title))

@@ -135,16 +135,24 @@ def _shape_text(shape: object) -> str:
     return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + ")"
 
 
-def summarize(metadata: Mapping[str, Any], *, folder: Path, slug: str, stamp: list[int] | None) -> ExperimentSummary:
+def summarize(
+    metadata: Mapping[str, Any], *, folder: Path, slug: str, stamp: list[int] | None
+) -> ExperimentSummary:
     """Summarise one bundle's metadata for the catalog."""
     flat = flatten(metadata)
     cells = {key: encode_cell(number, shorten(text)) for key, number, text in field_rows(flat)}
-    architecture = metadata.get("architecture") if isinstance(metadata.get("architecture"), dict) else {}
+    architecture = (
+        metadata.get("architecture") if isinstance(metadata.get("architecture"), dict) else {}
+    )
     dataset = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
     display = {}
     for label, ios, shape_key in (("input_shape", "inputs", "x"), ("output_shape", "outputs", "y")):
         entries = architecture.get(ios)
-        shape = entries[0].get("shape") if isinstance(entries, list) and entries and isinstance(entries[0], dict) else None
+        shape = (
+            entries[0].get("shape")
+            if isinstance(entries, list) and entries and isinstance(entries[0], dict)
+            else None
+        )
         if shape is None and isinstance(dataset.get("shapes"), dict):
             shape = dataset["shapes"].get(shape_key)
         text = _shape_text(shape)
@@ -194,8 +202,13 @@ class ScanResult:
     problems: list[Problem]
 
 
-def scan(store: Store, *, previous: Mapping[str, ExperimentSummary] | None = None,
-         projects: Iterable[str] | None = None, validate: bool = False) -> ScanResult:
+def scan(
+    store: Store,
+    *,
+    previous: Mapping[str, ExperimentSummary] | None = None,
+    projects: Iterable[str] | None = None,
+    validate: bool = False,
+) -> ScanResult:
     """Read the store, re-reading only bundles whose ``metadata.json`` changed since ``previous``.
 
     Args:
@@ -207,7 +220,9 @@ def scan(store: Store, *, previous: Mapping[str, ExperimentSummary] | None = Non
     Returns:
         The summaries, the ids re-read, their metadata and the unreadable bundles.
     """
-    wanted = None if projects is None else {p for name in projects for p in (name, project_slug(name))}
+    wanted = (
+        None if projects is None else {p for name in projects for p in (name, project_slug(name))}
+    )
     by_path = {summary.path: summary for summary in (previous or {}).values()}
     result = ScanResult({}, set(), {}, [])
     for folder in store.iter_bundle_dirs():
@@ -217,17 +232,33 @@ def scan(store: Store, *, previous: Mapping[str, ExperimentSummary] | None = Non
             summary = cached
         else:
             if stamp is None and not (folder / RUN_STATE_FILE).exists():
-                result.problems.append(Problem(str(folder), "not a bundle: neither metadata.json nor run.json"))
+                result.problems.append(
+                    Problem(str(folder), "not a bundle: neither metadata.json nor run.json")
+                )
                 continue
             try:
                 bundle = read_bundle(folder, validate=validate)
                 metadata = bundle.metadata
-                if not isinstance(metadata.get("id"), str) or not isinstance(metadata.get("project"), str):
+                if not isinstance(metadata.get("id"), str) or not isinstance(
+                    metadata.get("project"), str
+                ):
                     raise BundleError("metadata.json lacks a string 'id' or 'project'")
                 if not SAFE_ID.fullmatch(metadata["id"]):
-                    raise BundleError(f"unusable experiment id {metadata['id'][:80]!r} (letters, digits, '-', '_' only)")
-                summary = summarize(metadata, folder=folder, slug=project_slug(metadata["project"]), stamp=stamp)
-            except (BundleError, OSError, TypeError, ValueError, KeyError, AttributeError, RecursionError) as err:
+                    raise BundleError(
+                        f"unusable experiment id {metadata['id'][:80]!r} (letters, digits, '-', '_' only)"
+                    )
+                summary = summarize(
+                    metadata, folder=folder, slug=project_slug(metadata["project"]), stamp=stamp
+                )
+            except (
+                BundleError,
+                OSError,
+                TypeError,
+                ValueError,
+                KeyError,
+                AttributeError,
+                RecursionError,
+            ) as err:
                 result.problems.append(Problem(str(folder), str(err).removeprefix(f"{folder}: ")))
                 continue
             result.changed.add(summary.id)

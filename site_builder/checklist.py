@@ -74,18 +74,26 @@ def run_checklist(metadata: Mapping[str, Any], summary: ExperimentSummary) -> li
     items = []
     for item in result["items"]:
         parts = item.get("parts") or [item["text"]]
-        items.append({
-            "id": item["id"],
-            "title": item["title"],
-            "question": item["question"],
-            "status": item["status"],
-            "label": STATUS_LABELS.get(item["status"], item["status"]),
-            "mark": STATUS_MARKS.get(item["status"], "?"),
-            "parts": [(shorten(p), "") if isinstance(p, str) else (shorten(p["text"]), json.dumps(p["project"], ensure_ascii=False))
-                      for p in parts],
-            "how": str(item.get("how_to_complete") or ""),
-            "project": json.dumps(item["project"], ensure_ascii=False) if item.get("project") else "",
-        })
+        items.append(
+            {
+                "id": item["id"],
+                "title": item["title"],
+                "question": item["question"],
+                "status": item["status"],
+                "label": STATUS_LABELS.get(item["status"], item["status"]),
+                "mark": STATUS_MARKS.get(item["status"], "?"),
+                "parts": [
+                    (shorten(p), "")
+                    if isinstance(p, str)
+                    else (shorten(p["text"]), json.dumps(p["project"], ensure_ascii=False))
+                    for p in parts
+                ],
+                "how": str(item.get("how_to_complete") or ""),
+                "project": json.dumps(item["project"], ensure_ascii=False)
+                if item.get("project")
+                else "",
+            }
+        )
     return items
 
 
@@ -114,6 +122,14 @@ def project_checklist(experiments: list[ExperimentSummary]) -> dict[str, Any]:
     for summary in experiments:
         if summary.stamp is None:
             continue
-        flats.append({key: typed_value(cell) for key, cell in summary.cells.items()
-                      if key in _PROJECT_KEYS or key.startswith(_PROJECT_PREFIXES)})
-    return {**project_summary(flats), "questions": {item_id: question for item_id, _, question in ITEMS}}
+        flats.append(
+            {
+                key: typed_value(cell)
+                for key, cell in summary.cells.items()
+                if key in _PROJECT_KEYS or key.startswith(_PROJECT_PREFIXES)
+            }
+        )
+    return {
+        **project_summary(flats),
+        "questions": {item_id: question for item_id, _, question in ITEMS},
+    }

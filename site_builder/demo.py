@@ -22,13 +22,17 @@ def demo_catalog(store_dir: Path, best_id: str, *, serve: bool) -> Path:
 
     store = Store(store_dir)
     report = build_site(store, Path(store_dir).parent / "site")
-    click.echo(f"Catalog: {report.experiments} experiments in {report.seconds:.1f} s -> {report.out}")
+    click.echo(
+        f"Catalog: {report.experiments} experiments in {report.seconds:.1f} s -> {report.out}"
+    )
     click.echo(f"Best run's page: {report.out / 'experiments' / best_id / 'index.html'}")
     if serve:
         from .serve import make_server, server_url
 
         server = make_server(report.out)
-        click.echo(f"Serving the catalog at {server_url(server)}experiments/{best_id}/ (Ctrl-C stops)")
+        click.echo(
+            f"Serving the catalog at {server_url(server)}experiments/{best_id}/ (Ctrl-C stops)"
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -160,7 +160,9 @@ def _run_mkdocs(config_path: Path) -> None:
 
     # mkdocs-material announces its end of life on every build; keep our output readable.
     for name in ("mkdocs", "material"):
-        logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.WARNING))
+        logging.getLogger(name).setLevel(
+            max(logging.getLogger(name).getEffectiveLevel(), logging.WARNING)
+        )
     config = load_config(config_file=str(config_path))
     build(config)
 
@@ -186,7 +188,11 @@ class Chrome:
 
     def wrap(self, body: str, title_html: str) -> str:
         """A whole page: ``title_html`` must already be HTML-escaped."""
-        return self.header.replace(TITLE_TOKEN, title_html) + body + self.footer.replace(TITLE_TOKEN, title_html)
+        return (
+            self.header.replace(TITLE_TOKEN, title_html)
+            + body
+            + self.footer.replace(TITLE_TOKEN, title_html)
+        )
 
 
 def _squeeze(html: str) -> str:

@@ -27,7 +27,12 @@ from .checklist import run_checklist
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
 
-SCORE_KEYS = ("metrics.final.val_accuracy", "metrics.final.accuracy", "metrics.final.val_loss", "metrics.final.loss")
+SCORE_KEYS = (
+    "metrics.final.val_accuracy",
+    "metrics.final.accuracy",
+    "metrics.final.val_loss",
+    "metrics.final.loss",
+)
 """The score a project card shows: the best of the first key any of its runs has (regression
 projects have no accuracy: their best is the lowest loss)."""
 
@@ -42,6 +47,7 @@ FIELD_GROUPS = (
     ("ONNX", "onnx."),
     ("Context", "context."),
 )
+
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
@@ -122,7 +128,11 @@ def recent(summaries: Iterable[ExperimentSummary], limit: int = 50) -> list[Expe
 
 
 def render_dashboard(projects: list[ProjectInfo], summaries: Iterable[ExperimentSummary]) -> str:
-    return environment().get_template("dashboard.html.j2").render(projects=projects, runs=recent(summaries))
+    return (
+        environment()
+        .get_template("dashboard.html.j2")
+        .render(projects=projects, runs=recent(summaries))
+    )
 
 
 def render_projects_index(projects: list[ProjectInfo]) -> str:
@@ -138,7 +148,11 @@ def render_compare() -> str:
 
 
 def render_about(*, version: str, count: int, problems: list[str]) -> str:
-    return environment().get_template("about.html.j2").render(version=version, count=count, problems=problems)
+    return (
+        environment()
+        .get_template("about.html.j2")
+        .render(version=version, count=count, problems=problems)
+    )
 
 
 def project_table(project: ProjectInfo) -> dict[str, Any]:
@@ -186,14 +200,27 @@ def _recorded_checklist(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
         items = []
         for entry in given:
             if isinstance(entry, Mapping):
-                items.append({"label": str(entry.get("label") or entry.get("item") or entry.get("name") or ""),
-                              "ok": bool(entry.get("ok", entry.get("done", entry.get("checked", False)))),
-                              "detail": shorten(str(entry.get("detail") or entry.get("value") or ""))})
+                items.append(
+                    {
+                        "label": str(
+                            entry.get("label") or entry.get("item") or entry.get("name") or ""
+                        ),
+                        "ok": bool(entry.get("ok", entry.get("done", entry.get("checked", False)))),
+                        "detail": shorten(str(entry.get("detail") or entry.get("value") or "")),
+                    }
+                )
             else:
                 items.append({"label": str(entry), "ok": True, "detail": ""})
         return items
     if isinstance(given, Mapping):
-        return [{"label": str(k), "ok": bool(v), "detail": "" if isinstance(v, bool) else shorten(str(v))} for k, v in given.items()]
+        return [
+            {
+                "label": str(k),
+                "ok": bool(v),
+                "detail": "" if isinstance(v, bool) else shorten(str(v)),
+            }
+            for k, v in given.items()
+        ]
     return []
 
 
@@ -202,7 +229,9 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
     metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), Mapping) else {}
     history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
     dataset = metadata.get("dataset") if isinstance(metadata.get("dataset"), Mapping) else {}
-    architecture = metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
+    architecture = (
+        metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
+    )
     return {
         "id": summary.id,
         "name": summary.name,
@@ -212,13 +241,21 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
         "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
         "model": summary.has_model,
         "task": run_task(metadata),
-        "inputs": architecture.get("inputs") if isinstance(architecture.get("inputs"), list) else [],
-        "outputs": architecture.get("outputs") if isinstance(architecture.get("outputs"), list) else [],
+        "inputs": architecture.get("inputs")
+        if isinstance(architecture.get("inputs"), list)
+        else [],
+        "outputs": architecture.get("outputs")
+        if isinstance(architecture.get("outputs"), list)
+        else [],
         "dataset": {
             "kind": dataset.get("kind"),
             "classes": dataset.get("classes") if isinstance(dataset.get("classes"), list) else None,
-            "features": dataset.get("features") if isinstance(dataset.get("features"), list) else None,
-            "preprocessing": dataset.get("preprocessing") if isinstance(dataset.get("preprocessing"), list) else [],
+            "features": dataset.get("features")
+            if isinstance(dataset.get("features"), list)
+            else None,
+            "preprocessing": dataset.get("preprocessing")
+            if isinstance(dataset.get("preprocessing"), list)
+            else [],
             "shapes": dataset.get("shapes") if isinstance(dataset.get("shapes"), Mapping) else {},
         },
     }
@@ -229,8 +266,11 @@ def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     for split in ("train", "val"):
         values = entry.get(split)
         if isinstance(values, Mapping):
-            out[split] = {k: v for k, v in values.items()
-                          if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+            out[split] = {
+                k: v
+                for k, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            }
     return out
 
 
@@ -243,38 +283,63 @@ def _nested(metadata: Mapping[str, Any], *path: str) -> Any:
     return node
 
 
-def render_experiment(metadata: Mapping[str, Any], summary: ExperimentSummary, *, files: set[str], data: dict[str, Any]) -> str:
+def render_experiment(
+    metadata: Mapping[str, Any],
+    summary: ExperimentSummary,
+    *,
+    files: set[str],
+    data: dict[str, Any],
+) -> str:
     """The body of one experiment page."""
     flat = flatten(metadata)
-    architecture = metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
+    architecture = (
+        metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
+    )
     layers = [layer for layer in architecture.get("layers") or [] if isinstance(layer, Mapping)]
-    warnings = [w for w in metadata.get("warnings") or [] if isinstance(w, Mapping)] if isinstance(metadata.get("warnings"), list) else []
+    warnings = (
+        [w for w in metadata.get("warnings") or [] if isinstance(w, Mapping)]
+        if isinstance(metadata.get("warnings"), list)
+        else []
+    )
     steps = _nested(metadata, "dataset", "preprocessing")
     context = {
         "m": summary,
         "meta_title": summary.name,
         "status": str(metadata.get("status", "")),
         "notes": shorten(str(metadata.get("notes") or "")),
-        "tags": [str(t) for t in metadata.get("tags") or []] if isinstance(metadata.get("tags"), list) else [],
+        "tags": [str(t) for t in metadata.get("tags") or []]
+        if isinstance(metadata.get("tags"), list)
+        else [],
         "groups": _group_fields(flat),
         "layers": [
             {
                 "name": str(layer.get("name", "")),
                 "type": str(layer.get("type", "")),
                 "params": "" if layer.get("params") is None else str(layer.get("params")),
-                "shape": "" if layer.get("output_shape") is None else json.dumps(layer.get("output_shape")),
+                "shape": ""
+                if layer.get("output_shape") is None
+                else json.dumps(layer.get("output_shape")),
             }
             for layer in layers[:500]
         ],
         "layer_overflow": max(0, len(layers) - 500),
-        "steps": [shorten(json.dumps(step, ensure_ascii=False, sort_keys=True, default=str)) for step in steps if isinstance(step, Mapping)] if isinstance(steps, list) else [],
+        "steps": [
+            shorten(json.dumps(step, ensure_ascii=False, sort_keys=True, default=str))
+            for step in steps
+            if isinstance(step, Mapping)
+        ]
+        if isinstance(steps, list)
+        else [],
         "warnings": [shorten(str(w.get("message", ""))) for w in warnings],
         "checklist": run_checklist(metadata, summary),
         "recorded_checklist": _recorded_checklist(metadata),
         "has_model": summary.has_model,
         "has_card": "README.md" in files,
         "serverless_url": _url(_nested(metadata, "serverless", "url")),
-        "serverless_curl": _curl(_url(_nested(metadata, "serverless", "url")), _nested(metadata, "serverless", "example_request")),
+        "serverless_curl": _curl(
+            _url(_nested(metadata, "serverless", "url")),
+            _nested(metadata, "serverless", "example_request"),
+        ),
         "hub_url": _url(_nested(metadata, "hub", "url")),
         "data_json": script_json(data),
     }
@@ -294,4 +359,3 @@ def _url(value: object) -> str:
     if isinstance(value, str) and value.lower().startswith(("https://", "http://")):
         return value
     return ""
-

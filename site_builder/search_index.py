@@ -47,11 +47,19 @@ def experiment_entry(summary: ExperimentSummary) -> dict[str, str]:
 
 def project_entry(project: ProjectInfo) -> dict[str, str]:
     text = f"Project {project.title}: {project.count} experiments. Owners: {', '.join(project.owners)}. Tags: {', '.join(project.tags)}."
-    return {"location": f"projects/{project.slug}/", "title": escape(project.title), "text": escape(text)}
+    return {
+        "location": f"projects/{project.slug}/",
+        "title": escape(project.title),
+        "text": escape(text),
+    }
 
 
-def write_search_index(shell_index: Path, target: Path, projects: list[ProjectInfo],
-                       experiments: Iterable[ExperimentSummary]) -> int:
+def write_search_index(
+    shell_index: Path,
+    target: Path,
+    projects: list[ProjectInfo],
+    experiments: Iterable[ExperimentSummary],
+) -> int:
     """Write the site's search index: mkdocs' own entries (minus shell artefacts) plus ours.
 
     Returns:
@@ -59,9 +67,11 @@ def write_search_index(shell_index: Path, target: Path, projects: list[ProjectIn
     """
     data: dict[str, Any] = json.loads(shell_index.read_text(encoding="utf-8"))
     docs = [
-        doc for doc in data.get("docs", [])
+        doc
+        for doc in data.get("docs", [])
         if not doc.get("location", "").startswith((CHROME_PAGE, "projects/"))
-        or doc.get("location", "").startswith("projects/#") or doc.get("location") == "projects/"
+        or doc.get("location", "").startswith("projects/#")
+        or doc.get("location") == "projects/"
     ]
     docs = [doc for doc in docs if TITLE_TOKEN not in doc.get("title", "")]
     docs.extend(project_entry(project) for project in projects)

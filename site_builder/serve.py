@@ -24,7 +24,10 @@ EXTRA_TYPES = {
 class CatalogRequestHandler(SimpleHTTPRequestHandler):
     """Static files with the MIME types the catalog needs; quiet unless debugging."""
 
-    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, **EXTRA_TYPES}
+    extensions_map: ClassVar[dict[str, str]] = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        **EXTRA_TYPES,
+    }
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-cache")
@@ -34,11 +37,15 @@ class CatalogRequestHandler(SimpleHTTPRequestHandler):
         logger.debug("%s - %s", self.address_string(), format % args)
 
 
-def make_server(site_dir: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def make_server(
+    site_dir: str | Path, *, host: str = "127.0.0.1", port: int = 0
+) -> ThreadingHTTPServer:
     """An HTTP server for ``site_dir`` bound to ``host:port`` (port 0: any free port)."""
     folder = Path(site_dir).resolve()
     if not (folder / "index.html").is_file():
-        raise FileNotFoundError(f"{folder} holds no built catalog (no index.html); run `modelkb build` first")
+        raise FileNotFoundError(
+            f"{folder} holds no built catalog (no index.html); run `modelkb build` first"
+        )
     handler = functools.partial(CatalogRequestHandler, directory=str(folder))
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
@@ -50,7 +57,9 @@ def server_url(server: ThreadingHTTPServer) -> str:
     return f"http://{host}:{port}/"
 
 
-def serve_in_thread(site_dir: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+def serve_in_thread(
+    site_dir: str | Path, *, host: str = "127.0.0.1", port: int = 0
+) -> tuple[ThreadingHTTPServer, str]:
     """Start serving in a daemon thread; returns the server (call ``shutdown()``) and its URL."""
     server = make_server(site_dir, host=host, port=port)
     threading.Thread(target=server.serve_forever, name="modelkb-catalog", daemon=True).start()

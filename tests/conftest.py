@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # shared helpers (user_programs); tests use importlib mode
+sys.path.insert(
+    0, str(Path(__file__).parent)
+)  # shared helpers (user_programs); tests use importlib mode
 
 # huggingface_hub reads this once, when it is first imported, and any test module may be first
 # (the card tests import it too). The local Hub the publishing tests start has no Xet endpoint.

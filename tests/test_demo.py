@@ -16,8 +16,21 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     store = tmp_path / "demo-output" / "store"
     done = subprocess.run(
-        [sys.executable, "-m", "modelkb", "demo", "--store", str(store), "--epochs", "1", "--no-serve"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "modelkb",
+            "demo",
+            "--store",
+            str(store),
+            "--epochs",
+            "1",
+            "--no-serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     bundles = sorted(store.glob("digits/*/metadata.json"))

@@ -17,25 +17,54 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_installs_one_namespace_with_data_and_command(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     wheel = next(wheels.glob("modelkb-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"modelkb"}, tops
-    for expected in ("modelkb/collector/__init__.py", "modelkb/site_builder/__init__.py", "modelkb/serverless/__init__.py",
-                     "modelkb/templates/model_card.md.j2", "modelkb/schemas/metadata-v1.schema.json", "modelkb/py.typed",
-                     "modelkb/cli/__init__.py"):
+    for expected in (
+        "modelkb/collector/__init__.py",
+        "modelkb/site_builder/__init__.py",
+        "modelkb/serverless/__init__.py",
+        "modelkb/templates/model_card.md.j2",
+        "modelkb/schemas/metadata-v1.schema.json",
+        "modelkb/py.typed",
+        "modelkb/cli/__init__.py",
+    ):
         assert expected in names, expected
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     vpy = venv / "bin" / "python"
-    purelib = Path(subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                  check=True, capture_output=True, text=True).stdout.strip())
+    purelib = Path(
+        subprocess.run(
+            [str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     before = {p.name for p in purelib.iterdir()}
-    subprocess.run([str(vpy), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [str(vpy), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     installed = {p.name for p in purelib.iterdir()} - before
     assert {n for n in installed if not n.endswith(".dist-info")} == {"modelkb"}, installed
     # borrow the test venv's third-party deps (click, jinja2, ...) *after* the fresh install
@@ -44,8 +73,16 @@ def test_wheel_installs_one_namespace_with_data_and_command(tmp_path: Path) -> N
     done = subprocess.run([str(cmd), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "query" in done.stdout
-    where = subprocess.run([str(vpy), "-c", "import modelkb.collector, modelkb.templates as t; print(modelkb.collector.__file__); "
-                            "import importlib.resources as r; print(r.files('modelkb.templates').joinpath('model_card.md.j2').is_file())"],
-                           capture_output=True, text=True, cwd=tmp_path)
+    where = subprocess.run(
+        [
+            str(vpy),
+            "-c",
+            "import modelkb.collector, modelkb.templates as t; print(modelkb.collector.__file__); "
+            "import importlib.resources as r; print(r.files('modelkb.templates').joinpath('model_card.md.j2').is_file())",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert where.returncode == 0, where.stderr
     assert str(purelib) in where.stdout and "True" in where.stdout

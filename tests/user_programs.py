@@ -21,8 +21,14 @@ PROGRAMS = Path(__file__).parent / "programs"
 def run_program(program: str, store: Path, workdir: Path) -> dict[str, Any]:
     """Run ``programs/<program>`` recording into ``store``; returns what it wrote."""
     written = workdir / f"{Path(program).stem}.json"
-    done = subprocess.run([sys.executable, str(PROGRAMS / program), str(store), str(written)], cwd=workdir,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(PROGRAMS / program), str(store), str(written)],
+        cwd=workdir,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise AssertionError(f"{program} failed:\n{done.stderr[-3000:]}")
     return json.loads(written.read_text(encoding="utf-8"))

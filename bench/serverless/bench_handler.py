@@ -36,17 +36,43 @@ def _small_cnn_bundle(root: Path):
     from torch import nn
 
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                        nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 64),
+        nn.ReLU(),
+        nn.Linear(64, 10),
+    ).eval()
 
     def export(path: Path) -> None:
-        torch.onnx.export(net, (torch.zeros(2, 1, 8, 8),), str(path), dynamo=True, external_data=False, input_names=["x"],
-                          dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), verbose=False)
+        torch.onnx.export(
+            net,
+            (torch.zeros(2, 1, 8, 8),),
+            str(path),
+            dynamo=True,
+            external_data=False,
+            input_names=["x"],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+            verbose=False,
+        )
 
-    steps = [{"op": "scale", "factor": 0.0625}, {"op": "reshape", "shape": [-1, 1, 8, 8]}, {"op": "cast", "dtype": "float32"}]
-    return write_bundle(root, project="bench cnn", framework="pytorch",
-                        dataset={"kind": "image", "classes": [str(i) for i in range(10)], "preprocessing": steps},
-                        inputs=[{"name": "x", "shape": [None, 1, 8, 8], "dtype": "float32"}], write_onnx=export)
+    steps = [
+        {"op": "scale", "factor": 0.0625},
+        {"op": "reshape", "shape": [-1, 1, 8, 8]},
+        {"op": "cast", "dtype": "float32"},
+    ]
+    return write_bundle(
+        root,
+        project="bench cnn",
+        framework="pytorch",
+        dataset={"kind": "image", "classes": [str(i) for i in range(10)], "preprocessing": steps},
+        inputs=[{"name": "x", "shape": [None, 1, 8, 8], "dtype": "float32"}],
+        write_onnx=export,
+    )
 
 
 def _timed(fn, calls: int) -> list[float]:
@@ -105,7 +131,9 @@ def _installed_size(names: set[str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--skip-size", action="store_true", help="skip vendoring the Lambda deps (needs PyPI)")
+    parser.add_argument(
+        "--skip-size", action="store_true", help="skip vendoring the Lambda deps (needs PyPI)"
+    )
     args = parser.parse_args()
     from modelkb.serverless.local_server import (
         LambdaContext,
@@ -126,21 +154,38 @@ def main() -> None:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(package / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(package / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     x = np.random.default_rng(0).random((1, 1, 8, 8), dtype=np.float32)
     raw = _timed(lambda: session.run(None, {"x": x}), args.calls)
     rows.append(("raw onnxruntime session.run (batch 1)", _summary(raw)))
 
     handler = load_handler(package)
     pixels = (np.random.default_rng(1).random((8, 8)) * 16).round().tolist()
-    event = http_event("POST", "/predict", json.dumps({"inputs": pixels}).encode(), {"content-type": "application/json"})
+    event = http_event(
+        "POST",
+        "/predict",
+        json.dumps({"inputs": pixels}).encode(),
+        {"content-type": "application/json"},
+    )
     context = LambdaContext()
     assert handler.lambda_handler(event, context)["statusCode"] == 200
     in_process = _timed(lambda: handler.lambda_handler(event, context), args.calls)
     rows.append(("handler in-process (POST /predict event)", _summary(in_process)))
-    rows.append(("  -> overhead over raw onnxruntime", f"median {statistics.median(in_process) - statistics.median(raw):8.1f} us"))
+    rows.append(
+        (
+            "  -> overhead over raw onnxruntime",
+            f"median {statistics.median(in_process) - statistics.median(raw):8.1f} us",
+        )
+    )
     health = http_event("GET", "/health")
-    rows.append(("handler in-process (GET /health)", _summary(_timed(lambda: handler.lambda_handler(health, context), args.calls))))
+    rows.append(
+        (
+            "handler in-process (GET /health)",
+            _summary(_timed(lambda: handler.lambda_handler(health, context), args.calls)),
+        )
+    )
 
     server = serve_package(package, port=0)
     start_in_thread(server)
@@ -148,32 +193,59 @@ def main() -> None:
     body = json.dumps({"inputs": pixels})
 
     def over_http() -> None:
-        connection.request("POST", "/predict", body=body, headers={"content-type": "application/json"})
+        connection.request(
+            "POST", "/predict", body=body, headers={"content-type": "application/json"}
+        )
         response = connection.getresponse()
         response.read()
 
-    rows.append(("through `modelkb serve` (HTTP keep-alive)", _summary(_timed(over_http, max(200, args.calls // 4)))))
+    rows.append(
+        (
+            "through `modelkb serve` (HTTP keep-alive)",
+            _summary(_timed(over_http, max(200, args.calls // 4))),
+        )
+    )
     server.shutdown()
 
-    code = ("import time; t=time.perf_counter(); import handler; "
-            "print(time.perf_counter()-t)")
+    code = "import time; t=time.perf_counter(); import handler; print(time.perf_counter()-t)"
     colds = []
     for _ in range(5):
-        result = subprocess.run([sys.executable, "-c", code], cwd=package, capture_output=True, text=True,
-                                env={**os.environ, "PYTHONPATH": str(package)}, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=package,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(package)},
+            check=True,
+        )
         colds.append(float(result.stdout.strip().splitlines()[-1]))
-    rows.append(("cold start: import handler + ONNX session (5 fresh processes)",
-                 f"median {statistics.median(colds) * 1000:8.0f} ms   max {max(colds) * 1000:6.0f} ms"))
+    rows.append(
+        (
+            "cold start: import handler + ONNX session (5 fresh processes)",
+            f"median {statistics.median(colds) * 1000:8.0f} ms   max {max(colds) * 1000:6.0f} ms",
+        )
+    )
 
     if not args.skip_size:
         from modelkb.serverless.container import vendor_dependencies
 
         deps = vendor_dependencies(package)
-        rows.append(("image Python deps (vendored, CPython 3.12 manylinux_2_28)", f"{_dir_size(deps) / 1e6:8.1f} MB"))
+        rows.append(
+            (
+                "image Python deps (vendored, CPython 3.12 manylinux_2_28)",
+                f"{_dir_size(deps) / 1e6:8.1f} MB",
+            )
+        )
     torch_names = _dist_closure(["torch", "numpy", "pillow", "aws-lambda-powertools", "pydantic"])
-    rows.append((f"torch-based handler deps (this venv: {len(torch_names)} dists incl. torch CPU)",
-                 f"{_installed_size(torch_names) / 1e6:8.1f} MB"))
-    print(f"\nServerless handler benchmark ({args.calls} calls; {os.cpu_count()} CPUs; Python {sys.version.split()[0]})")
+    rows.append(
+        (
+            f"torch-based handler deps (this venv: {len(torch_names)} dists incl. torch CPU)",
+            f"{_installed_size(torch_names) / 1e6:8.1f} MB",
+        )
+    )
+    print(
+        f"\nServerless handler benchmark ({args.calls} calls; {os.cpu_count()} CPUs; Python {sys.version.split()[0]})"
+    )
     for label, value in rows:
         print(f"  {label:<62} {value}")
 

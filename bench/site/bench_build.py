@@ -27,15 +27,26 @@ from synthetic import make_store
 from modelkb.store import Store
 
 QUERY = "epochs > 10 && optimizer = Adam && accuracy > 0.9"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def bytes_per_experiment(site: Path) -> tuple[float, float]:
     experiments = [p for p in (site / "experiments").iterdir() if p.is_dir()]
-    own = sum(f.stat().st_size for d in experiments for f in d.iterdir() if f.suffix in (".html", ".json"))
+    own = sum(
+        f.stat().st_size for d in experiments for f in d.iterdir() if f.suffix in (".html", ".json")
+    )
     tables = sum(f.stat().st_size for f in (site / "data" / "projects").glob("*.json"))
-    zips = sum((d / "bundle.zip").stat().st_size for d in experiments if (d / "bundle.zip").exists())
+    zips = sum(
+        (d / "bundle.zip").stat().st_size for d in experiments if (d / "bundle.zip").exists()
+    )
     return (own + tables) / len(experiments), zips / len(experiments)
 
 
@@ -46,7 +57,9 @@ def filter_timing(site: Path, slug: str) -> list[float]:
     server, url = serve_in_thread(site)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
             page = browser.new_page()
             t0 = time.perf_counter()
             page.goto(f"{url}projects/{slug}/")
@@ -57,7 +70,9 @@ def filter_timing(site: Path, slug: str) -> list[float]:
             browser.close()
     finally:
         server.shutdown()
-    print(f"  table of {count} rows loaded and rendered in {load:.2f} s; query matched {runs[0]['count']} rows")
+    print(
+        f"  table of {count} rows loaded and rendered in {load:.2f} s; query matched {runs[0]['count']} rows"
+    )
     return [run["ms"] for run in runs]
 
 
@@ -72,27 +87,39 @@ def main() -> None:
     store_dir, site = work / "store", work / "site"
     t0 = time.perf_counter()
     make_store(store_dir, count=args.count, projects=args.projects)
-    print(f"wrote {args.count} synthetic bundles in {args.projects} projects in {time.perf_counter() - t0:.1f} s ({work})")
+    print(
+        f"wrote {args.count} synthetic bundles in {args.projects} projects in {time.perf_counter() - t0:.1f} s ({work})"
+    )
 
     full = build_site(Store(store_dir), site)
-    print(f"full build: {full.seconds:.1f} s ({full.rendered} pages, mkdocs shell rebuilt={full.shell_rebuilt})")
+    print(
+        f"full build: {full.seconds:.1f} s ({full.rendered} pages, mkdocs shell rebuilt={full.shell_rebuilt})"
+    )
     noop = build_site(Store(store_dir), site)
     print(f"no-change rebuild: {noop.seconds:.2f} s ({noop.rendered} pages)")
     make_store(store_dir, count=1, projects=1, seed=12345, start_ms=1_900_000_000_000)
     one = build_site(Store(store_dir), site)
-    print(f"one new run: {one.seconds:.2f} s ({one.rendered} page) = {100 * one.seconds / full.seconds:.1f} % of the full build")
+    print(
+        f"one new run: {one.seconds:.2f} s ({one.rendered} page) = {100 * one.seconds / full.seconds:.1f} % of the full build"
+    )
     per_exp, per_zip = bytes_per_experiment(site)
-    print(f"HTML+JSON per experiment: {per_exp / 1024:.1f} KB (bundle.zip: {per_zip / 1024:.1f} KB more)")
+    print(
+        f"HTML+JSON per experiment: {per_exp / 1024:.1f} KB (bundle.zip: {per_zip / 1024:.1f} KB more)"
+    )
 
     if not args.no_browser:
         single_store, single_site = work / "store1", work / "site1"
         make_store(single_store, count=args.count, projects=1, seed=1)
         one_project = build_site(Store(single_store), single_site, zip_bundles=False)
         table = (single_site / "data" / "projects" / "project-a.json").stat().st_size
-        print(f"one project of {args.count}: built in {one_project.seconds:.1f} s, table JSON {table / 1e6:.1f} MB")
+        print(
+            f"one project of {args.count}: built in {one_project.seconds:.1f} s, table JSON {table / 1e6:.1f} MB"
+        )
         timings = filter_timing(single_site, "project-a")
-        print(f"filter + render in Chromium: median {statistics.median(timings):.1f} ms, max {max(timings):.1f} ms "
-              f"({', '.join(f'{t:.1f}' for t in timings)})")
+        print(
+            f"filter + render in Chromium: median {statistics.median(timings):.1f} ms, max {max(timings):.1f} ms "
+            f"({', '.join(f'{t:.1f}' for t in timings)})"
+        )
 
 
 if __name__ == "__main__":

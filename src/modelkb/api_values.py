@@ -19,7 +19,13 @@ from typing import Any
 from modelkb.schema import json_path, load_schema
 
 # Plurals and short names users reach for; the value on the right is the schema's enum member.
-_KIND_SYNONYMS = {"images": "image", "img": "image", "texts": "text", "table": "tabular", "tables": "tabular"}
+_KIND_SYNONYMS = {
+    "images": "image",
+    "img": "image",
+    "texts": "text",
+    "table": "tabular",
+    "tables": "tabular",
+}
 _COUNTS = ("epochs", "batch_size", "steps_per_epoch")
 
 
@@ -36,14 +42,22 @@ def dataset_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         out["shapes"] = {"x": out["shapes"]}  # one shape given: the input's, as written
     if "samples" in out:
         out["samples"] = _samples(out["samples"])
-    if "classes" in out and isinstance(out["classes"], (int, float)) and not isinstance(out["classes"], bool):
+    if (
+        "classes" in out
+        and isinstance(out["classes"], (int, float))
+        and not isinstance(out["classes"], bool)
+    ):
         count = _count("dataset.classes", out.pop("classes"))  # a count, not names
         if out.setdefault("num_classes", count) != count:
-            raise ValueError(f"Expected dataset.classes and num_classes to agree. Received: classes={count!r}, "
-                             f"num_classes={out['num_classes']!r}")
+            raise ValueError(
+                f"Expected dataset.classes and num_classes to agree. Received: classes={count!r}, "
+                f"num_classes={out['num_classes']!r}"
+            )
     if "classes" in out and not isinstance(out["classes"], list):
-        raise ValueError("Expected dataset.classes to be a list of class names, e.g. classes=['cat', 'dog'] "
-                         f"(or a count: classes=10). Received: classes={out['classes']!r}")
+        raise ValueError(
+            "Expected dataset.classes to be a list of class names, e.g. classes=['cat', 'dog'] "
+            f"(or a count: classes=10). Received: classes={out['classes']!r}"
+        )
     if out.get("num_classes") is not None:
         out["num_classes"] = _count("dataset.num_classes", out["num_classes"])
     check_section("dataset", out)
@@ -77,8 +91,10 @@ def architecture_summary(architecture: Any) -> dict[str, Any]:
         ValueError: The summary is not a mapping, or a layer or count cannot be put in the schema's form.
     """
     if not isinstance(architecture, Mapping):
-        raise ValueError(f"Expected the architecture to be a mapping such as {{'layers': [...]}}. "
-                         f"Received: architecture={architecture!r}")
+        raise ValueError(
+            f"Expected the architecture to be a mapping such as {{'layers': [...]}}. "
+            f"Received: architecture={architecture!r}"
+        )
     out = dict(architecture)
     for key in ("parameter_count", "trainable_parameter_count"):
         if out.get(key) is not None:
@@ -87,7 +103,9 @@ def architecture_summary(architecture: Any) -> dict[str, Any]:
         out["layers"] = [_layer(i, layer) for i, layer in enumerate(out["layers"])]
     for key in ("inputs", "outputs"):
         if isinstance(out.get(key), list):
-            out[key] = [_tensor(f"architecture.{key}[{i}]", spec) for i, spec in enumerate(out[key])]
+            out[key] = [
+                _tensor(f"architecture.{key}[{i}]", spec) for i, spec in enumerate(out[key])
+            ]
     check_section("architecture", out)
     return out
 
@@ -136,19 +154,26 @@ def _kind(value: Any) -> Any:
 
 def _samples(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(split): None if n is None else _count(f"dataset.samples.{split}", n) for split, n in value.items()}
+        return {
+            str(split): None if n is None else _count(f"dataset.samples.{split}", n)
+            for split, n in value.items()
+        }
     if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         # A bare count could be the whole set or the training split; guessing would mislabel splits.
-        raise ValueError(f"Expected dataset.samples to count each split, e.g. samples={{'train': {value!r}}} "
-                         f"or samples={{'train': ..., 'val': ..., 'test': ...}}. Received: samples={value!r}")
+        raise ValueError(
+            f"Expected dataset.samples to count each split, e.g. samples={{'train': {value!r}}} "
+            f"or samples={{'train': ..., 'val': ..., 'test': ...}}. Received: samples={value!r}"
+        )
     return value
 
 
 def _layer(index: int, layer: Any) -> Any:
     where = f"architecture.layers[{index}]"
     if not isinstance(layer, Mapping):
-        raise ValueError(f"Expected {where} to be a mapping such as {{'name': 'dense', 'params': 64}}. "
-                         f"Received: {where}={layer!r}")
+        raise ValueError(
+            f"Expected {where} to be a mapping such as {{'name': 'dense', 'params': 64}}. "
+            f"Received: {where}={layer!r}"
+        )
     out = dict(layer)
     if out.get("params") is not None:
         out["params"] = _count(f"{where}.params", out["params"])
@@ -159,7 +184,10 @@ def _tensor(where: str, spec: Any) -> Any:
     if not isinstance(spec, Mapping) or not isinstance(spec.get("shape"), list):
         return spec
     out = dict(spec)
-    out["shape"] = [_count(f"{where}.shape", d) if isinstance(d, str) and d.strip().isdigit() else d for d in out["shape"]]
+    out["shape"] = [
+        _count(f"{where}.shape", d) if isinstance(d, str) and d.strip().isdigit() else d
+        for d in out["shape"]
+    ]
     return out
 
 
@@ -173,8 +201,16 @@ def _count(where: str, value: Any) -> int:
             number = float(value.strip())
         except ValueError:
             number = None
-    if number is None or number != number or number in (float("inf"), float("-inf")) or number != int(number) or number < 0:
-        raise ValueError(f"Expected {where} to be a non-negative integer. Received: {where.rsplit('.', 1)[-1]}={value!r}")
+    if (
+        number is None
+        or number != number
+        or number in (float("inf"), float("-inf"))
+        or number != int(number)
+        or number < 0
+    ):
+        raise ValueError(
+            f"Expected {where} to be a non-negative integer. Received: {where.rsplit('.', 1)[-1]}={value!r}"
+        )
     return int(number)
 
 
@@ -182,5 +218,7 @@ def _number(where: str, value: str) -> float:
     try:
         return float(value.strip())
     except ValueError as err:
-        raise ValueError(f"Expected {where} to be a number or a serialized schedule. Received: "
-                         f"{where.rsplit('.', 1)[-1]}={value!r}") from err
+        raise ValueError(
+            f"Expected {where} to be a number or a serialized schedule. Received: "
+            f"{where.rsplit('.', 1)[-1]}={value!r}"
+        ) from err

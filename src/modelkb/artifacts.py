@@ -26,17 +26,57 @@ from .redact import redact_text
 
 # Names whose content is a secret whatever it looks like (compared in lower case).
 SECRET_FILE_PATTERNS = (
-    ".env", ".env.*", "*.env", ".envrc", ".netrc", "_netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
-    "credentials", "credentials.json", "credentials.yaml", "credentials.yml", "*.credentials",
-    "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk", "*.kdbx", "*.gpg", "*.asc",
-    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_rsa.*", "id_dsa.*", "id_ecdsa.*", "id_ed25519.*",
-    "secrets.json", "secrets.yaml", "secrets.yml", "secrets.toml", "*.secret", "*.secrets",
-    "service-account*.json", "client_secret*.json", "htpasswd", ".htpasswd", "kubeconfig",
+    ".env",
+    ".env.*",
+    "*.env",
+    ".envrc",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    "credentials",
+    "credentials.json",
+    "credentials.yaml",
+    "credentials.yml",
+    "*.credentials",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.ppk",
+    "*.kdbx",
+    "*.gpg",
+    "*.asc",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_rsa.*",
+    "id_dsa.*",
+    "id_ecdsa.*",
+    "id_ed25519.*",
+    "secrets.json",
+    "secrets.yaml",
+    "secrets.yml",
+    "secrets.toml",
+    "*.secret",
+    "*.secrets",
+    "service-account*.json",
+    "client_secret*.json",
+    "htpasswd",
+    ".htpasswd",
+    "kubeconfig",
 )
 # Folders that hold only secrets (``~/.aws``, ``~/.ssh`` copied whole).
 SECRET_DIRS = frozenset({".aws", ".ssh", ".gnupg", ".kube", ".docker"})
 _TEXT_SNIFF = 8192
-_MAX_TEXT_BYTES = 16 * 1024 * 1024  # larger text files are data, not configuration: scanned in full anyway
+_MAX_TEXT_BYTES = (
+    16 * 1024 * 1024
+)  # larger text files are data, not configuration: scanned in full anyway
 
 
 @dataclass
@@ -48,8 +88,10 @@ class CopyReport:
 
     def messages(self) -> list[str]:
         lines = [f"artifact {item} was not copied: {why}" for item, why in self.skipped]
-        lines += [f"artifact {item}: values that look like secrets were replaced by ***REDACTED***"
-                  for item in self.redacted]
+        lines += [
+            f"artifact {item}: values that look like secrets were replaced by ***REDACTED***"
+            for item in self.redacted
+        ]
         return lines
 
 
@@ -71,13 +113,17 @@ def copy_artifact(source: Path, target: Path) -> CopyReport:
         raise FileNotFoundError(f"{source} does not exist")
     if source.is_dir():
         if source.name.lower() in SECRET_DIRS:
-            raise ValueError(f"{source} holds credentials by convention; it is not copied into a shared bundle")
+            raise ValueError(
+                f"{source} holds credentials by convention; it is not copied into a shared bundle"
+            )
         _copy_folder(source, target, report)
     else:
         for name in {source.name, source.resolve().name}:
             if is_secret_file(name):
-                raise ValueError(f"{source} is a secret file by its name ({name}); it is not copied into a "
-                                 "shared bundle. Log a copy without the credentials instead.")
+                raise ValueError(
+                    f"{source} is a secret file by its name ({name}); it is not copied into a "
+                    "shared bundle. Log a copy without the credentials instead."
+                )
         target.parent.mkdir(parents=True, exist_ok=True)
         _copy_file(source, target, source.name, report)
     return report
@@ -94,7 +140,11 @@ def _copy_folder(root: Path, target: Path, report: CopyReport) -> None:
             shown = (relative / name).as_posix()
             if entry.is_symlink() or name.lower() in SECRET_DIRS:
                 dirs.remove(name)
-                why = "it is a link (links are not followed)" if entry.is_symlink() else "it holds credentials by convention"
+                why = (
+                    "it is a link (links are not followed)"
+                    if entry.is_symlink()
+                    else "it holds credentials by convention"
+                )
                 report.skipped.append((f"{shown}/", why))
             else:
                 (target / relative / name).mkdir(parents=True, exist_ok=True)

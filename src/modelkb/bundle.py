@@ -154,7 +154,9 @@ def parse_json(text: str, what: str) -> Any:
     except RecursionError as err:
         raise ValueError(f"{what} is nested too deeply to read") from err
     except ValueError as err:  # int('9' * 5000): over the digit limit of integer conversion
-        raise ValueError(f"{what} holds a number too long to read ({str(err).split('(')[0].strip()})") from err
+        raise ValueError(
+            f"{what} holds a number too long to read ({str(err).split('(')[0].strip()})"
+        ) from err
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -186,20 +188,28 @@ def read_bundle(path: str | os.PathLike[str], *, validate: bool = True) -> Bundl
         return Bundle(folder, metadata, sealed=True)
     state_path = folder / RUN_STATE_FILE
     if not state_path.is_file():
-        raise BundleSchemaError("not a bundle: neither metadata.json nor run.json", path=str(folder))
+        raise BundleSchemaError(
+            "not a bundle: neither metadata.json nor run.json", path=str(folder)
+        )
     state = _load_json(state_path)
     try:
         return _running_bundle(folder, state)
     except (TypeError, ValueError, AttributeError, OverflowError) as err:
-        raise BundleSchemaError(f"run.json has a field of the wrong type ({type(err).__name__}: {err})",
-                                path=str(folder)) from err
+        raise BundleSchemaError(
+            f"run.json has a field of the wrong type ({type(err).__name__}: {err})",
+            path=str(folder),
+        ) from err
 
 
 def _running_bundle(folder: Path, state: dict[str, Any]) -> Bundle:
     """The bundle of a run that is not sealed yet, from its ``run.json`` state and ``metrics.jsonl``."""
     metadata = dict(state.get("metadata") or {})
-    if not isinstance(metadata.get("id"), str) or not isinstance(metadata.get("project"), str) \
-            or not metadata["id"] or not metadata["project"]:
+    if (
+        not isinstance(metadata.get("id"), str)
+        or not isinstance(metadata.get("project"), str)
+        or not metadata["id"]
+        or not metadata["project"]
+    ):
         raise BundleSchemaError("run.json lacks the experiment id or project", path=str(folder))
     history, problems = read_metrics(folder / METRICS_FILE)
     same_host = state.get("host") == socket.gethostname()
@@ -240,7 +250,14 @@ def list_artifacts(folder: Path) -> list[dict[str, Any]]:
     artifacts = []
     for rel in _relative_files(folder):
         full = folder / rel
-        artifacts.append({"path": rel, "size": full.stat().st_size, "sha256": sha256_file(full), "kind": artifact_kind(rel)})
+        artifacts.append(
+            {
+                "path": rel,
+                "size": full.stat().st_size,
+                "sha256": sha256_file(full),
+                "kind": artifact_kind(rel),
+            }
+        )
     return artifacts
 
 
@@ -260,7 +277,11 @@ class BundleWriter:
         again after a fork)."""
         pid = os.getpid()
         if self._identity is None or self._identity["pid"] != pid:
-            self._identity = {"pid": pid, "pid_start": process_start_token(pid), "host": socket.gethostname()}
+            self._identity = {
+                "pid": pid,
+                "pid_start": process_start_token(pid),
+                "host": socket.gethostname(),
+            }
         return self._identity
 
     @property
@@ -294,7 +315,9 @@ class BundleWriter:
         """
         partial = {k: v for k, v in metadata.items() if k != "metrics"}
         state = {**self.identity(), "heartbeat": utc_now(), "metadata": partial}
-        atomic_write_bytes(self.folder / RUN_STATE_FILE, jsonl_line(state).encode("utf-8"), durable=False)
+        atomic_write_bytes(
+            self.folder / RUN_STATE_FILE, jsonl_line(state).encode("utf-8"), durable=False
+        )
 
     def append_epoch(self, entry: dict[str, Any]) -> None:
         """Append one finished epoch to ``metrics.jsonl``, flushed to the OS: it survives a kill.
@@ -348,7 +371,11 @@ class BundleWriter:
             except Exception as err:  # noqa: BLE001 - a card failure must not lose the run
                 logger.warning("model card not written: %s", err)
                 metadata.setdefault("warnings", []).append(
-                    {"message": f"model card not written: {err}", "source": "card", "time": utc_now()}
+                    {
+                        "message": f"model card not written: {err}",
+                        "source": "card",
+                        "time": utc_now(),
+                    }
                 )
         _readable_by_all(self.folder)
         metadata["artifacts"] = list_artifacts(self.folder)

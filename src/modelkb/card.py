@@ -44,7 +44,9 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 # -- escaping (Jinja filters) ----------------------------------------------------------------------
-_SCRIPT_LINK = re.compile(r"(\]\(\s*|\]:[ \t]*)((?:java|vb|live)script|data|file)(\s*:)", re.IGNORECASE)
+_SCRIPT_LINK = re.compile(
+    r"(\]\(\s*|\]:[ \t]*)((?:java|vb|live)script|data|file)(\s*:)", re.IGNORECASE
+)
 
 
 def _html(text: str) -> str:

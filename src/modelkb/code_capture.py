@@ -69,7 +69,10 @@ def project_modules(project_root: Path) -> list[Path]:
     touches the filesystem only for the few candidates left.
     """
     roots = _library_roots()
-    prefixes = (os.path.join(str(project_root), ""), os.path.join(os.path.realpath(project_root), ""))
+    prefixes = (
+        os.path.join(str(project_root), ""),
+        os.path.join(os.path.realpath(project_root), ""),
+    )
     library_marker = "-packages" + os.sep
     found: set[Path] = set()
     for module in list(sys.modules.values()):

@@ -31,28 +31,74 @@ GIT_TIMEOUT_S = 2.0
 NVIDIA_SMI_TIMEOUT_S = 3.0
 
 # Whole names only: a prefix such as ``PYTORCH_`` also admitted ``PYTORCH_PASS``.
-ENV_NAMES = frozenset({
-    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUDA_LAUNCH_BLOCKING", "CUBLAS_WORKSPACE_CONFIG",
-    "KERAS_BACKEND", "PYTHONHASHSEED", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
-    "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "XLA_FLAGS", "LANG", "LC_ALL", "TZ",
-    "VIRTUAL_ENV", "CONDA_DEFAULT_ENV",
-    # thread pools
-    "OMP_NUM_THREADS", "OMP_PROC_BIND", "OMP_PLACES", "OMP_DYNAMIC", "OMP_SCHEDULE", "OMP_WAIT_POLICY",
-    "MKL_NUM_THREADS", "MKL_DYNAMIC", "MKL_CBWR", "MKL_THREADING_LAYER", "OPENBLAS_NUM_THREADS",
-    "OPENBLAS_CORETYPE",
-    # TensorFlow
-    "TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS",
-    "TF_CUDNN_DETERMINISTIC", "TF_FORCE_GPU_ALLOW_GROWTH", "TF_GPU_ALLOCATOR", "TF_XLA_FLAGS",
-    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_USE_LEGACY_KERAS", "TF_FORCE_UNIFIED_MEMORY",
-    "TF_GPU_THREAD_MODE", "TF_ENABLE_AUTO_MIXED_PRECISION",
-    # PyTorch
-    "PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ENABLE_MPS_FALLBACK", "PYTORCH_MPS_HIGH_WATERMARK_RATIO",
-    "PYTORCH_NO_CUDA_MEMORY_CACHING", "PYTORCH_JIT", "TORCH_DETERMINISTIC", "TORCH_USE_CUDA_DSA",
-    "TORCH_CUDNN_V8_API_ENABLED", "TORCH_NUM_THREADS", "TORCH_LOGS", "TORCHDYNAMO_DISABLE",
-    "TORCHINDUCTOR_CACHE_DIR", "TORCH_HOME",
-    # ModelKB's own (the store, reproduction links, seed override)
-    "MODELKB_HOME", "MODELKB_SEED_OVERRIDE", "MODELKB_REPRODUCES", "MODELKB_GROUP", "MODELKB_INTRA_OP_THREADS",
-})
+ENV_NAMES = frozenset(
+    {
+        "CUDA_VISIBLE_DEVICES",
+        "CUDA_DEVICE_ORDER",
+        "CUDA_LAUNCH_BLOCKING",
+        "CUBLAS_WORKSPACE_CONFIG",
+        "KERAS_BACKEND",
+        "PYTHONHASHSEED",
+        "HF_HUB_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "TOKENIZERS_PARALLELISM",
+        "XLA_FLAGS",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "VIRTUAL_ENV",
+        "CONDA_DEFAULT_ENV",
+        # thread pools
+        "OMP_NUM_THREADS",
+        "OMP_PROC_BIND",
+        "OMP_PLACES",
+        "OMP_DYNAMIC",
+        "OMP_SCHEDULE",
+        "OMP_WAIT_POLICY",
+        "MKL_NUM_THREADS",
+        "MKL_DYNAMIC",
+        "MKL_CBWR",
+        "MKL_THREADING_LAYER",
+        "OPENBLAS_NUM_THREADS",
+        "OPENBLAS_CORETYPE",
+        # TensorFlow
+        "TF_CPP_MIN_LOG_LEVEL",
+        "TF_CPP_MAX_VLOG_LEVEL",
+        "TF_ENABLE_ONEDNN_OPTS",
+        "TF_DETERMINISTIC_OPS",
+        "TF_CUDNN_DETERMINISTIC",
+        "TF_FORCE_GPU_ALLOW_GROWTH",
+        "TF_GPU_ALLOCATOR",
+        "TF_XLA_FLAGS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+        "TF_USE_LEGACY_KERAS",
+        "TF_FORCE_UNIFIED_MEMORY",
+        "TF_GPU_THREAD_MODE",
+        "TF_ENABLE_AUTO_MIXED_PRECISION",
+        # PyTorch
+        "PYTORCH_CUDA_ALLOC_CONF",
+        "PYTORCH_ENABLE_MPS_FALLBACK",
+        "PYTORCH_MPS_HIGH_WATERMARK_RATIO",
+        "PYTORCH_NO_CUDA_MEMORY_CACHING",
+        "PYTORCH_JIT",
+        "TORCH_DETERMINISTIC",
+        "TORCH_USE_CUDA_DSA",
+        "TORCH_CUDNN_V8_API_ENABLED",
+        "TORCH_NUM_THREADS",
+        "TORCH_LOGS",
+        "TORCHDYNAMO_DISABLE",
+        "TORCHINDUCTOR_CACHE_DIR",
+        "TORCH_HOME",
+        # ModelKB's own (the store, reproduction links, seed override)
+        "MODELKB_HOME",
+        "MODELKB_SEED_OVERRIDE",
+        "MODELKB_REPRODUCES",
+        "MODELKB_GROUP",
+        "MODELKB_INTRA_OP_THREADS",
+    }
+)
 # What ``git diff`` compares against before the first commit.
 _EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -81,8 +127,14 @@ def allowed_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 # -- git ------------------------------------------------------------------------------------------
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, env=env,
-                          timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args],
+        capture_output=True,
+        env=env,
+        timeout=GIT_TIMEOUT_S,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def strip_url_credentials(url: str) -> str:
@@ -109,8 +161,12 @@ def _truncate(text: str, limit: int) -> tuple[str, bool]:
     return head[: head.rfind("\n") + 1], True
 
 
-def capture_git(path: str | os.PathLike[str] | None = None, *, include_diff: bool = True,
-                warnings: list[str] | None = None) -> dict[str, Any] | None:
+def capture_git(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    include_diff: bool = True,
+    warnings: list[str] | None = None,
+) -> dict[str, Any] | None:
     """The git state of the working tree at ``path``.
 
     Args:
@@ -139,8 +195,13 @@ def capture_git(path: str | os.PathLike[str] | None = None, *, include_diff: boo
     if status.returncode != 0:
         logger.debug("not a git repository: %s", cwd)
         return None
-    info: dict[str, Any] = {"commit": None, "branch": None, "dirty": False, "remote": None,
-                            "untracked": []}
+    info: dict[str, Any] = {
+        "commit": None,
+        "branch": None,
+        "dirty": False,
+        "remote": None,
+        "untracked": [],
+    }
     records = iter(status.stdout.decode("utf-8", "replace").split("\0"))
     for record in records:
         if record.startswith("# branch.oid ") and record[13:] != "(initial)":
@@ -168,8 +229,15 @@ def _diff(cwd: Path, info: Mapping[str, Any], problems: list[str]) -> tuple[str 
     if not info["dirty"]:
         return "", False
     try:
-        done = _git(cwd, "diff", info["commit"] or _EMPTY_TREE, "--no-color", "--no-ext-diff",
-                    "--no-textconv", "--")
+        done = _git(
+            cwd,
+            "diff",
+            info["commit"] or _EMPTY_TREE,
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--",
+        )
     except (OSError, subprocess.SubprocessError) as err:
         problems.append(f"git diff not recorded: {err}")
         return None, False
@@ -224,8 +292,14 @@ def _gpus() -> list[dict[str, Any]]:
     smi = shutil.which("nvidia-smi")
     if smi is not None:
         query = [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"]
-        done = subprocess.run(query, capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S,
-                              check=True, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            query,
+            capture_output=True,
+            text=True,
+            timeout=NVIDIA_SMI_TIMEOUT_S,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         gpus = []
         for line in done.stdout.splitlines():
             name, _, memory = line.rpartition(",")
@@ -236,14 +310,19 @@ def _gpus() -> list[dict[str, Any]]:
     torch = sys.modules.get("torch")  # never imported here: only asked when the user already did
     cuda = getattr(torch, "cuda", None)
     if cuda is not None and cuda.is_initialized():
-        return [{"name": cuda.get_device_name(i),
-                 "memory_mb": cuda.get_device_properties(i).total_memory // 2**20}
-                for i in range(cuda.device_count())]
+        return [
+            {
+                "name": cuda.get_device_name(i),
+                "memory_mb": cuda.get_device_properties(i).total_memory // 2**20,
+            }
+            for i in range(cuda.device_count())
+        ]
     return []
 
 
-def capture_context(*, cwd: str | os.PathLike[str] | None = None,
-                    include_git_diff: bool = True) -> tuple[dict[str, Any], list[str]]:
+def capture_context(
+    *, cwd: str | os.PathLike[str] | None = None, include_git_diff: bool = True
+) -> tuple[dict[str, Any], list[str]]:
     """Describe where and how the run happens, for the bundle's ``context`` section.
 
     Args:

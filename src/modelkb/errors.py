@@ -142,7 +142,9 @@ class UnsafeArchiveError(ModelKBError, ValueError):
         member: The offending entry name, or ``None`` for archive-wide limits.
     """
 
-    def __init__(self, message: str, *, archive: str, member: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, archive: str, member: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(f"{archive}: {message}", hint=hint)
         self.archive = archive
         self.member = member

@@ -35,7 +35,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_HYPERPARAMETER_NAMES = {"epochs", "batch_size", "learning_rate", "loss", "optimizer", "steps_per_epoch"}
+_HYPERPARAMETER_NAMES = {
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "loss",
+    "optimizer",
+    "steps_per_epoch",
+}
 
 
 class Experiment:
@@ -81,7 +88,10 @@ class Experiment:
             raise ValueError(f"Expected a non-empty project title. Received: project={project!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"Expected an int seed or None. Received: seed={seed!r}")
-        script_seed, seed = seed, _seed_override(seed)  # `modelkb reproduce/repeat` re-runs pass a seed
+        script_seed, seed = (
+            seed,
+            _seed_override(seed),
+        )  # `modelkb reproduce/repeat` re-runs pass a seed
         self.store = store if isinstance(store, Store) else Store(store)
         self.id = new_id()
         self.seed = seed
@@ -118,9 +128,14 @@ class Experiment:
             if os.environ.get(variable):  # links set by `modelkb reproduce` / `modelkb repeat`
                 self.metadata[key] = os.environ[variable]
         if seed != script_seed:
-            self.warn(f"seed {script_seed} replaced by {seed} from MODELKB_SEED_OVERRIDE", source="seed")
+            self.warn(
+                f"seed {script_seed} replaced by {seed} from MODELKB_SEED_OVERRIDE", source="seed"
+            )
         if seed is None:
-            self.warn("the run is not seeded: pass Experiment(..., seed=42) to make it reproducible", source="seed")
+            self.warn(
+                "the run is not seeded: pass Experiment(..., seed=42) to make it reproducible",
+                source="seed",
+            )
         else:
             self.seed_frameworks()
         self.writer = BundleWriter(self.store.bundle_dir(project, self.id))
@@ -166,7 +181,9 @@ class Experiment:
         try:
             yield
         except Exception as err:  # noqa: BLE001 - by design: ModelKB must never break training
-            logger.debug("%s failed", what, exc_info=True)  # the traceback, for -vv; warn() prints one line
+            logger.debug(
+                "%s failed", what, exc_info=True
+            )  # the traceback, for -vv; warn() prints one line
             self.warn(f"{what} failed: {type(err).__name__}: {err}", source=source)
 
     def warn(self, message: str, *, source: str = "modelkb") -> None:
@@ -181,7 +198,10 @@ class Experiment:
         if self.seed is None:
             return []
         seeded = seed_frameworks(self.seed, deterministic=self.deterministic, done=self._seeded)
-        self.metadata["determinism"] = {"seeded": sorted(self._seeded), "deterministic_ops": self.deterministic}
+        self.metadata["determinism"] = {
+            "seeded": sorted(self._seeded),
+            "deterministic_ops": self.deterministic,
+        }
         return seeded
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -258,7 +278,9 @@ class Experiment:
             self._state_dirty = False
             self.writer.write_run_state(self.metadata)
 
-    def finish(self, status: str = "completed", *, error: str | BaseException | None = None) -> dict[str, Any]:
+    def finish(
+        self, status: str = "completed", *, error: str | BaseException | None = None
+    ) -> dict[str, Any]:
         """Seal the bundle (idempotent) and index it; returns the final metadata."""
         if self._finished:
             return self.metadata
@@ -270,7 +292,11 @@ class Experiment:
             status = "completed"
         self.metadata["status"] = status
         if error is not None:
-            text = error if isinstance(error, str) else "".join(traceback.format_exception_only(type(error), error)).strip()
+            text = (
+                error
+                if isinstance(error, str)
+                else "".join(traceback.format_exception_only(type(error), error)).strip()
+            )
             self.metadata["error"] = redact_text(text)
         self.metadata["finished"] = utc_now()
         self.metadata["duration_s"] = round(time.time() - self._t0, 3)
@@ -305,7 +331,12 @@ class Experiment:
     def __enter__(self) -> Experiment:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         if exc is None:
             self.finish("completed")
         elif isinstance(exc, KeyboardInterrupt):
@@ -336,7 +367,9 @@ class Experiment:
 
     def set_hyperparameters(self, **values: Any) -> None:
         """Record captured hyperparameters (used by the framework callbacks)."""
-        clean = self._in_bundle_form("params", "recording hyperparameters", values, hyperparameter_values)
+        clean = self._in_bundle_form(
+            "params", "recording hyperparameters", values, hyperparameter_values
+        )
         if clean is None:
             return
         with self.guard("params", "recording hyperparameters"):
@@ -344,7 +377,9 @@ class Experiment:
                 self.metadata.setdefault("hyperparameters", {}).update(clean)
             self._save_state_if_started()
 
-    def set_framework(self, name: str, version: str | None, *, backend: str | None = None, **versions: str) -> None:
+    def set_framework(
+        self, name: str, version: str | None, *, backend: str | None = None, **versions: str
+    ) -> None:
         """Record the framework the run trains with."""
         entry: dict[str, Any] = {"name": name, "version": version, "versions": dict(versions)}
         if backend:
@@ -353,7 +388,9 @@ class Experiment:
 
     def set_architecture(self, architecture: Mapping[str, Any]) -> None:
         """Record the architecture summary (layers, parameter counts, inputs/outputs)."""
-        clean = self._in_bundle_form("architecture", "recording the architecture", architecture, architecture_summary)
+        clean = self._in_bundle_form(
+            "architecture", "recording the architecture", architecture, architecture_summary
+        )
         if clean is None:
             return
         with self.guard("architecture", "recording the architecture"):
@@ -371,11 +408,21 @@ class Experiment:
                 self.metadata.setdefault("dataset", {}).update(clean)
             self._save_state_if_started()
 
-    def log_epoch(self, epoch: int, train: Mapping[str, Any] | None = None, val: Mapping[str, Any] | None = None, **extra: Any) -> None:
+    def log_epoch(
+        self,
+        epoch: int,
+        train: Mapping[str, Any] | None = None,
+        val: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
         """Append one finished epoch to ``metrics.jsonl`` (flushed: survives a kill)."""
         with self.guard("metrics", "recording epoch metrics"):
             self.start()
-            entry: dict[str, Any] = {"epoch": int(epoch), "train": _numbers(train), "val": _numbers(val)}
+            entry: dict[str, Any] = {
+                "epoch": int(epoch),
+                "train": _numbers(train),
+                "val": _numbers(val),
+            }
             if not entry["val"]:
                 del entry["val"]
             entry.update(_jsonable(extra))
@@ -411,7 +458,9 @@ class Experiment:
             source = Path(path)
             relative = PurePosixPath(name or source.name)
             if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-                raise ValueError(f"Expected the artifact name to be a relative path inside artifacts/. Received: name={name!r}")
+                raise ValueError(
+                    f"Expected the artifact name to be a relative path inside artifacts/. Received: name={name!r}"
+                )
             self.start()
             target = self.path / "artifacts" / relative
             report = copy_artifact(source, target)
@@ -420,8 +469,15 @@ class Experiment:
             return target
         return None
 
-    def log_model(self, model: Any, example_input: Any = None, *, optimizer: Any = None, criterion: Any = None,
-                  init_args: Any = None) -> None:
+    def log_model(
+        self,
+        model: Any,
+        example_input: Any = None,
+        *,
+        optimizer: Any = None,
+        criterion: Any = None,
+        init_args: Any = None,
+    ) -> None:
         """Register a model trained by your own loop: architecture, native weights and a checked ONNX.
 
         The one call of the manual API that makes a run servable, as the callbacks do at the end
@@ -435,8 +491,10 @@ class Experiment:
         """
         framework = _model_framework(model)
         if framework is None:
-            raise TypeError("Expected a torch.nn.Module or a Keras model. "
-                            f"Received: model of type {type(model).__module__}.{type(model).__qualname__}")
+            raise TypeError(
+                "Expected a torch.nn.Module or a Keras model. "
+                f"Received: model of type {type(model).__module__}.{type(model).__qualname__}"
+            )
         with self.guard("model", "registering the model"):
             self.start()
             if framework == "keras":
@@ -446,7 +504,14 @@ class Experiment:
             else:
                 from .collector.torch_capture import log_torch_model
 
-                log_torch_model(self, model, example_input, optimizer=optimizer, criterion=criterion, init_args=init_args)
+                log_torch_model(
+                    self,
+                    model,
+                    example_input,
+                    optimizer=optimizer,
+                    criterion=criterion,
+                    init_args=init_args,
+                )
 
     def artifact_path(self, relpath: str) -> Path:
         """Where a collector should write a file of the bundle (e.g. ``model.onnx``)."""
@@ -455,7 +520,9 @@ class Experiment:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
-    def _in_bundle_form(self, source: str, what: str, values: Any, form: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
+    def _in_bundle_form(
+        self, source: str, what: str, values: Any, form: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """``values`` JSON-friendly and redacted, then in the bundle's form by ``form``.
 
         A failure of ModelKB's own (an object that cannot be converted) becomes a warning and None.
@@ -489,7 +556,9 @@ def _typed_hyperparameter(key: str, value: Any) -> Any:
     """A well-known hyperparameter in the type the bundle format gives it, or None if it is not."""
     try:
         if key in ("epochs", "batch_size", "steps_per_epoch"):
-            return int(value) if not isinstance(value, bool) and float(value) == int(value) else None
+            return (
+                int(value) if not isinstance(value, bool) and float(value) == int(value) else None
+            )
         if key == "learning_rate":
             return float(value)
     except (TypeError, ValueError):
@@ -509,7 +578,9 @@ def _seed_override(seed: int | None) -> int | None:
     try:
         return int(text)
     except ValueError as err:
-        raise ValueError(f"Expected an int or 'none' in MODELKB_SEED_OVERRIDE. Received: {text!r}") from err
+        raise ValueError(
+            f"Expected an int or 'none' in MODELKB_SEED_OVERRIDE. Received: {text!r}"
+        ) from err
 
 
 def _peak_rss_mb() -> float | None:
@@ -519,7 +590,9 @@ def _peak_rss_mb() -> float | None:
     except ImportError:  # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)  # bytes on macOS, KiB on Linux
+    return round(
+        peak / (2**20 if sys.platform == "darwin" else 2**10), 1
+    )  # bytes on macOS, KiB on Linux
 
 
 def _login_name() -> str:
@@ -529,7 +602,14 @@ def _login_name() -> str:
         return "unknown"
 
 
-_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
+_RANK_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "NODE_RANK",
+    "SLURM_PROCID",
+    "PMI_RANK",
+    "OMPI_COMM_WORLD_RANK",
+)
 
 
 def _launcher_rank() -> int:
@@ -570,7 +650,11 @@ def _numbers(metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
     for key, value in (metrics or {}).items():
         value = _jsonable(value)
         try:
-            out[str(key)] = float(value) if not isinstance(value, (list, dict, str)) and value is not None else None
+            out[str(key)] = (
+                float(value)
+                if not isinstance(value, (list, dict, str)) and value is not None
+                else None
+            )
         except (TypeError, ValueError):
             out[str(key)] = None
     return {k: v for k, v in out.items() if v is not None}

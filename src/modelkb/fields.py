@@ -43,8 +43,14 @@ DATE_KEYS: frozenset[str] = frozenset({"created", "finished"})
 """Keys whose values are ISO-8601 timestamps."""
 
 _SKIPPED: frozenset[str] = frozenset(
-    {"metrics.history", "architecture.layers", "artifacts", "warnings", "context.git.diff",
-     "context.env"}
+    {
+        "metrics.history",
+        "architecture.layers",
+        "artifacts",
+        "warnings",
+        "context.git.diff",
+        "context.env",
+    }
 )
 _COUNTED: dict[str, str] = {
     "metrics.history": "metrics.epochs_run",

@@ -25,8 +25,13 @@ def is_temp_file(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_target(path: str | os.PathLike[str], *, mode: int = 0o644, durable: bool = True,
-                  keep_suffix: bool = False) -> Iterator[Path]:
+def atomic_target(
+    path: str | os.PathLike[str],
+    *,
+    mode: int = 0o644,
+    durable: bool = True,
+    keep_suffix: bool = False,
+) -> Iterator[Path]:
     """A temporary path beside ``path`` for any writer (a zip, an exporter); moved into place on success.
 
     The one way a file is written in place: the name follows :func:`is_temp_file` (so a kill never
@@ -37,7 +42,9 @@ def atomic_target(path: str | os.PathLike[str], *, mode: int = 0o644, durable: b
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if keep_suffix:
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix)
+        fd, name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.stem}-", suffix=target.suffix
+        )
     else:
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
@@ -53,7 +60,9 @@ def atomic_target(path: str | os.PathLike[str], *, mode: int = 0o644, durable: b
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True
+) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     ``durable=False`` skips the ``fsync``: readers still never see a torn file, and a killed process
@@ -99,7 +108,10 @@ def _json_safe(value: Any) -> Any:
 
 def dumps_json(obj: Any) -> str:
     """The house JSON form: sorted keys, two-space indent, UTF-8, trailing newline."""
-    return json.dumps(_json_safe(obj), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    return (
+        json.dumps(_json_safe(obj), indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        + "\n"
+    )
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, durable: bool = True) -> None:

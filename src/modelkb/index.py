@@ -71,8 +71,11 @@ class Index:
         except (OSError, sqlite3.OperationalError) as err:
             # A read-only store (a mounted share, a CD, a container layer) is still readable: the
             # index lives in memory for this process, filled from the saved one when there is one.
-            logger.warning("the store at %s is read-only (%s): its index is kept in memory and not saved",
-                           self.root, getattr(err, "strerror", None) or err)
+            logger.warning(
+                "the store at %s is read-only (%s): its index is kept in memory and not saved",
+                self.root,
+                getattr(err, "strerror", None) or err,
+            )
             self.persistent = False
             self._conn = self._open_memory()
         self._conn.executescript(_SCHEMA + ";\n".join(FIELDS_DDL) + ";")
@@ -113,7 +116,9 @@ class Index:
                 conn.execute("DELETE FROM fields")
                 conn.execute("DELETE FROM experiments")
                 conn.execute("DELETE FROM keys")
-            conn.execute("INSERT OR REPLACE INTO info(k, v) VALUES ('version', ?)", (str(INDEX_VERSION),))
+            conn.execute(
+                "INSERT OR REPLACE INTO info(k, v) VALUES ('version', ?)", (str(INDEX_VERSION),)
+            )
 
     def close(self) -> None:
         self._conn.close()
@@ -137,13 +142,28 @@ class Index:
         except ValueError:
             return PurePosixPath(*folder.parts[-2:]).as_posix()
 
-    def _upsert(self, conn: sqlite3.Connection, metadata: dict[str, Any], path: str, sealed: bool, mtime_ns: int) -> None:
+    def _upsert(
+        self,
+        conn: sqlite3.Connection,
+        metadata: dict[str, Any],
+        path: str,
+        sealed: bool,
+        mtime_ns: int,
+    ) -> None:
         path = self.relative(path)
         flat = flatten(metadata)
-        row = conn.execute("SELECT rowid FROM experiments WHERE id = ?", (metadata["id"],)).fetchone()
+        row = conn.execute(
+            "SELECT rowid FROM experiments WHERE id = ?", (metadata["id"],)
+        ).fetchone()
         values = (
-            metadata["project"], metadata.get("name"), metadata.get("status"), metadata.get("created"),
-            path, int(sealed), mtime_ns, json.dumps(flat, ensure_ascii=False, default=str),
+            metadata["project"],
+            metadata.get("name"),
+            metadata.get("status"),
+            metadata.get("created"),
+            path,
+            int(sealed),
+            mtime_ns,
+            json.dumps(flat, ensure_ascii=False, default=str),
         )
         if row is None:
             cur = conn.execute(
@@ -161,7 +181,9 @@ class Index:
             )
             conn.execute("DELETE FROM fields WHERE exp = ?", (rowid,))
         rows = field_rows(flat)
-        conn.executemany("INSERT INTO fields(exp, key, num, txt) VALUES (?,?,?,?)", [(rowid, *r) for r in rows])
+        conn.executemany(
+            "INSERT INTO fields(exp, key, num, txt) VALUES (?,?,?,?)", [(rowid, *r) for r in rows]
+        )
         conn.executemany("INSERT OR IGNORE INTO keys(key) VALUES (?)", [(r[0],) for r in rows])
 
     def upsert(self, metadata: dict[str, Any], *, path: str, sealed: bool, mtime_ns: int) -> None:
@@ -182,7 +204,9 @@ class Index:
         """Drop entries by id."""
         with self.transaction() as conn:
             for experiment_id in experiment_ids:
-                row = conn.execute("SELECT rowid FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+                row = conn.execute(
+                    "SELECT rowid FROM experiments WHERE id = ?", (experiment_id,)
+                ).fetchone()
                 if row:
                     conn.execute("DELETE FROM fields WHERE exp = ?", (row[0],))
                     conn.execute("DELETE FROM experiments WHERE rowid = ?", (row[0],))
@@ -214,7 +238,8 @@ class Index:
 
     def get(self, experiment_id: str) -> IndexedRun | None:
         cur = self._conn.execute(
-            "SELECT id, project, path, sealed, mtime_ns, flat FROM experiments WHERE id = ?", (experiment_id,)
+            "SELECT id, project, path, sealed, mtime_ns, flat FROM experiments WHERE id = ?",
+            (experiment_id,),
         )
         row = cur.fetchone()
         return None if row is None else self._row(row)
@@ -244,4 +269,6 @@ class Index:
         return self._conn.execute("SELECT COUNT(*) FROM experiments").fetchone()[0]
 
     def _row(self, row: tuple[Any, ...]) -> IndexedRun:
-        return IndexedRun(row[0], row[1], str(self.root / row[2]), bool(row[3]), row[4], json.loads(row[5]))
+        return IndexedRun(
+            row[0], row[1], str(self.root / row[2]), bool(row[3]), row[4], json.loads(row[5])
+        )

@@ -19,5 +19,5 @@ def split_metric(name: str) -> tuple[str, str]:
     for split, prefixes in _PREFIXES:
         for prefix in prefixes:
             if name.startswith(prefix) and len(name) > len(prefix):
-                return split, name[len(prefix):]
+                return split, name[len(prefix) :]
     return "train", name

@@ -85,8 +85,12 @@ _ESCAPES = {"n": "\n", "t": "\t"}
 _MAX_DEPTH = 64
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _COMPARE: dict[str, Callable[[object, object], bool]] = {
-    "=": operator.eq, "!=": operator.ne, ">": operator.gt,
-    ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
 }
 
 
@@ -223,7 +227,8 @@ class _Parser:
         if token.kind != "end":
             raise _fail(
                 f"unexpected {token.describe()}; expected '&&', '||' or the end of the query",
-                self.text, token.column,
+                self.text,
+                token.column,
             )
         return node
 
@@ -255,7 +260,8 @@ class _Parser:
             if closing.kind != ")":
                 raise _fail(
                     f"unexpected {closing.describe()}; expected '&&', '||' or ')'",
-                    self.text, closing.column,
+                    self.text,
+                    closing.column,
                 )
         self.depth -= 1
         return node
@@ -267,19 +273,24 @@ class _Parser:
         if not _FIELD_RE.fullmatch(field.text):
             raise _fail(
                 f"invalid field name {field.text!r} (use letters, digits, '_', '.', '-')",
-                self.text, field.column,
+                self.text,
+                field.column,
             )
         op = self.take()
         if op.kind != "op":
             raise _fail(
                 f"expected an operator ({' '.join(OPERATORS)}) after {field.text!r}, "
                 f"found {op.describe()}",
-                self.text, op.column,
+                self.text,
+                op.column,
             )
         value = self.take()
         if value.kind not in ("word", "string"):
-            raise _fail(f"missing value after {op.text!r}, found {value.describe()}",
-                        self.text, value.column)
+            raise _fail(
+                f"missing value after {op.text!r}, found {value.describe()}",
+                self.text,
+                value.column,
+            )
         literal, kind = self.classify(value, op.text)
         return Compare(field.text, op.text, literal, kind, field.column)
 
@@ -292,8 +303,9 @@ class _Parser:
             return lower == "true", "bool"
         if lower in ("null", "none"):
             if op not in ("=", "!="):
-                raise _fail(f"{word!r} can only be compared with '=' or '!='",
-                            self.text, token.column)
+                raise _fail(
+                    f"{word!r} can only be compared with '=' or '!='", self.text, token.column
+                )
             return None, "null"
         if NUMBER_RE.fullmatch(word):
             return float(word), "number"
@@ -345,8 +357,9 @@ def _key_resolver(known_keys: Iterable[str], query: str) -> Callable[[Compare], 
         if key is None:
             close = suggest(compare.field, keys)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise UnknownFieldError(f"unknown field {compare.field!r}{hint}",
-                                    query=query, column=compare.column)
+            raise UnknownFieldError(
+                f"unknown field {compare.field!r}{hint}", query=query, column=compare.column
+            )
         return key
 
     return key_for
@@ -369,9 +382,12 @@ def _value_test(compare: Compare) -> Callable[[object], bool]:
     if kind == "date":
         start, end = value  # type: ignore[misc]
         in_span: Callable[[float], bool] = {
-            "=": lambda n: start <= n < end, "!=": lambda n: n < start or n >= end,
-            "<": lambda n: n < start, "<=": lambda n: n < end,
-            ">": lambda n: n >= end, ">=": lambda n: n >= start,
+            "=": lambda n: start <= n < end,
+            "!=": lambda n: n < start or n >= end,
+            "<": lambda n: n < start,
+            "<=": lambda n: n < end,
+            ">": lambda n: n >= end,
+            ">=": lambda n: n >= start,
         }[op]
 
         def date_test(field_value: object) -> bool:
@@ -440,8 +456,10 @@ def _sql_condition(compare: Compare) -> tuple[str, list[object]]:
         return {
             "=": ("num >= ? AND num < ?", [start, end]),
             "!=": ("(num < ? OR num >= ?)", [start, end]),
-            "<": ("num < ?", [start]), "<=": ("num < ?", [end]),
-            ">": ("num >= ?", [end]), ">=": ("num >= ?", [start]),
+            "<": ("num < ?", [start]),
+            "<=": ("num < ?", [end]),
+            ">": ("num >= ?", [end]),
+            ">=": ("num >= ?", [start]),
         }[op]
     if op in ("~", "!~"):
         like = "LIKE" if op == "~" else "NOT LIKE"

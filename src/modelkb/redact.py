@@ -30,39 +30,192 @@ REDACTED = "***REDACTED***"
 # -- secret names ---------------------------------------------------------------------------------
 # Substrings that make any name part a secret (``dbpassword``, ``client_secret``, ``apikey``).
 _SECRET_WORDS = (
-    "password", "passwd", "passphrase", "secret", "credential", "apikey", "privatekey", "secretkey",
-    "accesskey", "authtoken", "accesstoken", "refreshtoken", "sessiontoken",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "credential",
+    "apikey",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "authtoken",
+    "accesstoken",
+    "refreshtoken",
+    "sessiontoken",
 )
 # A trailing part that turns a secret-sounding name into a harmless one (``HF_TOKEN_PATH``).
-_SAFE_SUFFIXES = frozenset({
-    "path", "file", "filename", "dir", "directory", "env", "var", "name", "names", "type", "types",
-    "length", "len", "prompt", "policy", "required", "enabled", "provider", "method", "mode", "url",
-    "endpoint", "host", "scheme"
-})
+_SAFE_SUFFIXES = frozenset(
+    {
+        "path",
+        "file",
+        "filename",
+        "dir",
+        "directory",
+        "env",
+        "var",
+        "name",
+        "names",
+        "type",
+        "types",
+        "length",
+        "len",
+        "prompt",
+        "policy",
+        "required",
+        "enabled",
+        "provider",
+        "method",
+        "mode",
+        "url",
+        "endpoint",
+        "host",
+        "scheme",
+    }
+)
 # ``pad_token``, ``eos_token``, ``max_token``: tokenizer vocabulary, not credentials.
-_VOCAB_TOKEN_PREFIXES = frozenset({
-    "pad", "eos", "bos", "unk", "cls", "sep", "mask", "start", "end", "special", "additional",
-    "max", "min", "num", "n", "image", "audio", "video", "vision", "boi", "eoi", "decoder",
-    "sentinel", "new", "oov", "unknown", "padding", "separator", "begin", "eot", "sot"
-})
+_VOCAB_TOKEN_PREFIXES = frozenset(
+    {
+        "pad",
+        "eos",
+        "bos",
+        "unk",
+        "cls",
+        "sep",
+        "mask",
+        "start",
+        "end",
+        "special",
+        "additional",
+        "max",
+        "min",
+        "num",
+        "n",
+        "image",
+        "audio",
+        "video",
+        "vision",
+        "boi",
+        "eoi",
+        "decoder",
+        "sentinel",
+        "new",
+        "oov",
+        "unknown",
+        "padding",
+        "separator",
+        "begin",
+        "eot",
+        "sot",
+    }
+)
 # ``db_pass``, ``SMTP_PASS``, ``--pass``: a password; ``forward_pass``, ``num_pass``: a training pass.
-_TRAINING_PASS_PREFIXES = frozenset({
-    "num", "n", "max", "min", "first", "second", "third", "last", "next", "forward", "backward",
-    "multi", "single", "one", "two", "each", "per", "eval", "train", "training", "inference", "render",
-})
+_TRAINING_PASS_PREFIXES = frozenset(
+    {
+        "num",
+        "n",
+        "max",
+        "min",
+        "first",
+        "second",
+        "third",
+        "last",
+        "next",
+        "forward",
+        "backward",
+        "multi",
+        "single",
+        "one",
+        "two",
+        "each",
+        "per",
+        "eval",
+        "train",
+        "training",
+        "inference",
+        "render",
+    }
+)
 # ``sort_key``, ``label_key``, ``attention_key``: lookup keys, not credentials.
-_LOOKUP_KEY_PREFIXES = frozenset({
-    "sort", "primary", "foreign", "partition", "hash", "range", "input", "output", "label",
-    "labels", "feature", "target", "image", "text", "cache", "metric", "monitor", "group", "dict",
-    "lookup", "column", "index", "row", "sequence", "seq", "value", "data", "dataset", "batch",
-    "state", "field", "map", "join", "shard", "split", "class", "name", "audio", "video", "mask",
-    "pixel", "attention", "query", "hot", "short", "unique", "dedup", "random", "rng", "prng",
-    "seed", "sample", "config", "model", "layer", "weight", "dim"
-})
-_KEY_QUALIFIERS = frozenset({
-    "access", "api", "secret", "private", "client", "signing", "encryption", "master", "ssh", "gpg",
-    "pgp", "license", "account", "storage"
-})
+_LOOKUP_KEY_PREFIXES = frozenset(
+    {
+        "sort",
+        "primary",
+        "foreign",
+        "partition",
+        "hash",
+        "range",
+        "input",
+        "output",
+        "label",
+        "labels",
+        "feature",
+        "target",
+        "image",
+        "text",
+        "cache",
+        "metric",
+        "monitor",
+        "group",
+        "dict",
+        "lookup",
+        "column",
+        "index",
+        "row",
+        "sequence",
+        "seq",
+        "value",
+        "data",
+        "dataset",
+        "batch",
+        "state",
+        "field",
+        "map",
+        "join",
+        "shard",
+        "split",
+        "class",
+        "name",
+        "audio",
+        "video",
+        "mask",
+        "pixel",
+        "attention",
+        "query",
+        "hot",
+        "short",
+        "unique",
+        "dedup",
+        "random",
+        "rng",
+        "prng",
+        "seed",
+        "sample",
+        "config",
+        "model",
+        "layer",
+        "weight",
+        "dim",
+    }
+)
+_KEY_QUALIFIERS = frozenset(
+    {
+        "access",
+        "api",
+        "secret",
+        "private",
+        "client",
+        "signing",
+        "encryption",
+        "master",
+        "ssh",
+        "gpg",
+        "pgp",
+        "license",
+        "account",
+        "storage",
+    }
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _PARTS = re.compile(r"[^a-z0-9]+")
 
@@ -115,17 +268,17 @@ _PEM = re.compile(
     re.DOTALL,
 )
 _TOKENS = re.compile(
-    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"                        # AWS access key id
-    r"|\bhf_[A-Za-z0-9]{30,}\b"                             # Hugging Face
+    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"  # AWS access key id
+    r"|\bhf_[A-Za-z0-9]{30,}\b"  # Hugging Face
     r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bgithub_pat_\w{22,}"  # GitHub
-    r"|\bglpat-[A-Za-z0-9_\-]{20,}"                          # GitLab personal access token
-    r"|(?<=[?&]sig=)[A-Za-z0-9%/+=]{8,}"                     # Azure SAS signature
-    r"|\bsk-[A-Za-z0-9_\-]{20,}"                            # OpenAI, Anthropic
-    r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"              # Stripe
-    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"                    # Slack
-    r"|\bAIza[0-9A-Za-z_\-]{35}"                            # Google API key
+    r"|\bglpat-[A-Za-z0-9_\-]{20,}"  # GitLab personal access token
+    r"|(?<=[?&]sig=)[A-Za-z0-9%/+=]{8,}"  # Azure SAS signature
+    r"|\bsk-[A-Za-z0-9_\-]{20,}"  # OpenAI, Anthropic
+    r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
+    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}"  # Slack
+    r"|\bAIza[0-9A-Za-z_\-]{35}"  # Google API key
     r"|\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}"  # JWT
-    r"|(?<=\bBearer )[A-Za-z0-9._~+/=\-]{16,}"              # HTTP bearer token
+    r"|(?<=\bBearer )[A-Za-z0-9._~+/=\-]{16,}"  # HTTP bearer token
 )
 _URL_PASSWORD = re.compile(
     r"(\b[a-zA-Z][a-zA-Z0-9+.\-]{0,31}://[^\s:/@'\"]{0,256}:)([^\s/@'\"]{1,256})(@)"
@@ -135,8 +288,11 @@ _BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+_\-])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=
 
 
 def _high_entropy(candidate: str) -> bool:
-    if not (re.search(r"[a-z]", candidate) and re.search(r"[A-Z]", candidate)
-            and re.search(r"[0-9]", candidate)):
+    if not (
+        re.search(r"[a-z]", candidate)
+        and re.search(r"[A-Z]", candidate)
+        and re.search(r"[0-9]", candidate)
+    ):
         return False  # hex digests and plain words never qualify
     counts = Counter(candidate)
     entropy = -sum(n / len(candidate) * math.log2(n / len(candidate)) for n in counts.values())
@@ -188,9 +344,13 @@ _CONTAINER = re.compile(_NAME + r"(?P<sep>[ \t]*(?::=|=|:)[ \t]*)(?P<open>[{\[(]
 _STRING = re.compile(r"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
 _CLOSE = {"{": "}", "[": "]", "(": ")"}
 _MAX_CONTAINER = 8192
-_YAML_BLOCK = re.compile(r"(?P<indent>[ \t]*)(?P<nq>[\"']?)(?P<name>[A-Za-z_][\w.\-]{0,127})(?P=nq)[ \t]*:[ \t]*[|>][+\-0-9]*[ \t]*(?:#.*)?")
+_YAML_BLOCK = re.compile(
+    r"(?P<indent>[ \t]*)(?P<nq>[\"']?)(?P<name>[A-Za-z_][\w.\-]{0,127})(?P=nq)[ \t]*:[ \t]*[|>][+\-0-9]*[ \t]*(?:#.*)?"
+)
 _DIFF_MARKS = "+- "
-_LOGIN_KEY = re.compile(r"(\blogin\s*\((?:[^()]|\([^()]*\))*?\bkey\s*=\s*[rRbBuU]{0,2})(\"[^\"\n]*\"|'[^'\n]*')")
+_LOGIN_KEY = re.compile(
+    r"(\blogin\s*\((?:[^()]|\([^()]*\))*?\bkey\s*=\s*[rRbBuU]{0,2})(\"[^\"\n]*\"|'[^'\n]*')"
+)
 
 
 def _redact_containers(text: str) -> str:
@@ -201,8 +361,14 @@ def _redact_containers(text: str) -> str:
             continue
         start = match.end("open") - 1
         end = _closing(text, start)
-        body = _STRING.sub(lambda m: m.group() if re.match(r"\s*:", text[start + m.end():start + m.end() + 8])
-                           else m.group()[0] + REDACTED + m.group()[-1], text[start:end])
+        body = _STRING.sub(
+            lambda m: (
+                m.group()
+                if re.match(r"\s*:", text[start + m.end() : start + m.end() + 8])
+                else m.group()[0] + REDACTED + m.group()[-1]
+            ),
+            text[start:end],
+        )
         out += [text[last:start], body]
         last = end
     return "".join(out) + text[last:] if out else text
@@ -236,19 +402,21 @@ def _redact_yaml_blocks(text: str) -> str:
     while index < len(lines):
         line = lines[index]
         mark = line[:1] if line[:1] in "+-" else ""
-        header = _YAML_BLOCK.fullmatch(line[len(mark):])
+        header = _YAML_BLOCK.fullmatch(line[len(mark) :])
         index += 1
         if header is None or not is_secret_name(header.group("name")):
             continue
         depth = len(header.group("indent").expandtabs())
         while index < len(lines):
-            body = lines[index][len(mark):] if mark and lines[index][:1] == mark else lines[index]
+            body = lines[index][len(mark) :] if mark and lines[index][:1] == mark else lines[index]
             stripped = body.strip()
             indent = len(body) - len(body.lstrip())
             if stripped and indent <= depth:
                 break
             if stripped:
-                lines[index] = lines[index][: len(lines[index]) - len(body)] + body[:indent] + REDACTED
+                lines[index] = (
+                    lines[index][: len(lines[index]) - len(body)] + body[:indent] + REDACTED
+                )
             index += 1
     return "\n".join(lines)
 
@@ -275,11 +443,11 @@ def _unquoted(match: re.Match[str]) -> str:
     if "=" in sep and not sep.startswith((" ", "\t")) or match.group("nq"):
         # ``NAME=value`` (shell, kwargs, flags) and quoted JSON/dict keys end at a delimiter.
         end = re.search(r"[\s,;)}\]]", value)
-        keep = value[end.start():] if end else ""
+        keep = value[end.start() :] if end else ""
     else:  # ``name: value`` (YAML) and ``name = value`` (INI) run to the end of the line.
         comment = re.search(r"\s+#", value)
         body = value[: comment.start()] if comment else value
-        keep = value[len(body.rstrip()):]
+        keep = value[len(body.rstrip()) :]
     secret = value[: len(value) - len(keep)]
     if not secret or secret == REDACTED:
         return match.group()
@@ -357,8 +525,10 @@ def redact_mapping(obj: Any) -> Any:
         The redacted copy; ``obj`` is not modified.
     """
     if isinstance(obj, Mapping):
-        return {key: REDACTED if _hide(key, value) else redact_mapping(value)
-                for key, value in obj.items()}
+        return {
+            key: REDACTED if _hide(key, value) else redact_mapping(value)
+            for key, value in obj.items()
+        }
     if isinstance(obj, list):
         return [redact_mapping(item) for item in obj]
     if isinstance(obj, tuple):

@@ -110,7 +110,11 @@ def _fast_check() -> Any:
         import fastjsonschema
     except ImportError:
         return None
-    text = json.dumps(_strip_formats(_schema())).replace('"$defs"', '"definitions"').replace("#/$defs/", "#/definitions/")
+    text = (
+        json.dumps(_strip_formats(_schema()))
+        .replace('"$defs"', '"definitions"')
+        .replace("#/$defs/", "#/definitions/")
+    )
     schema = json.loads(text)
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     return fastjsonschema.compile(schema)

@@ -14,7 +14,9 @@ import sys
 logger = logging.getLogger(__name__)
 
 
-def seed_frameworks(seed: int, *, deterministic: bool = True, done: set[str] | None = None) -> list[str]:
+def seed_frameworks(
+    seed: int, *, deterministic: bool = True, done: set[str] | None = None
+) -> list[str]:
     """Seed Python, NumPy and whichever of PyTorch/TensorFlow/Keras are imported.
 
     Args:

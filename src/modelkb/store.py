@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .bundle import METADATA_FILE, RUN_STATE_FILE, Bundle, read_bundle, seal_interrupted, update_metadata
+from .bundle import (
+    METADATA_FILE,
+    RUN_STATE_FILE,
+    Bundle,
+    read_bundle,
+    seal_interrupted,
+    update_metadata,
+)
 from .errors import AmbiguousIdError, BundleError, BundleNotFoundError, StoreError
 from .ids import slugify
 from .index import Index, IndexedRun
@@ -106,7 +113,9 @@ class Store:
                 mtime_ns = meta.stat().st_mtime_ns
             except FileNotFoundError:
                 if not (folder / RUN_STATE_FILE).exists():
-                    problems.append(Problem(str(folder), "not a bundle: neither metadata.json nor run.json"))
+                    problems.append(
+                        Problem(str(folder), "not a bundle: neither metadata.json nor run.json")
+                    )
                     continue
                 mtime_ns = -1
             try:
@@ -133,7 +142,9 @@ class Store:
         """Merge top-level ``changes`` into a sealed bundle's metadata (unknown keys kept) and reindex it."""
         bundle = self.get(id_or_prefix)
         if not bundle.sealed:
-            raise BundleError(f"{bundle.id} is still running; its metadata can change only when it is sealed")
+            raise BundleError(
+                f"{bundle.id} is still running; its metadata can change only when it is sealed"
+            )
         metadata = update_metadata(bundle.path, changes)
         self.record(bundle.path)
         return metadata
@@ -172,7 +183,9 @@ class Store:
             bundle = read_bundle(bundle_path, validate=False)
             meta = bundle_path / METADATA_FILE
             mtime_ns = meta.stat().st_mtime_ns if bundle.sealed else -1
-            self.index.upsert(bundle.metadata, path=str(bundle_path), sealed=bundle.sealed, mtime_ns=mtime_ns)
+            self.index.upsert(
+                bundle.metadata, path=str(bundle_path), sealed=bundle.sealed, mtime_ns=mtime_ns
+            )
         except Exception as err:  # noqa: BLE001 - the index is a cache; never fail a run for it
             logger.warning("could not index %s: %s", bundle_path, err)
 
@@ -186,13 +199,19 @@ class Store:
         """
         text = id_or_prefix.strip().lower()
         if not text:
-            raise BundleNotFoundError("an empty experiment id was given", hint="Run `modelkb ls` to see ids.")
+            raise BundleNotFoundError(
+                "an empty experiment id was given", hint="Run `modelkb ls` to see ids."
+            )
         matches = self.index.ids_with_prefix(text)
         if not matches:
             self.refresh()
             matches = self.index.ids_with_prefix(text)
         if not matches:
-            by_name = [run.id for run in self.index.search(Query(f"name = {_quote(id_or_prefix)}"))] if self.index.count() else []
+            by_name = (
+                [run.id for run in self.index.search(Query(f"name = {_quote(id_or_prefix)}"))]
+                if self.index.count()
+                else []
+            )
             matches = by_name
         if not matches:
             raise BundleNotFoundError(
@@ -208,14 +227,24 @@ class Store:
         experiment_id = self.resolve(id_or_prefix)
         entry = self.index.get(experiment_id)
         if entry is None or not Path(entry.path).is_dir():
-            raise BundleNotFoundError(f"bundle of {experiment_id} is gone from {self.root}", hint="Run `modelkb reindex`.")
+            raise BundleNotFoundError(
+                f"bundle of {experiment_id} is gone from {self.root}", hint="Run `modelkb reindex`."
+            )
         return read_bundle(entry.path)
 
-    def search(self, query: str | Query | None = None, *, project: str | None = None, refresh: bool = True) -> list[IndexedRun]:
+    def search(
+        self, query: str | Query | None = None, *, project: str | None = None, refresh: bool = True
+    ) -> list[IndexedRun]:
         """Experiments matching a query expression, newest first."""
         if refresh:
             self.refresh()
-        parsed = Query(query) if isinstance(query, str) and query.strip() else query if isinstance(query, Query) else None
+        parsed = (
+            Query(query)
+            if isinstance(query, str) and query.strip()
+            else query
+            if isinstance(query, Query)
+            else None
+        )
         return self.index.search(parsed, project=project)
 
     def projects(self) -> dict[str, int]:
@@ -232,7 +261,9 @@ class Store:
         if entry is not None:
             folder = Path(entry.path).resolve()
             if self.root not in folder.parents:
-                raise StoreError(f"refusing to delete {folder}: it is outside the store {self.root}")
+                raise StoreError(
+                    f"refusing to delete {folder}: it is outside the store {self.root}"
+                )
             shutil.rmtree(folder, ignore_errors=False)
         self.index.remove([experiment_id])
         return experiment_id

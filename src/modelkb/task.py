@@ -14,11 +14,28 @@ from typing import Any, Literal
 Task = Literal["classification", "regression"]
 
 # Normalised loss names: lower case, letters and digits only, a trailing "loss" dropped.
-_REGRESSION_LOSSES = frozenset({
-    "mse", "meansquarederror", "mae", "meanabsoluteerror", "mape", "meanabsolutepercentageerror",
-    "msle", "meansquaredlogarithmicerror", "huber", "logcosh", "l1", "smoothl1", "mseloss",
-    "gaussiannll", "poissonnll", "poisson", "rmse", "rootmeansquarederror",
-})
+_REGRESSION_LOSSES = frozenset(
+    {
+        "mse",
+        "meansquarederror",
+        "mae",
+        "meanabsoluteerror",
+        "mape",
+        "meanabsolutepercentageerror",
+        "msle",
+        "meansquaredlogarithmicerror",
+        "huber",
+        "logcosh",
+        "l1",
+        "smoothl1",
+        "mseloss",
+        "gaussiannll",
+        "poissonnll",
+        "poisson",
+        "rmse",
+        "rootmeansquarederror",
+    }
+)
 _CLASSIFICATION_PARTS = ("crossentropy", "nll", "hinge", "focal", "bce", "kldiv", "kullbackleibler")
 _CLASSIFICATION_NAMES = frozenset({"ce", "kld"})
 _LOWER_IS_BETTER = re.compile(r"(loss|error|mse|mae|mape|msle|rmse|perplexity|wer|cer)$")

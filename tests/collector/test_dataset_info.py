@@ -135,7 +135,11 @@ def test_describe_string_arrays_and_lists() -> None:
     assert info["x_range"] == {"min": pytest.approx(0.1), "max": pytest.approx(0.4)}
 
     info = describe_arrays([np.zeros((28, 28), "float32")] * 3)
-    assert (info["kind"], info["dtype"], info["shapes"]["x"]) == ("image", "float32", [None, 28, 28])
+    assert (info["kind"], info["dtype"], info["shapes"]["x"]) == (
+        "image",
+        "float32",
+        [None, 28, 28],
+    )
 
     info = describe_arrays(np.array(["x", None, "y"], dtype=object))
     assert info["dtype"] == "str" and info["kind"] == "text"

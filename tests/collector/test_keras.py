@@ -688,15 +688,24 @@ def test_tf_keras_spelling(tmp_path: Path) -> None:
     """``tf.keras`` (Keras 3 inside TensorFlow 2.16+) works with the same callback."""
     tf = pytest.importorskip("tensorflow")
     x, y, _, _ = digits(flat=True)
-    model = tf.keras.Sequential([tf.keras.Input((64,)), tf.keras.layers.Dense(16, activation="relu"),
-                                 tf.keras.layers.Dense(10, activation="softmax")])
-    model.compile(tf.keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((64,)),
+            tf.keras.layers.Dense(16, activation="relu"),
+            tf.keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        tf.keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     exp = experiment(tmp_path)
     history = model.fit(x, y, epochs=2, batch_size=16, callbacks=[KerasCallback(exp)], verbose=0)
     meta = sealed(exp)
     assert meta["status"] == "completed" and meta["hyperparameters"]["batch_size"] == 16
     assert meta["framework"]["versions"]["tensorflow"] == tf.__version__
-    assert [e["train"]["accuracy"] for e in meta["metrics"]["history"]] == pytest.approx(history.history["accuracy"])
+    assert [e["train"]["accuracy"] for e in meta["metrics"]["history"]] == pytest.approx(
+        history.history["accuracy"]
+    )
     assert meta["onnx"]["max_abs_diff"] < 1e-5
 
 
@@ -708,8 +717,13 @@ def test_a_custom_loop_registers_its_model_with_log_model(tmp_path: Path) -> Non
     x = np.random.default_rng(0).random((64, 6)).astype("float32")
     y = (x.sum(axis=1) > 3).astype("float32")
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="relu"),
-                              keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(6,)),
+            keras.layers.Dense(4, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     model.compile(optimizer="adam", loss="binary_crossentropy")
     with Experiment("Loop", "u", seed=0, store=tmp_path / "store", capture_code=False) as exp:
         for epoch in range(2):  # train_on_batch: no fit(), no callback
@@ -717,7 +731,10 @@ def test_a_custom_loop_registers_its_model_with_log_model(tmp_path: Path) -> Non
             exp.log_metrics({"loss": float(np.ravel(loss)[0])}, epoch=epoch)
         exp.log_model(model, x[:8])
     meta = read_bundle(exp.path).metadata
-    assert meta["framework"]["name"] == "keras" and meta["hyperparameters"]["loss"] == "binary_crossentropy"
+    assert (
+        meta["framework"]["name"] == "keras"
+        and meta["hyperparameters"]["loss"] == "binary_crossentropy"
+    )
     assert meta["architecture"]["layers"] and (exp.path / "model.keras").is_file()
     assert meta["onnx"]["max_abs_diff"] < 1e-5 and not meta["warnings"]
     session = ort.InferenceSession(str(exp.path / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -739,11 +756,15 @@ def test_early_stopping_records_the_epochs_run(tmp_path: Path) -> None:
 
     x = np.zeros((32, 3), dtype="float32")
     y = np.zeros((32, 1), dtype="float32")  # nothing to learn: val_loss stops improving at once
-    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    model = keras.Sequential(
+        [keras.Input(shape=(3,)), keras.layers.Dense(1, kernel_initializer="zeros")]
+    )
     model.compile(optimizer="sgd", loss="mse")
     exp = Experiment("Early", "u", seed=0, store=tmp_path / "store", capture_code=False)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1)
-    history = model.fit(x, y, epochs=50, validation_split=0.25, verbose=0, callbacks=[stop, KerasCallback(exp)])
+    history = model.fit(
+        x, y, epochs=50, validation_split=0.25, verbose=0, callbacks=[stop, KerasCallback(exp)]
+    )
     meta = read_bundle(exp.path).metadata
     assert meta["hyperparameters"]["epochs"] == 50  # what was asked: reproduction needs it
     assert meta["hyperparameters"]["epochs_run"] == len(history.history["loss"]) < 50

@@ -246,8 +246,15 @@ def test_only_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_lightning_metric_names_are_filed_by_their_split() -> None:
     from modelkb.collector.lightning import split_metrics
 
-    logged = {"train_loss_epoch": torch.tensor(0.9), "train_loss_step": 1.2, "valid_loss": torch.tensor(0.7),
-              "validation/acc": 0.8, "val_f1": 0.6, "test_loss": 0.5, "lr": 0.01}
+    logged = {
+        "train_loss_epoch": torch.tensor(0.9),
+        "train_loss_step": 1.2,
+        "valid_loss": torch.tensor(0.7),
+        "validation/acc": 0.8,
+        "val_f1": 0.6,
+        "test_loss": 0.5,
+        "lr": 0.01,
+    }
     train, val = split_metrics(logged)
     assert train == {"loss": pytest.approx(0.9), "lr": 0.01}
     assert val == {"loss": pytest.approx(0.7), "acc": 0.8, "f1": 0.6}

@@ -196,7 +196,14 @@ def test_text_script(tmp_path: Path) -> None:
             "params": None,
         },
         # Keras' defaults are written out (a reader assuming "post" served wrong answers)
-        {"op": "pad", "maxlen": 250, "padding": "post", "truncating": "pre", "value": 0, "applies_to": ["sequences"]},
+        {
+            "op": "pad",
+            "maxlen": 250,
+            "padding": "post",
+            "truncating": "pre",
+            "value": 0,
+            "applies_to": ["sequences"],
+        },
     ]
 
 
@@ -519,20 +526,28 @@ def test_star_imports_and_local_classes(tmp_path: Path) -> None:
 
 def test_the_same_scaling_of_the_same_data_is_one_step(tmp_path: Path) -> None:
     # A data module scales into x; the evaluation scales a slice of the same array inline.
-    result = _analyze(tmp_path, train="""
+    result = _analyze(
+        tmp_path,
+        train="""
         import numpy as np
         RAW = np.load("digits.npy")
         x = torch.from_numpy(RAW / 16.0)
         reference = model(torch.from_numpy(RAW[1500:] / 16.0))
-    """)
-    assert _ops(result["preprocessing"]) == [{"op": "scale", "factor": 0.0625, "applies_to": ["x", "RAW"]}]
+    """,
+    )
+    assert _ops(result["preprocessing"]) == [
+        {"op": "scale", "factor": 0.0625, "applies_to": ["x", "RAW"]}
+    ]
 
 
 def test_a_scaling_really_applied_twice_stays_twice(tmp_path: Path) -> None:
-    result = _analyze(tmp_path, train="""
+    result = _analyze(
+        tmp_path,
+        train="""
         import numpy as np
         x_train = np.load("x.npy")
         x_train = x_train / 255.0
         x_train = x_train / 255.0
-    """)
+    """,
+    )
     assert [step["op"] for step in result["preprocessing"]] == ["scale", "scale"]

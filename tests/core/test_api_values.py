@@ -25,7 +25,9 @@ def _run(tmp_path: Path, record) -> tuple[Experiment, dict[str, Any]]:
     assert meta["status"] == "completed"
     count, problems = Store(store).reindex()
     assert (count, problems) == (1, [])
-    assert not [w for w in meta.get("warnings", []) if w["source"] in ("dataset", "params", "architecture")]
+    assert not [
+        w for w in meta.get("warnings", []) if w["source"] in ("dataset", "params", "architecture")
+    ]
     return exp, meta
 
 
@@ -57,7 +59,10 @@ def test_epochs_string_is_recorded_as_an_int(tmp_path: Path) -> None:
 
 
 def test_layer_params_string_is_recorded_as_an_int(tmp_path: Path) -> None:
-    _, meta = _run(tmp_path, lambda exp: exp.set_architecture({"layers": [{"params": "64"}], "parameter_count": 64.0}))
+    _, meta = _run(
+        tmp_path,
+        lambda exp: exp.set_architecture({"layers": [{"params": "64"}], "parameter_count": 64.0}),
+    )
     assert meta["architecture"]["layers"] == [{"params": 64}]
     assert meta["architecture"]["parameter_count"] == 64
 
@@ -75,17 +80,25 @@ def test_bare_sample_count_is_refused_at_the_call(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("call", "field"),
     [
-        (lambda exp: exp.set_dataset(kind="graphs"), r"dataset\.kind.*'image', 'tabular', 'text', 'other'"),
+        (
+            lambda exp: exp.set_dataset(kind="graphs"),
+            r"dataset\.kind.*'image', 'tabular', 'text', 'other'",
+        ),
         (lambda exp: exp.set_dataset(classes="cat"), r"dataset\.classes"),
         (lambda exp: exp.set_dataset(samples={"train": -1}), r"dataset\.samples\.train"),
         (lambda exp: exp.set_dataset(name=3), r"dataset\.name"),
         (lambda exp: exp.set_hyperparameters(epochs="ten"), r"hyperparameters\.epochs"),
         (lambda exp: exp.set_hyperparameters(optimizer=3), r"hyperparameters\.optimizer"),
-        (lambda exp: exp.set_architecture({"layers": [{"params": "many"}]}), r"architecture\.layers\[0\]\.params"),
+        (
+            lambda exp: exp.set_architecture({"layers": [{"params": "many"}]}),
+            r"architecture\.layers\[0\]\.params",
+        ),
         (lambda exp: exp.set_architecture({"layers": ["dense"]}), r"architecture\.layers\[0\]"),
     ],
 )
-def test_values_outside_the_schema_are_refused_naming_the_field(tmp_path: Path, call, field: str) -> None:
+def test_values_outside_the_schema_are_refused_naming_the_field(
+    tmp_path: Path, call, field: str
+) -> None:
     store = tmp_path / "store"
     with Experiment("P", "u", store=store, capture_code=False) as exp:
         with pytest.raises(ValueError, match=field):

@@ -26,12 +26,16 @@ def _hostile_folder(tmp_path: Path) -> Path:
     outside = tmp_path / "outside"
     (outside / ".aws").mkdir(parents=True)
     (outside / "passwd").write_text(PASSWD + "\n")
-    (outside / ".aws" / "credentials").write_text(f"[default]\naws_secret_access_key = {AWS_SECRET}\n")
+    (outside / ".aws" / "credentials").write_text(
+        f"[default]\naws_secret_access_key = {AWS_SECRET}\n"
+    )
     folder = tmp_path / "results"
     (folder / "nested").mkdir(parents=True)
     (folder / "config.yaml").write_text(f"epochs: 3\nsmtp_password: {YAML_PASSWORD}\n")
     (folder / ".env").write_text(DOTENV + "\n")
-    (folder / "server.pem").write_text(f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----\n")
+    (folder / "server.pem").write_text(
+        f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----\n"
+    )
     (folder / "nested" / "scores.csv").write_text("epoch,loss\n0,0.5\n")
     (folder / "weights.bin").write_bytes(b"\0\1\2binary" * 10)
     os.symlink(outside / "passwd", folder / "passwd")
@@ -49,7 +53,9 @@ def _texts_of(path: Path) -> str:
             chunks.append(file.read_bytes().decode("utf-8", "replace"))
             if zipfile.is_zipfile(file):
                 with zipfile.ZipFile(file) as archive:
-                    chunks += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+                    chunks += [
+                        archive.read(n).decode("utf-8", "replace") for n in archive.namelist()
+                    ]
     return "\n".join(chunks)
 
 
@@ -74,7 +80,9 @@ def test_a_hostile_folder_reaches_no_bundle_site_or_export(tmp_path: Path) -> No
     built = CliRunner().invoke(cli, ["build", "--store", str(store), "--out", str(site)])
     assert built.exit_code == 0, built.output
     exported = tmp_path / "export.zip"
-    done = CliRunner().invoke(cli, ["export", exp.id, "--store", str(store), "--out", str(exported), "--no-serving"])
+    done = CliRunner().invoke(
+        cli, ["export", exp.id, "--store", str(store), "--out", str(exported), "--no-serving"]
+    )
     assert done.exit_code == 0, done.output
     for where in (store, site, exported):
         leaked = [secret for secret in PLANTED if secret in _texts_of(where)]
@@ -99,5 +107,7 @@ def test_an_artifact_name_cannot_leave_the_bundle(tmp_path: Path, name: str) -> 
     with Experiment("P", "u", store=tmp_path / "store", capture_code=False) as exp:
         assert exp.log_artifact(source, name=name.format(tmp=tmp_path)) is None
     outside_bundle = [p for p in tmp_path.rglob("*") if p.is_file() and exp.path not in p.parents]
-    assert sorted(p.name for p in outside_bundle if not p.name.startswith("index.sqlite")) == ["ok.txt"]
+    assert sorted(p.name for p in outside_bundle if not p.name.startswith("index.sqlite")) == [
+        "ok.txt"
+    ]
     assert any("artifact name" in w["message"] for w in read_bundle(exp.path).metadata["warnings"])

@@ -493,15 +493,23 @@ def test_card_module_does_not_import_huggingface_hub() -> None:
 
 def test_script_links_and_script_tags_are_neutralised(sample_metadata: Meta) -> None:
     meta = sample_metadata
-    meta["notes"] = ("See [the docs](javascript:alert(document.cookie)) and [x]( JavaScript :alert(1)), "
-                     "[d](data:text/html;base64,PHNjcmlwdD4=) and [ok](https://example.org).\n\n"
-                     "[ref]: vbscript:msgbox(1)")
+    meta["notes"] = (
+        "See [the docs](javascript:alert(document.cookie)) and [x]( JavaScript :alert(1)), "
+        "[d](data:text/html;base64,PHNjcmlwdD4=) and [ok](https://example.org).\n\n"
+        "[ref]: vbscript:msgbox(1)"
+    )
     meta["tags"] = ["</script><script>alert(1)</script>"]
     meta["dataset"]["name"] = "</script><script>alert(2)"
     card = render_model_card(meta)
     data, body = split_card(card)
-    assert "javascript:" not in body.lower().replace("#blocked-javascript:", "") and "](data:" not in body
-    assert "](#blocked-javascript:alert(document.cookie))" in body and "[ok](https://example.org)" in body
+    assert (
+        "javascript:" not in body.lower().replace("#blocked-javascript:", "")
+        and "](data:" not in body
+    )
+    assert (
+        "](#blocked-javascript:alert(document.cookie))" in body
+        and "[ok](https://example.org)" in body
+    )
     assert "]: #blocked-vbscript:msgbox(1)" in body
     assert "<script" not in card  # neither in the body nor in the front matter
     assert data["tags"][-1] == "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 
 
-def modelkb(*args: str, store: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def modelkb(
+    *args: str, store: Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     extra = ["--store", str(store)] if store is not None else []
-    argv = [sys.executable, "-m", "modelkb", *args[:1], *extra, *args[1:]] if args else [sys.executable, "-m", "modelkb"]
+    argv = (
+        [sys.executable, "-m", "modelkb", *args[:1], *extra, *args[1:]]
+        if args
+        else [sys.executable, "-m", "modelkb"]
+    )
     return subprocess.run(argv, capture_output=True, text=True, input=input, timeout=120)
 
 
@@ -24,7 +30,9 @@ def populated(tmp_path: Path, make_run) -> tuple[Path, dict[str, str]]:
     ids = {
         "adam_good": make_run(root, "Digits", epochs=12, accuracy=0.95).id,
         "adam_short": make_run(root, "Digits", epochs=5, accuracy=0.97).id,
-        "sgd_good": make_run(root, "Digits", epochs=15, accuracy=0.96, params={"optimizer": "SGD"}).id,
+        "sgd_good": make_run(
+            root, "Digits", epochs=15, accuracy=0.96, params={"optimizer": "SGD"}
+        ).id,
         "adam_weak": make_run(root, "Digits", epochs=20, accuracy=0.80).id,
         "other": make_run(root, "Iris", epochs=30, accuracy=0.99).id,
     }
@@ -33,12 +41,23 @@ def populated(tmp_path: Path, make_run) -> tuple[Path, dict[str, str]]:
 
 def test_query_the_papers_expression(populated) -> None:
     root, ids = populated
-    done = modelkb("query", "epochs > 10 && optimizer = Adam && accuracy > 0.9", "--format", "json", store=root)
+    done = modelkb(
+        "query", "epochs > 10 && optimizer = Adam && accuracy > 0.9", "--format", "json", store=root
+    )
     assert done.returncode == 0, done.stderr
     found = {row["id"] for row in json.loads(done.stdout)}
     assert found == {ids["adam_good"], ids["other"]}
-    done = modelkb("query", "epochs > 10 && optimizer = adam && accuracy > 0.9", "--project", "Digits",
-                   "--format", "csv", "--columns", "id,epochs,optimizer,accuracy", store=root)
+    done = modelkb(
+        "query",
+        "epochs > 10 && optimizer = adam && accuracy > 0.9",
+        "--project",
+        "Digits",
+        "--format",
+        "csv",
+        "--columns",
+        "id,epochs,optimizer,accuracy",
+        store=root,
+    )
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [r["id"] for r in rows] == [ids["adam_good"]]
     assert rows[0]["optimizer"] == "Adam" and rows[0]["epochs"] == "12"
@@ -56,9 +75,24 @@ def test_query_syntax_error_points_at_the_column(populated) -> None:
 
 def test_ls_sort_and_formats(populated) -> None:
     root, ids = populated
-    done = modelkb("ls", "Digits", "--sort", "-accuracy", "--format", "json", "--columns", "id,accuracy", store=root)
+    done = modelkb(
+        "ls",
+        "Digits",
+        "--sort",
+        "-accuracy",
+        "--format",
+        "json",
+        "--columns",
+        "id,accuracy",
+        store=root,
+    )
     rows = json.loads(done.stdout)
-    assert [r["id"] for r in rows] == [ids["adam_short"], ids["sgd_good"], ids["adam_good"], ids["adam_weak"]]
+    assert [r["id"] for r in rows] == [
+        ids["adam_short"],
+        ids["sgd_good"],
+        ids["adam_good"],
+        ids["adam_weak"],
+    ]
     table = modelkb("ls", store=root)
     assert table.returncode == 0 and ids["other"][:10] in table.stdout
 

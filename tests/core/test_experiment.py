@@ -115,7 +115,9 @@ def test_store_lists_new_runs(tmp_path: Path, make_run) -> None:
     assert store.projects() == {"Alpha": 1, "Beta": 1}
 
 
-@pytest.mark.parametrize("name", ["val_loss", "valid_loss", "validation_loss", "val/loss", "validation/loss"])
+@pytest.mark.parametrize(
+    "name", ["val_loss", "valid_loss", "validation_loss", "val/loss", "validation/loss"]
+)
 def test_validation_metric_spellings_are_filed_as_validation(tmp_path: Path, name: str) -> None:
     from modelkb.metric_names import split_metric
 

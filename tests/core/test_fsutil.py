@@ -11,10 +11,14 @@ from modelkb.fsutil import atomic_target, is_temp_file
 
 
 @pytest.mark.parametrize("keep_suffix", [False, True])
-def test_the_temporary_file_is_named_by_the_temp_rule_and_replaced_on_success(tmp_path: Path, keep_suffix: bool) -> None:
+def test_the_temporary_file_is_named_by_the_temp_rule_and_replaced_on_success(
+    tmp_path: Path, keep_suffix: bool
+) -> None:
     target = tmp_path / "sub" / "model.onnx"
     with atomic_target(target, keep_suffix=keep_suffix, mode=0o640) as tmp:
-        assert tmp.parent == target.parent and is_temp_file(tmp.name)  # a kill now leaves a file readers skip
+        assert tmp.parent == target.parent and is_temp_file(
+            tmp.name
+        )  # a kill now leaves a file readers skip
         assert tmp.suffix == (".onnx" if keep_suffix else ".tmp")
         tmp.write_bytes(b"onnx")
     assert target.read_bytes() == b"onnx" and os.stat(target).st_mode & 0o777 == 0o640

@@ -22,14 +22,45 @@ from modelkb.store import Store
 
 BAD_ID = "01jdx3k9y2q8m4t6v0w1zzzzzz"
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
-_PATHS = ["status", "project", "name", "created", "tags", "warnings", "notes", "metrics", "metrics.history",
-          "metrics.final", "hyperparameters", "hyperparameters.optimizer", "dataset", "dataset.preprocessing",
-          "dataset.classes", "architecture", "architecture.layers", "architecture.inputs", "framework", "artifacts",
-          "onnx", "serverless", "code", "context", "hub", "group", "seed"]
+_PATHS = [
+    "status",
+    "project",
+    "name",
+    "created",
+    "tags",
+    "warnings",
+    "notes",
+    "metrics",
+    "metrics.history",
+    "metrics.final",
+    "hyperparameters",
+    "hyperparameters.optimizer",
+    "dataset",
+    "dataset.preprocessing",
+    "dataset.classes",
+    "architecture",
+    "architecture.layers",
+    "architecture.inputs",
+    "framework",
+    "artifacts",
+    "onnx",
+    "serverless",
+    "code",
+    "context",
+    "hub",
+    "group",
+    "seed",
+]
 
 
 def _set(metadata: dict[str, Any], path: str, value: Any) -> None:
@@ -50,11 +81,17 @@ def hostile_files(draw: st.DrawFn) -> tuple[str, str]:
         depth = draw(st.sampled_from([1000, 100_000]))
         return "metadata.json", "[" * depth + "]" * depth
     if kind == "bigint":
-        return "metadata.json", json.dumps({**_bad_base(), "seed": 0}).replace('"seed": 0', '"seed": ' + "9" * 5000)
+        return "metadata.json", json.dumps({**_bad_base(), "seed": 0}).replace(
+            '"seed": 0', '"seed": ' + "9" * 5000
+        )
     if kind == "json":
         return "metadata.json", json.dumps(draw(json_values))
     if kind == "run":
-        state = {"metadata": draw(json_values | st.just(_bad_base())), "pid": draw(json_values), "host": draw(json_values)}
+        state = {
+            "metadata": draw(json_values | st.just(_bad_base())),
+            "pid": draw(json_values),
+            "host": draw(json_values),
+        }
         return "run.json", json.dumps(state)
     metadata = _bad_base()
     for _ in range(draw(st.integers(1, 3))):
@@ -80,9 +117,15 @@ def _store_with_hostile_bundle(root: Path, hostile: tuple[str, str]) -> tuple[St
     return Store(root), bad
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(hostile=hostile_files())
-def test_a_hostile_bundle_is_reported_and_skipped_by_the_store(hostile: tuple[str, str], tmp_path_factory) -> None:
+def test_a_hostile_bundle_is_reported_and_skipped_by_the_store(
+    hostile: tuple[str, str], tmp_path_factory
+) -> None:
     root = tmp_path_factory.mktemp("store")
     store, bad = _store_with_hostile_bundle(root, hostile)
     count, problems = store.reindex(seal_dead_runs=False)
@@ -96,9 +139,15 @@ def test_a_hostile_bundle_is_reported_and_skipped_by_the_store(hostile: tuple[st
     shutil.rmtree(root)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(hostile=hostile_files())
-def test_a_hostile_bundle_never_breaks_the_catalog(hostile: tuple[str, str], tmp_path_factory) -> None:
+def test_a_hostile_bundle_never_breaks_the_catalog(
+    hostile: tuple[str, str], tmp_path_factory
+) -> None:
     from modelkb.site_builder.build import build_site
 
     root = tmp_path_factory.mktemp("store")

@@ -5,7 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["torch", "tensorflow", "keras", "boto3", "botocore", "huggingface_hub", "mkdocs", "onnx", "onnxruntime", "jsonschema", "fastjsonschema"]
+HEAVY = [
+    "torch",
+    "tensorflow",
+    "keras",
+    "boto3",
+    "botocore",
+    "huggingface_hub",
+    "mkdocs",
+    "onnx",
+    "onnxruntime",
+    "jsonschema",
+    "fastjsonschema",
+]
 
 CHECK = """
 import sys
@@ -26,7 +38,9 @@ print("HEAVY:" + ",".join(sorted(m for m in heavy if m in sys.modules)))
 
 
 def test_import_and_help_stay_light() -> None:
-    done = subprocess.run([sys.executable, "-c", CHECK % HEAVY], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK % HEAVY], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.strip().splitlines()[-1].removeprefix("HEAVY:")
     assert loaded == "", f"loaded heavy modules: {loaded}"

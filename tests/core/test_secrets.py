@@ -59,9 +59,17 @@ def test_no_planted_secret_reaches_any_file(tmp_path: Path) -> None:
     _git(repo, "commit", "-qm", "v1")
     script.write_text(SCRIPT)  # uncommitted: lands in the git diff too
     store = tmp_path / "store"
-    env = {"PATH": "/usr/bin:/bin", "STORE": str(store), "HOME": str(tmp_path), **SECRETS,
-           "OMP_NUM_THREADS": "1", "AWS_DEFAULT_REGION": "eu-west-1"}
-    done = subprocess.run([sys.executable, str(script)], cwd=repo, env=env, capture_output=True, text=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STORE": str(store),
+        "HOME": str(tmp_path),
+        **SECRETS,
+        "OMP_NUM_THREADS": "1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     bundle = next(store.glob("secrets/*"))
     files = [p for p in store.rglob("*") if p.is_file()]
@@ -125,13 +133,29 @@ def test_no_hostile_secret_reaches_the_bundle_index_or_site(tmp_path: Path) -> N
     (repo / "config.yaml").write_text("smtp_host: mail.local\n")
     _git(repo, "add", "config.yaml")
     _git(repo, "commit", "-qm", "v1")
-    (repo / "config.yaml").write_text("smtp_host: mail.local\nsmtp_password: |\n  yaml-block-pw\nport: 25\n")
+    (repo / "config.yaml").write_text(
+        "smtp_host: mail.local\nsmtp_password: |\n  yaml-block-pw\nport: 25\n"
+    )
     script = repo / "train.py"
     script.write_text(HOSTILE_SCRIPT)
     store = tmp_path / "store"
-    env = {"PATH": "/usr/bin:/bin", "STORE": str(store), "HOME": str(tmp_path), "DB_PASS": "db-pass-env-value",
-           "SMTP_PASS": "smtp-pass-env-value", "PYTORCH_PASS": "pytorch-pass-env-value", "OMP_NUM_THREADS": "1"}
-    argv = [sys.executable, str(script), "--password", "-dash-leading-pw", "--pass", "argv-pass-value"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STORE": str(store),
+        "HOME": str(tmp_path),
+        "DB_PASS": "db-pass-env-value",
+        "SMTP_PASS": "smtp-pass-env-value",
+        "PYTORCH_PASS": "pytorch-pass-env-value",
+        "OMP_NUM_THREADS": "1",
+    }
+    argv = [
+        sys.executable,
+        str(script),
+        "--password",
+        "-dash-leading-pw",
+        "--pass",
+        "argv-pass-value",
+    ]
     done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     site = tmp_path / "site"
@@ -139,13 +163,22 @@ def test_no_hostile_secret_reaches_the_bundle_index_or_site(tmp_path: Path) -> N
         main(["build", "--store", str(store), "--out", str(site)])
     except SystemExit as exit_info:
         assert exit_info.code in (0, None)
-    blobs = [(str(p), p.read_bytes()) for root in (store, site) for p in root.rglob("*") if p.is_file()]
+    blobs = [
+        (str(p), p.read_bytes()) for root in (store, site) for p in root.rglob("*") if p.is_file()
+    ]
     for name, data in list(blobs):
         if name.endswith(".zip"):
             with zipfile.ZipFile(name) as archive:
-                blobs += [(f"{name}!{member}", archive.read(member)) for member in archive.namelist()]
+                blobs += [
+                    (f"{name}!{member}", archive.read(member)) for member in archive.namelist()
+                ]
     assert any(name.endswith("metadata.json") for name, _ in blobs)
-    leaks = [(case, name) for name, data in blobs for case, value in HOSTILE.items() if value.encode() in data]
+    leaks = [
+        (case, name)
+        for name, data in blobs
+        for case, value in HOSTILE.items()
+        if value.encode() in data
+    ]
     assert leaks == []
 
 
@@ -153,7 +186,7 @@ NOTEBOOK_CELLS = [
     'DB_PASS = "notebook-db-pass-value"\nPASSWORD = """notebook-triple-quoted-pw"""',
     'SECRETS = {"db": "notebook-dict-secret"}\nauth = ("user", "notebook-tuple-pw")',
     'token = "glpat-notebookAbCdEf1234567890"\nurl = "redis://:notebook-url-pw@cache:6379/0"',
-    'import os\nfrom modelkb import Experiment\n'
+    "import os\nfrom modelkb import Experiment\n"
     'with Experiment("Notebook", "u", store=os.environ["STORE"]) as exp:\n'
     '    exp.log_metrics({"loss": 0.5}, epoch=0)',
 ]
@@ -162,17 +195,37 @@ NOTEBOOK_CELLS = [
 def test_notebook_cell_history_is_redacted(tmp_path: Path) -> None:
     pytest.importorskip("IPython")
     store = tmp_path / "store"
-    program = ("import json, sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-               "shell = InteractiveShell.instance()\n"
-               "for cell in json.loads(sys.argv[1]):\n"
-               "    assert shell.run_cell(cell, store_history=True).success  # as Jupyter runs cells\n")
-    done = subprocess.run([sys.executable, "-c", program, json.dumps(NOTEBOOK_CELLS)], cwd=tmp_path,
-                          env={**os.environ, "STORE": str(store)}, capture_output=True, text=True, timeout=120)
+    program = (
+        "import json, sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "for cell in json.loads(sys.argv[1]):\n"
+        "    assert shell.run_cell(cell, store_history=True).success  # as Jupyter runs cells\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, json.dumps(NOTEBOOK_CELLS)],
+        cwd=tmp_path,
+        env={**os.environ, "STORE": str(store)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     (cells,) = store.rglob("notebook_cells.py")  # the run's code is the notebook's history
     text = cells.read_text(encoding="utf-8")
     assert "DB_PASS" in text and "exp.log_metrics" in text
-    everything = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in store.rglob("*") if p.is_file())
-    leaked = [v for v in ("notebook-db-pass-value", "notebook-triple-quoted-pw", "notebook-dict-secret",
-                          "notebook-tuple-pw", "glpat-notebookAbCdEf1234567890", "notebook-url-pw") if v in everything]
+    everything = "\n".join(
+        p.read_text(encoding="utf-8", errors="replace") for p in store.rglob("*") if p.is_file()
+    )
+    leaked = [
+        v
+        for v in (
+            "notebook-db-pass-value",
+            "notebook-triple-quoted-pw",
+            "notebook-dict-secret",
+            "notebook-tuple-pw",
+            "glpat-notebookAbCdEf1234567890",
+            "notebook-url-pw",
+        )
+        if v in everything
+    ]
     assert not leaked

@@ -35,7 +35,9 @@ WORKER = textwrap.dedent(
 def test_eight_processes_twenty_runs_each_none_lost_or_merged(tmp_path: Path) -> None:
     root = tmp_path / "store"
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(w), "20"], stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(root), str(w), "20"], stderr=subprocess.PIPE
+        )
         for w in range(8)
     ]
     for proc in procs:
@@ -44,7 +46,10 @@ def test_eight_processes_twenty_runs_each_none_lost_or_merged(tmp_path: Path) ->
     store = Store(root)
     runs = store.search(refresh=False)  # what the writers indexed themselves
     assert len(runs) == 160
-    pairs = {(r.flat["hyperparameters.params.worker"], r.flat["hyperparameters.params.job"]) for r in runs}
+    pairs = {
+        (r.flat["hyperparameters.params.worker"], r.flat["hyperparameters.params.job"])
+        for r in runs
+    }
     assert pairs == {(w, j) for w in range(8) for j in range(20)}
     assert len({r.id for r in runs}) == 160
     for run in runs:
@@ -156,14 +161,20 @@ print(exp.id)
 
 def test_a_forked_child_exiting_leaves_the_parents_run_alone(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", FORKED, str(tmp_path / "store")], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", FORKED, str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout.split()
     assert out[0] == "True"
     bundle = Store(tmp_path / "store").get(out[1])
     assert bundle.status == "completed" and (bundle.path / "requirements.lock").is_file()
 
 
-def test_other_ranks_of_a_distributed_launch_stage_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_ranks_of_a_distributed_launch_stage_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RANK", "3")
     exp = Experiment("Ranks", "bob", seed=1, store=tmp_path / "store")
     assert not exp.writer.staging.exists()
@@ -195,7 +206,9 @@ def test_corrupt_bundles_are_reported_and_skipped(tmp_path: Path, make_run) -> N
     (bad_json / METADATA_FILE).write_text("{not json")
     bad_schema = root / "digits" / "01jdx0000000000000000bad02"
     bad_schema.mkdir()
-    (bad_schema / METADATA_FILE).write_text(json.dumps({"schema_version": 1, "id": "nope", "project": "Digits"}))
+    (bad_schema / METADATA_FILE).write_text(
+        json.dumps({"schema_version": 1, "id": "nope", "project": "Digits"})
+    )
     empty = root / "digits" / "01jdx0000000000000000bad03"
     empty.mkdir()
     store = Store(root)
@@ -262,9 +275,18 @@ def test_remove_deletes_bundle_and_entry(tmp_path: Path, make_run) -> None:
 
 
 def _read_only_mount_works(folder: Path) -> bool:
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount --bind '{folder}' '{folder}' && "
-                            f"mount -o remount,bind,ro '{folder}' && ! touch '{folder}/.probe' 2>/dev/null"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f"mount --bind '{folder}' '{folder}' && "
+            f"mount -o remount,bind,ro '{folder}' && ! touch '{folder}/.probe' 2>/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return probe.returncode == 0
 
 
@@ -285,11 +307,18 @@ def test_a_read_only_store_is_listed_shown_and_queried(tmp_path: Path) -> None:
         pytest.skip("no read-only bind mount here (needs unshare -m and mount)")
     before = sorted(p.relative_to(store).as_posix() for p in store.rglob("*"))
     python = sys.executable
-    commands = [f"{python} -m modelkb ls --store {store}", f"{python} -m modelkb show {exp.id} --store {store}",
-                f"{python} -m modelkb query 'optimizer = SGD' --store {store} --format json"]
-    script = f"mount --bind '{store}' '{store}' && mount -o remount,bind,ro '{store}' && " + " && ".join(
-        f"{command}; echo \"rc=$?\"" for command in commands)
-    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    commands = [
+        f"{python} -m modelkb ls --store {store}",
+        f"{python} -m modelkb show {exp.id} --store {store}",
+        f"{python} -m modelkb query 'optimizer = SGD' --store {store} --format json",
+    ]
+    script = (
+        f"mount --bind '{store}' '{store}' && mount -o remount,bind,ro '{store}' && "
+        + " && ".join(f'{command}; echo "rc=$?"' for command in commands)
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120
+    )
     out = done.stdout + done.stderr
     assert "Traceback" not in out and out.count("rc=0") == 3, out
     assert exp.id[:10] in out and '"optimizer": "SGD"' in done.stdout or exp.id in done.stdout
@@ -314,14 +343,18 @@ def test_a_kill_mid_export_leaves_no_temp_file_among_the_artifacts(tmp_path: Pat
         print(exp.path, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr
     exp = read_bundle(Path(done.stdout.strip()), validate=False)
     Store(store).reindex()  # seals the dead run as interrupted
     meta = read_bundle(exp.path).metadata
     assert meta["status"] == "interrupted" and len(meta["metrics"]["history"]) == 1
     assert [a["path"] for a in meta["artifacts"] if a["path"].startswith(".")] == []
-    assert (exp.path / "metrics.jsonl").stat().st_mode & 0o044 == 0o044  # readable like any other file
+    assert (
+        exp.path / "metrics.jsonl"
+    ).stat().st_mode & 0o044 == 0o044  # readable like any other file
     build_site(Store(store), tmp_path / "site")
     import zipfile
 

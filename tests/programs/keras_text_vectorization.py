@@ -1,4 +1,5 @@
 """keras.io "text classification from scratch" shape: TextVectorization adapted in the data pipeline."""
+
 import json
 import sys
 
@@ -18,15 +19,19 @@ rng = np.random.default_rng(0)
 def review(label: int) -> str:
     words = list(rng.choice(FILLER, size=int(rng.integers(4, 12))))
     for _ in range(int(rng.integers(1, 3))):
-        words.insert(int(rng.integers(0, len(words))), str(rng.choice(GOOD if label else BAD)).capitalize() + "!")
+        words.insert(
+            int(rng.integers(0, len(words))),
+            str(rng.choice(GOOD if label else BAD)).capitalize() + "!",
+        )
     return " ".join(words).replace(" it ", " it's ")
 
 
 labels = rng.integers(0, 2, size=400)
 texts = np.array([review(int(y)) for y in labels])
 MAX_TOKENS, MAXLEN = 40, 16
-vectorize_layer = keras.layers.TextVectorization(max_tokens=MAX_TOKENS, output_mode="int",
-                                                 output_sequence_length=MAXLEN)
+vectorize_layer = keras.layers.TextVectorization(
+    max_tokens=MAX_TOKENS, output_mode="int", output_sequence_length=MAXLEN
+)
 vectorize_layer.adapt(texts[:320])
 
 
@@ -34,13 +39,26 @@ def vectorize_text(text, label):
     return vectorize_layer(text), label
 
 
-train_ds = tf.data.Dataset.from_tensor_slices((texts[:320], labels[:320])).batch(32).map(vectorize_text)
+train_ds = (
+    tf.data.Dataset.from_tensor_slices((texts[:320], labels[:320])).batch(32).map(vectorize_text)
+)
 keras.utils.set_random_seed(0)
-model = keras.Sequential([keras.Input(shape=(MAXLEN,), dtype="int64"), keras.layers.Embedding(MAX_TOKENS, 8),
-                          keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, activation="sigmoid")])
-model.compile(optimizer=keras.optimizers.Adam(0.02), loss="binary_crossentropy", metrics=["accuracy"])
+model = keras.Sequential(
+    [
+        keras.Input(shape=(MAXLEN,), dtype="int64"),
+        keras.layers.Embedding(MAX_TOKENS, 8),
+        keras.layers.GlobalAveragePooling1D(),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ]
+)
+model.compile(
+    optimizer=keras.optimizers.Adam(0.02), loss="binary_crossentropy", metrics=["accuracy"]
+)
 exp = Experiment("Reviews", "u", seed=0, store=sys.argv[1])
 model.fit(train_ds, epochs=3, verbose=0, callbacks=[KerasCallback(exp)])
-raw = [str(t) for t in texts[320:336]] + ["It's GREAT, really... loved it!!", "Worst film; dull & boring"]
+raw = [str(t) for t in texts[320:336]] + [
+    "It's GREAT, really... loved it!!",
+    "Worst film; dull & boring",
+]
 reference = model.predict(vectorize_layer(np.array(raw)), verbose=0)
 json.dump({"id": exp.id, "raw": raw, "reference": reference.tolist()}, open(sys.argv[2], "w"))

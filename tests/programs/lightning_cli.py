@@ -1,4 +1,5 @@
 """A LightningModule and LightningDataModule run by LightningCLI (the Lightning docs' shape), digits data."""
+
 import json
 import sys
 
@@ -25,7 +26,10 @@ class DigitsData(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         x = torch.from_numpy(RAW / 16.0)
         y = torch.from_numpy(digits.target)
-        self.train_set, self.valid_set = TensorDataset(x[:1200], y[:1200]), TensorDataset(x[1200:1500], y[1200:1500])
+        self.train_set, self.valid_set = (
+            TensorDataset(x[:1200], y[:1200]),
+            TensorDataset(x[1200:1500], y[1200:1500]),
+        )
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
@@ -59,11 +63,25 @@ class DigitsClassifier(pl.LightningModule):
 
 exp = Experiment("Digits Lightning", "u", seed=0, store=STORE)
 exp.set_dataset(kind="tabular", classes=[str(c) for c in range(10)])
-sys.argv = [sys.argv[0], "fit", "--trainer.max_epochs=2", "--trainer.logger=false", "--trainer.enable_checkpointing=false",
-            "--trainer.enable_progress_bar=false", "--trainer.accelerator=cpu"]
-cli = LightningCLI(DigitsClassifier, DigitsData, seed_everything_default=0,
-                   trainer_defaults={"callbacks": [LightningCallback(exp)]}, save_config_kwargs={"overwrite": True})
+sys.argv = [
+    sys.argv[0],
+    "fit",
+    "--trainer.max_epochs=2",
+    "--trainer.logger=false",
+    "--trainer.enable_checkpointing=false",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.accelerator=cpu",
+]
+cli = LightningCLI(
+    DigitsClassifier,
+    DigitsData,
+    seed_everything_default=0,
+    trainer_defaults={"callbacks": [LightningCallback(exp)]},
+    save_config_kwargs={"overwrite": True},
+)
 cli.model.eval()
 with torch.no_grad():
     reference = torch.softmax(cli.model(torch.from_numpy(RAW[1500:1516] / 16.0)), dim=1).numpy()
-json.dump({"id": exp.id, "raw": RAW[1500:1516].tolist(), "reference": reference.tolist()}, open(OUT, "w"))
+json.dump(
+    {"id": exp.id, "raw": RAW[1500:1516].tolist(), "reference": reference.tolist()}, open(OUT, "w")
+)

@@ -1,4 +1,5 @@
 """A hand-written PyTorch training loop (pytorch/examples shape) on the wine data, with the manual API."""
+
 import json
 import sys
 
@@ -29,8 +30,12 @@ class Net(nn.Module):
 
 
 with Experiment("Wine loop", "u", seed=0, store=sys.argv[1]) as exp:
-    exp.set_dataset(kind="tabular", features=list(data.feature_names), classes=[str(c) for c in data.target_names],
-                    preprocessing=[{"op": "normalize", "mean": mean.tolist(), "std": std.tolist()}])
+    exp.set_dataset(
+        kind="tabular",
+        features=list(data.feature_names),
+        classes=[str(c) for c in data.target_names],
+        preprocessing=[{"op": "normalize", "mean": mean.tolist(), "std": std.tolist()}],
+    )
     model = Net(13, 3)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     criterion = nn.CrossEntropyLoss()
@@ -39,7 +44,7 @@ with Experiment("Wine loop", "u", seed=0, store=sys.argv[1]) as exp:
         model.train()
         for start in range(0, 140, 32):
             optimizer.zero_grad()
-            loss = criterion(model(xt[start:start + 32]), yt[start:start + 32])
+            loss = criterion(model(xt[start : start + 32]), yt[start : start + 32])
             loss.backward()
             optimizer.step()
         exp.log_metrics({"loss": float(loss)}, epoch=epoch)
@@ -47,4 +52,7 @@ with Experiment("Wine loop", "u", seed=0, store=sys.argv[1]) as exp:
     model.eval()
     with torch.no_grad():
         reference = torch.softmax(model(torch.from_numpy(x[140:156])), dim=1).numpy()
-json.dump({"id": exp.id, "raw": raw[140:156].tolist(), "reference": reference.tolist()}, open(sys.argv[2], "w"))
+json.dump(
+    {"id": exp.id, "raw": raw[140:156].tolist(), "reference": reference.tolist()},
+    open(sys.argv[2], "w"),
+)

@@ -68,7 +68,10 @@ def stop(process: subprocess.Popen) -> None:
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(("AWS_", "HF_", "HUGGING_FACE")) or name in ("MODELKB_HOME", "MODELKB_DEBUG"):
+        if name.startswith(("AWS_", "HF_", "HUGGING_FACE")) or name in (
+            "MODELKB_HOME",
+            "MODELKB_DEBUG",
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -83,18 +86,37 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # -- bundles -------------------------------------------------------------------------------------------
-def make_bundle(store_root: Path, project: str = "Digits CNN", *, model: bytes | None = None,
-                weights_size: int = 6000, seed: int = 1) -> str:
+def make_bundle(
+    store_root: Path,
+    project: str = "Digits CNN",
+    *,
+    model: bytes | None = None,
+    weights_size: int = 6000,
+    seed: int = 1,
+) -> str:
     """A finished framework-free run with a model, weights, code and a card; returns its id."""
-    with Experiment(project, "ada", seed=seed, store=store_root, capture_code=False, tags=["test"]) as exp:
+    with Experiment(
+        project, "ada", seed=seed, store=store_root, capture_code=False, tags=["test"]
+    ) as exp:
         exp.log_params({"epochs": 2, "batch_size": 16, "optimizer": "Adam"})
         exp.set_dataset(kind="tabular", name="iris", classes=["setosa", "versicolor", "virginica"])
         for epoch in range(2):
-            exp.log_metrics({"loss": 1.0 / (epoch + 1), "accuracy": 0.6 + 0.2 * epoch,
-                             "val_loss": 1.1 / (epoch + 1), "val_accuracy": 0.55 + 0.2 * epoch}, epoch=epoch)
-        exp.artifact_path("model.onnx").write_bytes(model if model is not None else os.urandom(5000))
+            exp.log_metrics(
+                {
+                    "loss": 1.0 / (epoch + 1),
+                    "accuracy": 0.6 + 0.2 * epoch,
+                    "val_loss": 1.1 / (epoch + 1),
+                    "val_accuracy": 0.55 + 0.2 * epoch,
+                },
+                epoch=epoch,
+            )
+        exp.artifact_path("model.onnx").write_bytes(
+            model if model is not None else os.urandom(5000)
+        )
         exp.artifact_path("model.safetensors").write_bytes(os.urandom(weights_size))
-        exp.artifact_path("code/train.py").write_text("import numpy\nprint('train')\n", encoding="utf-8")
+        exp.artifact_path("code/train.py").write_text(
+            "import numpy\nprint('train')\n", encoding="utf-8"
+        )
         exp.artifact_path("code/sub/util.py").write_text("VALUE = 1\n", encoding="utf-8")
     return exp.id
 
@@ -108,7 +130,10 @@ def tiny_onnx_model() -> bytes | None:
 
     weights = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) / 10, "W")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
+        [
+            helper.make_node("MatMul", ["x", "W"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        ],
         "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [None, 3])],
@@ -149,11 +174,19 @@ def artifact_bytes(folder: Path) -> dict[str, bytes]:
     return {a["path"]: (folder / a["path"]).read_bytes() for a in meta["artifacts"]}
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """``python -m modelkb ARGS`` in a fresh process with the test's environment."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "modelkb", *args], check=False, capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "modelkb", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 # -- moto (S3 API) -------------------------------------------------------------------------------------
@@ -166,8 +199,11 @@ def moto_server() -> Iterator[str]:
             pytest.skip("moto_server is not installed (pip install 'moto[server]')")
         binary = Path(found)
     port = free_port()
-    process = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
@@ -200,14 +236,32 @@ def s3rver_bin() -> Path:
     node = shutil.which("node")
     if npm is None or node is None:
         pytest.skip("npm/node are not installed: the S3 website test needs s3rver from npm")
-    cache = Path(os.environ.get("MODELKB_TEST_CACHE") or Path.home() / ".cache" / "modelkb-tests") / f"s3rver-{S3RVER_VERSION}"
+    cache = (
+        Path(os.environ.get("MODELKB_TEST_CACHE") or Path.home() / ".cache" / "modelkb-tests")
+        / f"s3rver-{S3RVER_VERSION}"
+    )
     binary = cache / "node_modules" / ".bin" / "s3rver"
     if not binary.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", f"s3rver@{S3RVER_VERSION}"],
-                              check=False, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(cache),
+                "--no-audit",
+                "--no-fund",
+                f"s3rver@{S3RVER_VERSION}",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0 or not binary.exists():
-            pytest.skip(f"could not install s3rver@{S3RVER_VERSION} with npm: {done.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"could not install s3rver@{S3RVER_VERSION} with npm: {done.stderr.strip()[-300:]}"
+            )
     return binary
 
 
@@ -216,9 +270,21 @@ def s3rver(s3rver_bin: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     data = tmp_path / "s3rver-data"
     data.mkdir()
-    process = subprocess.Popen([str(s3rver_bin), "-d", str(data), "-a", "127.0.0.1", "-p", str(port),
-                                "--allow-mismatched-signatures", "--no-vhost-buckets"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            str(s3rver_bin),
+            "-d",
+            str(data),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--allow-mismatched-signatures",
+            "--no-vhost-buckets",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"

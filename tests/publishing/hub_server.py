@@ -144,8 +144,15 @@ class _Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         return b""
 
-    def _send(self, status: int, body: bytes = b"", *, headers: dict[str, str] | None = None,
-              content_type: str = "application/json", head: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        head: bool = False,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -155,10 +162,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _json(self, status: int, obj: Any, *, headers: dict[str, str] | None = None, head: bool = False) -> None:
+    def _json(
+        self, status: int, obj: Any, *, headers: dict[str, str] | None = None, head: bool = False
+    ) -> None:
         self._send(status, json.dumps(obj).encode(), headers=headers, head=head)
 
-    def _error(self, status: int, message: str, *, code: str | None = None, head: bool = False) -> None:
+    def _error(
+        self, status: int, message: str, *, code: str | None = None, head: bool = False
+    ) -> None:
         headers = {"X-Error-Message": message}
         if code:
             headers["X-Error-Code"] = code
@@ -211,9 +222,17 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", r"/api/whoami-v2", self._whoami),
             ("POST", r"/api/repos/create", self._create),
             ("POST", r"/api/validate-yaml", self._validate_yaml),
-            ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)", self._preupload),
+            (
+                "POST",
+                r"/api/models/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)",
+                self._preupload,
+            ),
             ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", self._commit),
-            ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<sub>.*))?", self._tree),
+            (
+                "GET",
+                r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<sub>.*))?",
+                self._tree,
+            ),
             ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?", self._info),
             ("POST", r"/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self._lfs_batch),
             ("PUT", r"/_lfs/(?P<oid>[0-9a-f]{64})", self._lfs_put),
@@ -235,8 +254,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _whoami(self, body: bytes, head: bool) -> None:
         ok, user = self._auth(required=True)
         if ok:
-            self._json(200, {"type": "user", "name": user, "fullname": user, "orgs": [],
-                             "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "write"}}})
+            self._json(
+                200,
+                {
+                    "type": "user",
+                    "name": user,
+                    "fullname": user,
+                    "orgs": [],
+                    "auth": {
+                        "type": "access_token",
+                        "accessToken": {"displayName": "test", "role": "write"},
+                    },
+                },
+            )
 
     def _create(self, body: bytes, head: bool) -> None:
         ok, user = self._auth(required=True)
@@ -246,19 +276,31 @@ class _Handler(BaseHTTPRequestHandler):
         owner = payload.get("organization") or user
         repo_id = f"{owner}/{payload['name']}"
         if owner != user:
-            self._error(403, f"You don't have the rights to create a model under the namespace {owner!r}")
+            self._error(
+                403, f"You don't have the rights to create a model under the namespace {owner!r}"
+            )
             return
         with self.state.lock:
             if repo_id in self.state.repos:
-                self._json(409, {"error": "You already created this model repo", "url": f"{self.state.url}/{repo_id}"},
-                           headers={"X-Error-Message": "You already created this model repo"})
+                self._json(
+                    409,
+                    {
+                        "error": "You already created this model repo",
+                        "url": f"{self.state.url}/{repo_id}",
+                    },
+                    headers={"X-Error-Message": "You already created this model repo"},
+                )
                 return
             private = payload.get("private") or payload.get("visibility") == "private"
             repo = _Repo(owner=owner, private=bool(private))
             attributes = b"*.onnx filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
             blob = self.state.store_blob(attributes)
-            repo.commits.append((uuid.uuid4().hex + "00000000",
-                                 {".gitattributes": _File(blob, len(attributes), _git_oid(attributes), False)}))
+            repo.commits.append(
+                (
+                    uuid.uuid4().hex + "00000000",
+                    {".gitattributes": _File(blob, len(attributes), _git_oid(attributes), False)},
+                )
+            )
             self.state.repos[repo_id] = repo
         self._json(200, {"url": f"{self.state.url}/{repo_id}", "name": repo_id})
 
@@ -272,7 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
                 for entry in data.get("model-index", []) or []:
                     for result in entry.get("results", []):
                         if not result.get("task", {}).get("type") or not result.get("metrics"):
-                            errors.append({"message": "model-index results need task.type and metrics"})
+                            errors.append(
+                                {"message": "model-index results need task.type and metrics"}
+                            )
             except yaml.YAMLError as err:
                 errors.append({"message": f"invalid YAML: {err}"})
         if errors:
@@ -302,9 +346,22 @@ class _Handler(BaseHTTPRequestHandler):
                 if f.lfs:
                     sibling["lfs"] = {"sha256": f.blob, "size": f.size, "pointerSize": 134}
             siblings.append(sibling)
-        self._json(200, {"id": repo, "modelId": repo, "author": found.owner, "sha": oid, "private": found.private,
-                         "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-                         "siblings": siblings})
+        self._json(
+            200,
+            {
+                "id": repo,
+                "modelId": repo,
+                "author": found.owner,
+                "sha": oid,
+                "private": found.private,
+                "disabled": False,
+                "gated": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "siblings": siblings,
+            },
+        )
 
     def _preupload(self, body: bytes, head: bool, repo: str, rev: str) -> None:
         ok, user = self._auth(required=True)
@@ -316,9 +373,17 @@ class _Handler(BaseHTTPRequestHandler):
         for item in json.loads(body)["files"]:
             lfs = item["size"] >= LFS_MIN_SIZE or item["path"].endswith(LFS_SUFFIXES)
             existing = files.get(item["path"])
-            oid = None if existing is None else (existing.blob if existing.lfs else existing.git_oid)
-            answer.append({"path": item["path"], "uploadMode": "lfs" if lfs else "regular",
-                           "shouldIgnore": False, "oid": oid})
+            oid = (
+                None if existing is None else (existing.blob if existing.lfs else existing.git_oid)
+            )
+            answer.append(
+                {
+                    "path": item["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": oid,
+                }
+            )
         self._json(200, {"files": answer, "commitOid": tree[0] if tree else None})
 
     def _lfs_batch(self, body: bytes, head: bool, repo: str) -> None:
@@ -334,8 +399,11 @@ class _Handler(BaseHTTPRequestHandler):
                     "verify": {"href": f"{self.state.url}/_lfs/{obj['oid']}/verify", "header": {}},
                 }
             objects.append(entry)
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
-                   content_type="application/vnd.git-lfs+json")
+        self._send(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            content_type="application/vnd.git-lfs+json",
+        )
 
     def _lfs_put(self, body: bytes, head: bool, oid: str) -> None:
         if hashlib.sha256(body).hexdigest() != oid:
@@ -373,7 +441,9 @@ class _Handler(BaseHTTPRequestHandler):
                     summary = value.get("summary", "")
                 elif key == "file":
                     data = base64.b64decode(value["content"])
-                    files[value["path"]] = _File(self.state.store_blob(data), len(data), _git_oid(data), False)
+                    files[value["path"]] = _File(
+                        self.state.store_blob(data), len(data), _git_oid(data), False
+                    )
                 elif key == "lfsFile":
                     blob = self.state.blob_path(value["oid"])
                     if not blob.exists():
@@ -383,16 +453,28 @@ class _Handler(BaseHTTPRequestHandler):
                     files[value["path"]] = _File(value["oid"], value["size"], _git_oid(data), True)
                 elif key == "deletedFile":
                     if value["path"] not in files:
-                        self._error(404, "A file with this name doesn't exist", code="EntryNotFound")
+                        self._error(
+                            404, "A file with this name doesn't exist", code="EntryNotFound"
+                        )
                         return
                     del files[value["path"]]
                 elif key == "deletedFolder":
                     prefix = value["path"].rstrip("/") + "/"
                     files = {p: f for p, f in files.items() if not p.startswith(prefix)}
-            oid = hashlib.sha1(f"{uuid.uuid4()}{summary}".encode(), usedforsecurity=False).hexdigest()
+            oid = hashlib.sha1(
+                f"{uuid.uuid4()}{summary}".encode(), usedforsecurity=False
+            ).hexdigest()
             found.commits.append((oid, files))
-        self._json(200, {"commitUrl": f"{self.state.url}/{repo}/commit/{oid}", "commitOid": oid,
-                         "commitMessage": summary, "pullRequestUrl": None, "success": True})
+        self._json(
+            200,
+            {
+                "commitUrl": f"{self.state.url}/{repo}/commit/{oid}",
+                "commitOid": oid,
+                "commitMessage": summary,
+                "pullRequestUrl": None,
+                "success": True,
+            },
+        )
 
     def _tree(self, body: bytes, head: bool, repo: str, rev: str, sub: str | None) -> None:
         ok, user = self._auth(required=False)
@@ -411,7 +493,9 @@ class _Handler(BaseHTTPRequestHandler):
             for depth in range(1, len(parts)):
                 folder = "/".join(parts[:depth])
                 if not prefix or folder.startswith(prefix + "/"):
-                    entries.setdefault(folder, {"type": "directory", "path": folder, "oid": "0" * 40})
+                    entries.setdefault(
+                        folder, {"type": "directory", "path": folder, "oid": "0" * 40}
+                    )
             entry: dict[str, Any] = {"type": "file", "path": path, "size": f.size, "oid": f.git_oid}
             if f.lfs:
                 entry["lfs"] = {"oid": f.blob, "size": f.size, "pointerSize": 134}

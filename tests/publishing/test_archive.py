@@ -20,7 +20,13 @@ from modelkb.store import Store
 
 
 # -- crafting hostile archives -------------------------------------------------------------------------
-def _zip(path: Path, entries: list[tuple[str, bytes]], *, symlink: str | None = None, mode: int | None = None) -> Path:
+def _zip(
+    path: Path,
+    entries: list[tuple[str, bytes]],
+    *,
+    symlink: str | None = None,
+    mode: int | None = None,
+) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in entries:
             info = zipfile.ZipInfo(name)
@@ -42,7 +48,9 @@ def _tar(path: Path, members: list[tarfile.TarInfo], data: dict[str, bytes] | No
     return path
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, *, size: int = 0, link: str = "") -> tarfile.TarInfo:
+def _member(
+    name: str, kind: bytes = tarfile.REGTYPE, *, size: int = 0, link: str = ""
+) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = size
@@ -59,12 +67,21 @@ ATTACKS = {
     "zip symlink": lambda d: _zip(d / "a.zip", [("ok.txt", b"x")], symlink="link"),
     "zip device": lambda d: _zip(d / "a.zip", [("dev", b"")], mode=stat.S_IFCHR | 0o644),
     "zip duplicate entry": lambda d: _zip(d / "a.zip", [("a.txt", b"1"), ("a.txt", b"2")]),
-    "tar traversal": lambda d: _tar(d / "a.tar", [_member("../evil.txt", size=1)], {"../evil.txt": b"x"}),
-    "tar absolute path": lambda d: _tar(d / "a.tar", [_member("/tmp/evil.txt", size=1)], {"/tmp/evil.txt": b"x"}),
+    "tar traversal": lambda d: _tar(
+        d / "a.tar", [_member("../evil.txt", size=1)], {"../evil.txt": b"x"}
+    ),
+    "tar absolute path": lambda d: _tar(
+        d / "a.tar", [_member("/tmp/evil.txt", size=1)], {"/tmp/evil.txt": b"x"}
+    ),
     "tar symlink": lambda d: _tar(d / "a.tar", [_member("link", tarfile.SYMTYPE, link="/etc")]),
     "tar symlink then write through it": lambda d: _tar(
-        d / "a.tar", [_member("up", tarfile.SYMTYPE, link=".."), _member("up/evil.txt", size=1)], {"up/evil.txt": b"x"}),
-    "tar hardlink": lambda d: _tar(d / "a.tar", [_member("hard", tarfile.LNKTYPE, link="/etc/passwd")]),
+        d / "a.tar",
+        [_member("up", tarfile.SYMTYPE, link=".."), _member("up/evil.txt", size=1)],
+        {"up/evil.txt": b"x"},
+    ),
+    "tar hardlink": lambda d: _tar(
+        d / "a.tar", [_member("hard", tarfile.LNKTYPE, link="/etc/passwd")]
+    ),
     "tar char device": lambda d: _tar(d / "a.tar", [_member("dev", tarfile.CHRTYPE)]),
     "tar block device": lambda d: _tar(d / "a.tar", [_member("blk", tarfile.BLKTYPE)]),
     "tar fifo": lambda d: _tar(d / "a.tar", [_member("fifo", tarfile.FIFOTYPE)]),
@@ -87,7 +104,9 @@ def test_attack_is_refused_and_nothing_is_written(attack: str, tmp_path: Path) -
 def test_import_of_attack_leaves_store_untouched(tmp_path: Path, store: Store) -> None:
     make_bundle(store.root)
     snapshot = store_snapshot(store)
-    archive = _zip(tmp_path / "evil.zip", [("bundle/metadata.json", b"{}"), ("../../escape.txt", b"x")])
+    archive = _zip(
+        tmp_path / "evil.zip", [("bundle/metadata.json", b"{}"), ("../../escape.txt", b"x")]
+    )
     with pytest.raises(UnsafeArchiveError, match="outside the target"):
         import_archive(store, archive)
     assert store_snapshot(store) == snapshot
@@ -117,7 +136,9 @@ def test_zip_bomb_with_lying_size_is_stopped(tmp_path: Path) -> None:
         raw[start + offset : start + offset + 4] = (1024).to_bytes(4, "little")
     path.write_bytes(bytes(raw))
     with pytest.raises(UnsafeArchiveError):
-        safe_extract(path, tmp_path / "out", SizeLimits(max_total_bytes=1 << 20, max_file_bytes=1 << 20))
+        safe_extract(
+            path, tmp_path / "out", SizeLimits(max_total_bytes=1 << 20, max_file_bytes=1 << 20)
+        )
     written = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert written <= 2 << 20
 
@@ -185,9 +206,17 @@ def test_import_refuses_metadata_pointing_outside(tmp_path: Path, store: Store) 
     experiment_id = make_bundle(store.root)
     bundle = store.get(experiment_id)
     meta = json.loads((bundle.path / "metadata.json").read_text())
-    meta["artifacts"].append({"path": "../../outside.txt", "size": 1, "sha256": "0" * 64, "kind": "file"})
-    archive = _zip(tmp_path / "m.zip", [("b/metadata.json", json.dumps(meta).encode())]
-                   + [(f"b/{a['path']}", (bundle.path / a["path"]).read_bytes()) for a in meta["artifacts"][:-1]])
+    meta["artifacts"].append(
+        {"path": "../../outside.txt", "size": 1, "sha256": "0" * 64, "kind": "file"}
+    )
+    archive = _zip(
+        tmp_path / "m.zip",
+        [("b/metadata.json", json.dumps(meta).encode())]
+        + [
+            (f"b/{a['path']}", (bundle.path / a["path"]).read_bytes())
+            for a in meta["artifacts"][:-1]
+        ],
+    )
     with pytest.raises(IntegrityError, match="would leave the bundle folder"):
         import_archive(Store(tmp_path / "t"), archive)
 
@@ -203,8 +232,13 @@ def test_export_includes_serving_package_when_generator_works(tmp_path: Path, st
     if result.serving_note:
         pytest.fail(f"serving package not generated: {result.serving_note}")
     names = {name.split("/", 1)[1] for name in result.files}
-    assert {"serving/handler.py", "serving/predict.py", "serving/Dockerfile", "serving/template.yaml",
-            "serving/README.md"} <= names
+    assert {
+        "serving/handler.py",
+        "serving/predict.py",
+        "serving/Dockerfile",
+        "serving/template.yaml",
+        "serving/README.md",
+    } <= names
     with zipfile.ZipFile(result.path) as archive:
         top = archive.namelist()[0].split("/")[0]
         compile(archive.read(f"{top}/serving/handler.py").decode(), "handler.py", "exec")
@@ -215,7 +249,16 @@ def test_export_includes_serving_package_when_generator_works(tmp_path: Path, st
 
 def test_cli_export_import_and_one_line_errors(tmp_path: Path, store: Store) -> None:
     experiment_id = make_bundle(store.root)
-    done = run_cli("export", experiment_id[:8], "--zip", "--out", str(tmp_path / "x.zip"), "--no-serving", "--store", str(store.root))
+    done = run_cli(
+        "export",
+        experiment_id[:8],
+        "--zip",
+        "--out",
+        str(tmp_path / "x.zip"),
+        "--no-serving",
+        "--store",
+        str(store.root),
+    )
     assert done.returncode == 0, done.stderr
     assert "exported" in done.stdout
     done = run_cli("import", str(tmp_path / "x.zip"), "--store", str(tmp_path / "s2"))
@@ -225,18 +268,36 @@ def test_cli_export_import_and_one_line_errors(tmp_path: Path, store: Store) -> 
     done = run_cli("import", str(evil), "--store", str(tmp_path / "s3"))
     assert done.returncode == 1
     assert done.stderr.startswith("Error: ") and "Traceback" not in done.stderr
-    done = run_cli("import", str(tmp_path / "x.zip"), "--store", str(tmp_path / "s4"), "--max-file-size", "100B")
-    assert done.returncode == 1 and "per-file limit of 100" in done.stderr and "--max-file-size" in done.stderr
+    done = run_cli(
+        "import",
+        str(tmp_path / "x.zip"),
+        "--store",
+        str(tmp_path / "s4"),
+        "--max-file-size",
+        "100B",
+    )
+    assert (
+        done.returncode == 1
+        and "per-file limit of 100" in done.stderr
+        and "--max-file-size" in done.stderr
+    )
 
 
-@pytest.mark.parametrize(("content", "said"), [
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b'{"schema_version": 1, "seed": ' + b"9" * 5000 + b"}", "number too long"),
-])
-def test_import_of_unreadable_metadata_is_one_line(tmp_path: Path, store: Store, content: bytes, said: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"schema_version": 1, "seed": ' + b"9" * 5000 + b"}", "number too long"),
+    ],
+)
+def test_import_of_unreadable_metadata_is_one_line(
+    tmp_path: Path, store: Store, content: bytes, said: str
+) -> None:
     archive = _zip(tmp_path / "hostile.zip", [("b/metadata.json", content)])
     snapshot = store_snapshot(store)
     done = run_cli("import", str(archive), "--store", str(store.root))
     assert done.returncode != 0 and said in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2  # the error and its hint
+    assert (
+        "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+    )  # the error and its hint
     assert store_snapshot(store) == snapshot

@@ -43,22 +43,38 @@ def test_card_round_trips_through_modelcard_with_eval_results(store: Store, bund
     assert results and {r.metric_type for r in results} >= {"accuracy", "loss"}
     assert {r.dataset_split for r in results} == {"train", "validation"}
     again = ModelCardData(**card.data.to_dict())
-    assert [(r.metric_type, r.metric_value, r.dataset_split) for r in again.eval_results] == \
-           [(r.metric_type, r.metric_value, r.dataset_split) for r in results]
+    assert [(r.metric_type, r.metric_value, r.dataset_split) for r in again.eval_results] == [
+        (r.metric_type, r.metric_value, r.dataset_split) for r in results
+    ]
 
 
-def test_publish_delete_clone_round_trip_and_token_never_stored(hub, store: Store, tmp_path: Path) -> None:
+def test_publish_delete_clone_round_trip_and_token_never_stored(
+    hub, store: Store, tmp_path: Path
+) -> None:
     model = tiny_onnx_model()
     bundle_id = make_bundle(store.root, model=model, weights_size=20_000)
     bundle = store.get(bundle_id)
     original = artifact_bytes(bundle.path)
 
-    done = run_cli("publish", "hf", bundle_id, "--repo", f"{USER}/digits", "--store", str(store.root), env=_env(hub))
+    done = run_cli(
+        "publish",
+        "hf",
+        bundle_id,
+        "--repo",
+        f"{USER}/digits",
+        "--store",
+        str(store.root),
+        env=_env(hub),
+    )
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     assert url == f"{hub.url}/{USER}/digits"
     hub_meta = store.get(bundle_id).metadata["hub"]
-    assert hub_meta["url"] == url and hub_meta["repo_id"] == f"{USER}/digits" and len(hub_meta["revision"]) == 40
+    assert (
+        hub_meta["url"] == url
+        and hub_meta["repo_id"] == f"{USER}/digits"
+        and len(hub_meta["revision"]) == 40
+    )
 
     files = hub.files(f"{USER}/digits")
     for path, data in original.items():
@@ -73,7 +89,9 @@ def test_publish_delete_clone_round_trip_and_token_never_stored(hub, store: Stor
     shutil.rmtree(bundle.path)
     store.refresh()
     assert store.search() == []
-    done = run_cli("clone", f"hf://{USER}/digits", "--store", str(store.root), env=_env(hub, token=None))
+    done = run_cli(
+        "clone", f"hf://{USER}/digits", "--store", str(store.root), env=_env(hub, token=None)
+    )
     assert done.returncode == 0, done.stderr
     folder = store.bundle_dir("Digits CNN", bundle_id)
     assert artifact_bytes(folder) == original
@@ -89,25 +107,41 @@ def test_publish_delete_clone_round_trip_and_token_never_stored(hub, store: Stor
                 assert secret not in path.read_bytes(), f"token written to {path}"
 
 
-def test_republish_same_run_updates_and_other_run_conflicts(hub, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_republish_same_run_updates_and_other_run_conflicts(
+    hub, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from modelkb.publishing.hub import publish_bundle
 
     first = make_bundle(store.root)
     second = make_bundle(store.root, "Other project", seed=2)
     repo = f"{USER}/model"
-    one = publish_bundle(store.get(first), repo, token=TOKEN, endpoint=hub.url, include_serving=False)
-    again = publish_bundle(store.get(first), repo, token=TOKEN, endpoint=hub.url, include_serving=False)
+    one = publish_bundle(
+        store.get(first), repo, token=TOKEN, endpoint=hub.url, include_serving=False
+    )
+    again = publish_bundle(
+        store.get(first), repo, token=TOKEN, endpoint=hub.url, include_serving=False
+    )
     assert again.revision == one.revision  # nothing changed: no empty commit
     with pytest.raises(RemoteConflictError, match="already holds another run"):
-        publish_bundle(store.get(second), repo, token=TOKEN, endpoint=hub.url, include_serving=False)
-    done = run_cli("publish", "hf", second, "--repo", repo, "--store", str(store.root), env=_env(hub))
+        publish_bundle(
+            store.get(second), repo, token=TOKEN, endpoint=hub.url, include_serving=False
+        )
+    done = run_cli(
+        "publish", "hf", second, "--repo", repo, "--store", str(store.root), env=_env(hub)
+    )
     assert done.returncode == 1 and "--replace" in done.stderr and done.stderr.startswith("Error: ")
-    replaced = publish_bundle(store.get(second), repo, token=TOKEN, endpoint=hub.url, include_serving=False, replace=True)
+    replaced = publish_bundle(
+        store.get(second), repo, token=TOKEN, endpoint=hub.url, include_serving=False, replace=True
+    )
     assert replaced.revision != one.revision
     meta = json.loads(hub.files(repo)["metadata.json"])
     assert meta["id"] == second
     # the first run's files that the second one lacks are gone; git history still has them
-    assert set(hub.files(repo)) == {".gitattributes", "metadata.json", *[a["path"] for a in meta["artifacts"]]}
+    assert set(hub.files(repo)) == {
+        ".gitattributes",
+        "metadata.json",
+        *[a["path"] for a in meta["artifacts"]],
+    }
     assert json.loads(hub.files(repo, one.revision)["metadata.json"])["id"] == first
 
 
@@ -115,14 +149,32 @@ def test_hub_failures_are_one_line_and_store_untouched(hub, store: Store, bundle
     snapshot = store_snapshot(store)
     repo = f"{USER}/failures"
     cases = [
-        (["publish", "hf", bundle_id, "--repo", repo], _env(hub, token="hf_wrongwrongwrongwrongwrongwrongwrong"),
-         "refused the token (HTTP 401)"),
-        (["publish", "hf", bundle_id, "--repo", repo], _env(hub, token=None), "no Hugging Face token"),
-        (["publish", "hf", bundle_id, "--repo", "bob/theirs"], _env(hub), "permission denied (HTTP 403)"),
+        (
+            ["publish", "hf", bundle_id, "--repo", repo],
+            _env(hub, token="hf_wrongwrongwrongwrongwrongwrongwrong"),
+            "refused the token (HTTP 401)",
+        ),
+        (
+            ["publish", "hf", bundle_id, "--repo", repo],
+            _env(hub, token=None),
+            "no Hugging Face token",
+        ),
+        (
+            ["publish", "hf", bundle_id, "--repo", "bob/theirs"],
+            _env(hub),
+            "permission denied (HTTP 403)",
+        ),
         (["clone", "hf://ada/does-not-exist"], _env(hub), "not found"),
-        (["clone", f"hf://{USER}/x"], {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"}, "cannot be reached"),
-        (["publish", "hf", bundle_id, "--repo", repo], {**_env(hub), "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
-         "cannot be reached"),
+        (
+            ["clone", f"hf://{USER}/x"],
+            {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+            "cannot be reached",
+        ),
+        (
+            ["publish", "hf", bundle_id, "--repo", repo],
+            {**_env(hub), "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}"},
+            "cannot be reached",
+        ),
     ]
     for args, env, message in cases:
         done = run_cli(*args, "--store", str(store.root), env=env)
@@ -133,12 +185,26 @@ def test_hub_failures_are_one_line_and_store_untouched(hub, store: Store, bundle
     assert store_snapshot(store) == snapshot
 
 
-def test_clone_of_private_repo_needs_the_token(hub, store: Store, bundle_id: str, tmp_path: Path) -> None:
-    done = run_cli("publish", "hf", bundle_id, "--repo", f"{USER}/secret", "--private", "--no-serving",
-                   "--store", str(store.root), env=_env(hub))
+def test_clone_of_private_repo_needs_the_token(
+    hub, store: Store, bundle_id: str, tmp_path: Path
+) -> None:
+    done = run_cli(
+        "publish",
+        "hf",
+        bundle_id,
+        "--repo",
+        f"{USER}/secret",
+        "--private",
+        "--no-serving",
+        "--store",
+        str(store.root),
+        env=_env(hub),
+    )
     assert done.returncode == 0, done.stderr
     other = tmp_path / "other"
-    done = run_cli("clone", f"hf://{USER}/secret", "--store", str(other), env=_env(hub, token=OTHER_TOKEN))
+    done = run_cli(
+        "clone", f"hf://{USER}/secret", "--store", str(other), env=_env(hub, token=OTHER_TOKEN)
+    )
     assert done.returncode == 1 and "not found" in done.stderr
     done = run_cli("clone", f"hf://{USER}/secret", "--store", str(other), env=_env(hub))
     assert done.returncode == 0, done.stderr
@@ -148,14 +214,19 @@ def test_clone_existing_and_tampered(hub, store: Store, bundle_id: str, tmp_path
     from modelkb.errors import IntegrityError
     from modelkb.publishing.hub import fetch_bundle, publish_bundle
 
-    publish_bundle(store.get(bundle_id), f"{USER}/m", token=TOKEN, endpoint=hub.url, include_serving=False)
+    publish_bundle(
+        store.get(bundle_id), f"{USER}/m", token=TOKEN, endpoint=hub.url, include_serving=False
+    )
     with pytest.raises(BundleExistsError):
         fetch_bundle(store, f"hf://{USER}/m", endpoint=hub.url)
     # somebody rewrites code/train.py on the Hub without updating metadata.json
     from huggingface_hub import CommitOperationAdd, HfApi
 
     HfApi(endpoint=hub.url, token=TOKEN).create_commit(
-        f"{USER}/m", [CommitOperationAdd("code/train.py", b"print('changed')\n")], commit_message="edit")
+        f"{USER}/m",
+        [CommitOperationAdd("code/train.py", b"print('changed')\n")],
+        commit_message="edit",
+    )
     other = Store(tmp_path / "other")
     with pytest.raises(IntegrityError, match="code/train.py"):
         fetch_bundle(other, f"hf://{USER}/m", endpoint=hub.url)
@@ -170,13 +241,20 @@ def test_clone_refuses_a_swapped_file_from_the_listed_size_before_downloading_it
     from modelkb.errors import IntegrityError
     from modelkb.publishing.hub import fetch_bundle, publish_bundle
 
-    publish_bundle(store.get(bundle_id), f"{USER}/big", token=TOKEN, endpoint=hub.url, include_serving=False)
+    publish_bundle(
+        store.get(bundle_id), f"{USER}/big", token=TOKEN, endpoint=hub.url, include_serving=False
+    )
     # the weights are replaced on the Hub by something far larger than metadata.json declares
     HfApi(endpoint=hub.url, token=TOKEN).create_commit(
-        f"{USER}/big", [CommitOperationAdd("model.safetensors", b"\0" * 3_000_000)], commit_message="swap")
+        f"{USER}/big",
+        [CommitOperationAdd("model.safetensors", b"\0" * 3_000_000)],
+        commit_message="swap",
+    )
     hub.requests.clear()
     other = Store(tmp_path / "other")
-    with pytest.raises(IntegrityError, match=r"model.safetensors is 3000000 bytes; .*refused before downloading"):
+    with pytest.raises(
+        IntegrityError, match=r"model.safetensors is 3000000 bytes; .*refused before downloading"
+    ):
         fetch_bundle(other, f"hf://{USER}/big", endpoint=hub.url)
     downloads = [path for method, path in hub.requests if method == "GET" and "/resolve/" in path]
     assert downloads and all(path.endswith("/metadata.json") for path in downloads)

@@ -39,18 +39,30 @@ def test_push_delete_clone_round_trip(moto: str, s3, store: Store, bundle_id: st
     s3.create_bucket(Bucket="models")
     bundle = store.get(bundle_id)
     original = artifact_bytes(bundle.path)
-    done = run_cli("push", bundle_id, "s3://models/team/runs", "--endpoint-url", moto, "--store", str(store.root))
+    done = run_cli(
+        "push",
+        bundle_id,
+        "s3://models/team/runs",
+        "--endpoint-url",
+        moto,
+        "--store",
+        str(store.root),
+    )
     assert done.returncode == 0, done.stderr
     gid = done.stdout.strip().splitlines()[-1]
     assert gid == f"s3://models/team/runs/digits-cnn/{bundle_id}"
     assert store.get(bundle_id).metadata["s3"]["global_id"] == gid
     head = s3.head_object(Bucket="models", Key=f"team/runs/digits-cnn/{bundle_id}/model.onnx")
-    assert head["Metadata"]["sha256"] == next(a["sha256"] for a in bundle.metadata["artifacts"] if a["path"] == "model.onnx")
+    assert head["Metadata"]["sha256"] == next(
+        a["sha256"] for a in bundle.metadata["artifacts"] if a["path"] == "model.onnx"
+    )
 
     shutil.rmtree(store.bundle_dir("Digits CNN", bundle_id))
     store.refresh()
     assert store.search() == []
-    done = run_cli("clone", gid, "--store", str(store.root), env={"AWS_ENDPOINT_URL": moto})  # boto3 reads it
+    done = run_cli(
+        "clone", gid, "--store", str(store.root), env={"AWS_ENDPOINT_URL": moto}
+    )  # boto3 reads it
     assert done.returncode == 0, done.stderr
     folder = store.bundle_dir("Digits CNN", bundle_id)
     assert artifact_bytes(folder) == original
@@ -67,13 +79,17 @@ def test_push_again_sends_only_what_differs(moto: str, s3, store: Store, bundle_
     s3.create_bucket(Bucket="models")
     client = make_client(moto)
     sent: list[str] = []
-    client.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **_: sent.append(params["Key"]))
+    client.meta.events.register(
+        "before-parameter-build.s3.PutObject", lambda params, **_: sent.append(params["Key"])
+    )
     bundle = store.get(bundle_id)
     prefix = f"digits-cnn/{bundle_id}/"
     files = {a["path"] for a in bundle.metadata["artifacts"]} | {"metadata.json"}
 
     push_bundle(bundle, "s3://models", client=client)
-    assert {key.removeprefix(prefix) for key in sent} == files and sent[-1] == prefix + "metadata.json"
+    assert {key.removeprefix(prefix) for key in sent} == files and sent[
+        -1
+    ] == prefix + "metadata.json"
     sent.clear()
     push_bundle(bundle, "s3://models", client=client)
     assert sent == []
@@ -83,13 +99,22 @@ def test_push_again_sends_only_what_differs(moto: str, s3, store: Store, bundle_
     push_bundle(bundle, "s3://models", client=client)
     assert sent == [prefix + "model.onnx", prefix + "metadata.json"]
     onnx = next(a for a in bundle.metadata["artifacts"] if a["path"] == "model.onnx")
-    assert s3.head_object(Bucket="models", Key=prefix + "model.onnx")["Metadata"]["sha256"] == onnx["sha256"]
+    assert (
+        s3.head_object(Bucket="models", Key=prefix + "model.onnx")["Metadata"]["sha256"]
+        == onnx["sha256"]
+    )
 
 
-def test_clone_of_tampered_object_leaves_store_untouched(moto: str, s3, store: Store, bundle_id: str, tmp_path: Path) -> None:
+def test_clone_of_tampered_object_leaves_store_untouched(
+    moto: str, s3, store: Store, bundle_id: str, tmp_path: Path
+) -> None:
     s3.create_bucket(Bucket="models")
     gid = push_bundle(store.get(bundle_id), "s3://models", endpoint_url=moto)
-    s3.put_object(Bucket="models", Key=f"digits-cnn/{bundle_id}/code/train.py", Body=b"print('evil')\n#padding!!!!!!")
+    s3.put_object(
+        Bucket="models",
+        Key=f"digits-cnn/{bundle_id}/code/train.py",
+        Body=b"print('evil')\n#padding!!!!!!",
+    )
     other = Store(tmp_path / "other")
     make_bundle(other.root, "Other")
     snapshot = store_snapshot(other)
@@ -98,14 +123,37 @@ def test_clone_of_tampered_object_leaves_store_untouched(moto: str, s3, store: S
     assert store_snapshot(other) == snapshot
 
 
-def test_clone_errors_are_one_line_and_store_untouched(moto: str, s3, store: Store, bundle_id: str) -> None:
+def test_clone_errors_are_one_line_and_store_untouched(
+    moto: str, s3, store: Store, bundle_id: str
+) -> None:
     snapshot = store_snapshot(store)
     cases = [
-        (["clone", "s3://no-such-bucket/x/y", "--endpoint-url", moto], "bucket 'no-such-bucket' does not exist"),
-        (["push", bundle_id, "s3://no-such-bucket/x", "--endpoint-url", moto], "bucket 'no-such-bucket' does not exist"),
-        (["clone", "s3://models/nothing/here", "--endpoint-url", moto], "no ModelKB bundle at s3://models/nothing/here"),
-        (["clone", "s3://models/x", "--endpoint-url", f"http://127.0.0.1:{free_port()}"], "cannot be reached"),
-        (["push", bundle_id, "s3://models/x", "--endpoint-url", f"http://127.0.0.1:{free_port()}"], "cannot be reached"),
+        (
+            ["clone", "s3://no-such-bucket/x/y", "--endpoint-url", moto],
+            "bucket 'no-such-bucket' does not exist",
+        ),
+        (
+            ["push", bundle_id, "s3://no-such-bucket/x", "--endpoint-url", moto],
+            "bucket 'no-such-bucket' does not exist",
+        ),
+        (
+            ["clone", "s3://models/nothing/here", "--endpoint-url", moto],
+            "no ModelKB bundle at s3://models/nothing/here",
+        ),
+        (
+            ["clone", "s3://models/x", "--endpoint-url", f"http://127.0.0.1:{free_port()}"],
+            "cannot be reached",
+        ),
+        (
+            [
+                "push",
+                bundle_id,
+                "s3://models/x",
+                "--endpoint-url",
+                f"http://127.0.0.1:{free_port()}",
+            ],
+            "cannot be reached",
+        ),
     ]
     s3.create_bucket(Bucket="models")
     for args, message in cases:
@@ -122,8 +170,12 @@ def moto_with_auth() -> str:
     """A moto server that checks credentials (IAM auth on from the first request)."""
     port = free_port()
     env = {"INITIAL_NO_AUTH_ACTION_COUNT": "0", "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
@@ -137,9 +189,19 @@ def test_access_denied(moto_with_auth: str, store: Store, bundle_id: str) -> Non
         push_bundle(store.get(bundle_id), "s3://models/x", endpoint_url=moto_with_auth)
     with pytest.raises(RemoteAccessError, match="access denied"):
         clone(store, f"s3://models/x/digits-cnn/{bundle_id}", endpoint_url=moto_with_auth)
-    done = run_cli("publish", "site", str(_site(store.root.parent / "site")), "s3://models/site",
-                   "--endpoint-url", moto_with_auth)
-    assert done.returncode == 1 and done.stderr.startswith("Error: ") and "access denied" in done.stderr.splitlines()[0]
+    done = run_cli(
+        "publish",
+        "site",
+        str(_site(store.root.parent / "site")),
+        "s3://models/site",
+        "--endpoint-url",
+        moto_with_auth,
+    )
+    assert (
+        done.returncode == 1
+        and done.stderr.startswith("Error: ")
+        and "access denied" in done.stderr.splitlines()[0]
+    )
     assert store_snapshot(store) == snapshot
 
 
@@ -148,14 +210,18 @@ def test_errors_map_to_builtin_families(moto: str, store: Store, bundle_id: str)
         push_bundle(store.get(bundle_id), "s3://missing-bucket", endpoint_url=moto)
     with pytest.raises(ConnectionError):
         push_bundle(store.get(bundle_id), "s3://b", endpoint_url=f"http://127.0.0.1:{free_port()}")
-    assert issubclass(RemoteNotFoundError, FileNotFoundError) and issubclass(RemoteUnavailableError, ConnectionError)
+    assert issubclass(RemoteNotFoundError, FileNotFoundError) and issubclass(
+        RemoteUnavailableError, ConnectionError
+    )
 
 
 # -- publish site ----------------------------------------------------------------------------------------
 def _site(root: Path) -> Path:
     (root / "assets").mkdir(parents=True, exist_ok=True)
     (root / "runs").mkdir(exist_ok=True)
-    (root / "index.html").write_text("<!doctype html><title>catalog</title><h1>Runs</h1>", encoding="utf-8")
+    (root / "index.html").write_text(
+        "<!doctype html><title>catalog</title><h1>Runs</h1>", encoding="utf-8"
+    )
     (root / "404.html").write_text("<!doctype html><title>missing</title>", encoding="utf-8")
     (root / "assets" / "app.3f9c2b7e.js").write_text("console.log('hi')", encoding="utf-8")
     (root / "assets" / "style.css").write_text("body{}", encoding="utf-8")
@@ -180,7 +246,9 @@ def test_content_types_and_cache_control() -> None:
     assert cache_control("assets/style.css").startswith("public, max-age=300")
 
 
-def test_publish_site_changed_only_delete_and_private_by_default(moto: str, s3, tmp_path: Path) -> None:
+def test_publish_site_changed_only_delete_and_private_by_default(
+    moto: str, s3, tmp_path: Path
+) -> None:
     s3.create_bucket(Bucket="www")
     site = _site(tmp_path / "site")
     s3.put_object(Bucket="www", Key="other/keep.txt", Body=b"not ours")
@@ -193,8 +261,13 @@ def test_publish_site_changed_only_delete_and_private_by_default(moto: str, s3, 
     assert head["ContentType"] == "text/html; charset=utf-8" and head["CacheControl"] == "no-cache"
     head = s3.head_object(Bucket="www", Key="cat/assets/app.3f9c2b7e.js")
     assert head["ContentType"].startswith("text/javascript") and "immutable" in head["CacheControl"]
-    assert s3.head_object(Bucket="www", Key="cat/assets/ort.wasm")["ContentType"] == "application/wasm"
-    assert s3.head_object(Bucket="www", Key="cat/runs/model.onnx")["ContentType"] == "application/octet-stream"
+    assert (
+        s3.head_object(Bucket="www", Key="cat/assets/ort.wasm")["ContentType"] == "application/wasm"
+    )
+    assert (
+        s3.head_object(Bucket="www", Key="cat/runs/model.onnx")["ContentType"]
+        == "application/octet-stream"
+    )
     # nothing public without --public
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
         s3.get_bucket_policy(Bucket="www")
@@ -212,14 +285,20 @@ def test_publish_site_changed_only_delete_and_private_by_default(moto: str, s3, 
     assert result.uploaded == ["cat/assets/style.css"]
     assert sorted(result.deleted) == ["cat/search.json", "cat/stale.html"]
     keys = {obj["Key"] for obj in s3.list_objects_v2(Bucket="www")["Contents"]}
-    assert "other/keep.txt" in keys and "cat/search.json" not in keys and "cat/stale.html" not in keys
-    assert s3.get_object(Bucket="www", Key="cat/assets/style.css")["Body"].read() == b"body{color:red}"
+    assert (
+        "other/keep.txt" in keys and "cat/search.json" not in keys and "cat/stale.html" not in keys
+    )
+    assert (
+        s3.get_object(Bucket="www", Key="cat/assets/style.css")["Body"].read() == b"body{color:red}"
+    )
 
 
 def test_publish_site_multipart_file_compared_by_sha256(moto: str, s3, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="www")
     site = _site(tmp_path / "site")
-    (site / "runs" / "big.onnx").write_bytes(b"\1" * (9 << 20))  # over boto3's 8 MiB multipart threshold
+    (site / "runs" / "big.onnx").write_bytes(
+        b"\1" * (9 << 20)
+    )  # over boto3's 8 MiB multipart threshold
     publish_site(site, "s3://www", endpoint_url=moto)
     etag = s3.head_object(Bucket="www", Key="runs/big.onnx")["ETag"]
     assert "-" in etag  # multipart: the ETag is not an MD5
@@ -230,13 +309,29 @@ def test_publish_site_multipart_file_compared_by_sha256(moto: str, s3, tmp_path:
 def test_publish_site_public_and_website(moto: str, s3, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="www")
     site = _site(tmp_path / "site")
-    done = run_cli("publish", "site", str(site), "s3://www/catalog", "--public", "--website", "--endpoint-url", moto)
+    done = run_cli(
+        "publish",
+        "site",
+        str(site),
+        "s3://www/catalog",
+        "--public",
+        "--website",
+        "--endpoint-url",
+        moto,
+    )
     assert done.returncode == 0, done.stderr
     assert "website: http://www.s3-website-us-east-1.amazonaws.com/catalog/" in done.stdout
     policy = json.loads(s3.get_bucket_policy(Bucket="www")["Policy"])
     statements = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    assert statements == [{"Sid": "ModelKBPublicReadcatalog", "Effect": "Allow", "Principal": "*",
-                           "Action": "s3:GetObject", "Resource": "arn:aws:s3:::www/catalog/*"}]
+    assert statements == [
+        {
+            "Sid": "ModelKBPublicReadcatalog",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::www/catalog/*",
+        }
+    ]
     website = s3.get_bucket_website(Bucket="www")
     assert website["IndexDocument"] == {"Suffix": "index.html"}
     assert website["ErrorDocument"] == {"Key": "catalog/404.html"}
@@ -249,14 +344,20 @@ def test_publish_site_public_and_website(moto: str, s3, tmp_path: Path) -> None:
 def test_publish_site_refuses_a_folder_that_is_not_a_catalog(moto: str, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     done = run_cli("publish", "site", str(tmp_path / "empty"), "s3://www", "--endpoint-url", moto)
-    assert done.returncode == 1 and "has no index.html" in done.stderr and "modelkb build" in done.stderr
+    assert (
+        done.returncode == 1
+        and "has no index.html" in done.stderr
+        and "modelkb build" in done.stderr
+    )
 
 
 def test_publish_site_never_uploads_build_state_or_dotfiles(moto: str, s3, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="www")
     site = _site(tmp_path / "site")
     (site / ".modelkb-build").mkdir()
-    (site / ".modelkb-build" / "manifest.json").write_text('{"summaries": {"path": "/home/alice/store"}}')
+    (site / ".modelkb-build" / "manifest.json").write_text(
+        '{"summaries": {"path": "/home/alice/store"}}'
+    )
     (site / ".env").write_text("AWS_SECRET_ACCESS_KEY=planted\n")
     (site / "assets" / ".secret").write_text("planted\n")
     result = publish_site(site, "s3://www/cat", endpoint_url=moto)
@@ -266,20 +367,27 @@ def test_publish_site_never_uploads_build_state_or_dotfiles(moto: str, s3, tmp_p
 
 
 @pytest.mark.parametrize("flag", ["--public", "--delete"])
-def test_publish_site_refuses_a_prefix_holding_pushed_bundles(moto: str, s3, store: Store, bundle_id: str,
-                                                             tmp_path: Path, flag: str) -> None:
+def test_publish_site_refuses_a_prefix_holding_pushed_bundles(
+    moto: str, s3, store: Store, bundle_id: str, tmp_path: Path, flag: str
+) -> None:
     s3.create_bucket(Bucket="www")
-    pushed = push_bundle(store.get(bundle_id), "s3://www", endpoint_url=moto)  # a private bundle at the bucket root
+    pushed = push_bundle(
+        store.get(bundle_id), "s3://www", endpoint_url=moto
+    )  # a private bundle at the bucket root
     site = _site(tmp_path / "site")
     done = run_cli("publish", "site", str(site), "s3://www", flag, "--endpoint-url", moto)
-    assert done.returncode == 1 and "pushed bundle" in done.stderr and "s3://www/site" in done.stderr
+    assert (
+        done.returncode == 1 and "pushed bundle" in done.stderr and "s3://www/site" in done.stderr
+    )
     assert "Traceback" not in done.stderr
     with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
         s3.get_bucket_policy(Bucket="www")
     keys = {obj["Key"] for obj in s3.list_objects_v2(Bucket="www")["Contents"]}
     assert any(key.endswith("/metadata.json") for key in keys), pushed  # the bundle is still there
     # a prefix of its own is fine, and the message says exactly what became public
-    done = run_cli("publish", "site", str(site), "s3://www/site", "--public", "--endpoint-url", moto)
+    done = run_cli(
+        "publish", "site", str(site), "s3://www/site", "--public", "--endpoint-url", moto
+    )
     assert done.returncode == 0, done.stderr
     assert "anyone can now read s3://www/site/*" in done.stdout
     policy = json.loads(s3.get_bucket_policy(Bucket="www")["Policy"])

@@ -28,11 +28,18 @@ def _get(endpoint: str, host: str, path: str) -> tuple[int, dict[str, str], byte
 def test_published_site_is_served_by_the_website_endpoint(s3rver: str, tmp_path: Path) -> None:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=s3rver, region_name="us-east-1",
-                          aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3rver,
+        region_name="us-east-1",
+        aws_access_key_id="S3RVER",
+        aws_secret_access_key="S3RVER",
+    )
     client.create_bucket(Bucket="catalog")
     site = _site(tmp_path / "site")
-    result = publish_site(site, "s3://catalog/site", website=True, public=False, endpoint_url=s3rver, client=client)
+    result = publish_site(
+        site, "s3://catalog/site", website=True, public=False, endpoint_url=s3rver, client=client
+    )
     assert len(result.uploaded) == 7 and result.website_url
 
     host = "catalog.s3-website-us-east-1.amazonaws.com"

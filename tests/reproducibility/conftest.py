@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # A training script that needs no framework: "metrics" from Python's random generator, so an
 # unseeded run differs from its reproduction while a seeded one matches exactly.
-TOY_SCRIPT = textwrap.dedent('''
+TOY_SCRIPT = textwrap.dedent("""
     import argparse, random
     from modelkb import Experiment
 
@@ -29,17 +29,28 @@ TOY_SCRIPT = textwrap.dedent('''
         for epoch in range(args.epochs):
             exp.log_metrics({"loss": 1.0 / (epoch + 1) + random.random(), "val_loss": random.random()}, epoch=epoch)
     print(exp.id)
-''')
+""")
 
 
 def run_script(script: Path, store: Path, *args: str, cwd: Path | None = None) -> str:
     """Run a training script that prints or records one run; returns the new run's id."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELKB_")}
     before = {p.name for p in store.glob("*/*")}
-    done = subprocess.run([sys.executable, str(script), "--store", str(store), *args], cwd=cwd or script.parent,
-                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), "--store", str(store), *args],
+        cwd=cwd or script.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    new = [p.name for p in store.glob("*/*") if p.name not in before and (p / "metadata.json").is_file()]
+    new = [
+        p.name
+        for p in store.glob("*/*")
+        if p.name not in before and (p / "metadata.json").is_file()
+    ]
     assert len(new) == 1, new
     return new[0]
 
@@ -58,7 +69,10 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
     store = root / "store"
     store.mkdir()
     ids = {}
-    for framework, script in (("torch", "train_torch_digits.py"), ("keras", "train_keras_digits.py")):
+    for framework, script in (
+        ("torch", "train_torch_digits.py"),
+        ("keras", "train_keras_digits.py"),
+    ):
         pytest.importorskip(framework if framework == "torch" else "keras")
         ids[framework] = run_script(EXAMPLES / script, store, "--epochs", "2", cwd=root)
     return {"store": store, **ids}

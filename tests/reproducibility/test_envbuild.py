@@ -15,27 +15,57 @@ from .conftest import run_script
 
 IMPOSSIBLE = "modelkb-test-no-such-distribution==0.0.1"
 # What the framework-free toy script needs: ModelKB's own dependencies, at the installed versions.
-DEPENDENCIES = ("click", "jinja2", "markupsafe", "pyyaml", "jsonschema", "attrs", "referencing", "rpds-py",
-                "jsonschema-specifications", "fastjsonschema", "rich", "markdown-it-py", "mdurl", "pygments",
-                "typing-extensions")
+DEPENDENCIES = (
+    "click",
+    "jinja2",
+    "markupsafe",
+    "pyyaml",
+    "jsonschema",
+    "attrs",
+    "referencing",
+    "rpds-py",
+    "jsonschema-specifications",
+    "fastjsonschema",
+    "rich",
+    "markdown-it-py",
+    "mdurl",
+    "pygments",
+    "typing-extensions",
+)
 
 
 def test_read_pins_ignores_comments(tmp_path: Path) -> None:
     lock = tmp_path / "requirements.lock"
-    lock.write_text("# header\nsix==1.17.0\n# torch: version unknown\nNumPy == 2.0.2 ; python_version>'3'\n\n")
+    lock.write_text(
+        "# header\nsix==1.17.0\n# torch: version unknown\nNumPy == 2.0.2 ; python_version>'3'\n\n"
+    )
     assert read_pins(lock) == [("six", "1.17.0"), ("NumPy", "2.0.2")]
 
 
 @pytest.mark.slow
-def test_locked_env_reports_an_uninstallable_package(tmp_path: Path, toy_script: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_locked_env_reports_an_uninstallable_package(
+    tmp_path: Path, toy_script: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = Store(tmp_path / "store")
     run = run_script(toy_script, store.root, "--seed", "5")
     bundle = store.get(run)
     pins = [f"{name}=={metadata.version(name)}" for name in DEPENDENCIES]
     (bundle.path / "requirements.lock").write_text(
-        "# test lockfile\n" + "\n".join([*pins, "modelkb==0.1.0", IMPOSSIBLE]) + "\n", encoding="utf-8"
+        "# test lockfile\n" + "\n".join([*pins, "modelkb==0.1.0", IMPOSSIBLE]) + "\n",
+        encoding="utf-8",
     )
-    main(["reproduce", run, "--store", str(store.root), "--env", "locked", "--env-dir", str(tmp_path / "venv")])
+    main(
+        [
+            "reproduce",
+            run,
+            "--store",
+            str(store.root),
+            "--env",
+            "locked",
+            "--env-dir",
+            str(tmp_path / "venv"),
+        ]
+    )
     out = capsys.readouterr().out
     assert "NOT installable (modelkb-test-no-such-distribution==0.0.1)" in out
     assert "nothing was substituted" in out

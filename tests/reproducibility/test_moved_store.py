@@ -25,10 +25,14 @@ def cli(*args: str) -> str:
 
 
 def snapshot(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
+    }
 
 
-def test_reproduce_in_a_copied_store_leaves_the_original_untouched(tmp_path: Path, toy_script: Path) -> None:
+def test_reproduce_in_a_copied_store_leaves_the_original_untouched(
+    tmp_path: Path, toy_script: Path
+) -> None:
     original = tmp_path / "store"
     run_id = run_script(toy_script, original, "--seed", "3")
     cli("ls", "--store", str(original))  # the original's index now holds this run

@@ -18,7 +18,9 @@ STATUSES = {"filled", "needs_user_input", "missing"}
 
 
 @pytest.mark.slow
-def test_repeat_records_a_group_with_mean_and_std(trained_store: dict, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repeat_records_a_group_with_mean_and_std(
+    trained_store: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = Store(trained_store["store"])
     result = repeat(store, trained_store["torch"], 3)
     assert result.group.startswith("grp-")
@@ -33,7 +35,9 @@ def test_repeat_records_a_group_with_mean_and_std(trained_store: dict, capsys: p
     assert "±" in capsys.readouterr().out
     main(["show", result.runs[0].bundle.id, "--store", str(store.root)])
     shown = capsys.readouterr().out
-    assert f"group {result.group}: 3 run(s)" in shown and "val_accuracy = " in shown and "±" in shown
+    assert (
+        f"group {result.group}: 3 run(s)" in shown and "val_accuracy = " in shown and "±" in shown
+    )
     # the checklist of a grouped run fills the mean ± std item
     items = {i["id"]: i for i in checklist(result.runs[0].bundle, store)["items"]}
     assert items["variation"]["status"] == "filled" and "±" in items["variation"]["text"]
@@ -52,7 +56,9 @@ def test_checklist_has_every_item(trained_store: dict, capsys: pytest.CaptureFix
     items = {i["id"]: i for i in result["items"]}
     complexity = items["complexity"]["value"]
     assert complexity["parameter_count"] == 38282
-    assert complexity["flops_per_sample"] == 232704  # 2 x (conv 82944 + dense 33408) multiply-accumulates
+    assert (
+        complexity["flops_per_sample"] == 232704
+    )  # 2 x (conv 82944 + dense 33408) multiply-accumulates
     assert complexity["peak_memory_mb"] > 0 and complexity["training_time_s"] > 0
     assert items["code"]["status"] == "filled" and items["dependencies"]["status"] == "filled"
     assert items["hyperparameters"]["status"] == "needs_user_input"
@@ -60,7 +66,10 @@ def test_checklist_has_every_item(trained_store: dict, capsys: pytest.CaptureFix
     main(["checklist", trained_store["keras"], "--store", str(store.root), "--format", "json"])
     keras_items = json.loads(capsys.readouterr().out)["items"]
     assert len(keras_items) == 13
-    assert next(i for i in keras_items if i["id"] == "complexity")["value"]["flops_per_sample"] == 232704
+    assert (
+        next(i for i in keras_items if i["id"] == "complexity")["value"]["flops_per_sample"]
+        == 232704
+    )
 
 
 def test_checklist_markdown_of_a_framework_free_run(tmp_path: Path, toy_script: Path) -> None:
@@ -72,4 +81,7 @@ def test_checklist_markdown_of_a_framework_free_run(tmp_path: Path, toy_script: 
     assert text.count("\n1") >= 1 and "13. **Computing infrastructure**" in text
     items = {i["id"]: i for i in result["items"]}
     assert items["model"]["status"] == "missing"  # no callback, no architecture
-    assert items["variation"]["status"] == "missing" and "modelkb repeat" in items["variation"]["how_to_complete"]
+    assert (
+        items["variation"]["status"] == "missing"
+        and "modelkb repeat" in items["variation"]["how_to_complete"]
+    )

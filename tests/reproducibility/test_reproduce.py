@@ -33,10 +33,23 @@ def test_seeded_reproduction_matches(trained_store: dict, framework: str) -> Non
 
 
 @pytest.mark.slow
-def test_changed_seed_is_reported_as_mismatch(trained_store: dict, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_seed_is_reported_as_mismatch(
+    trained_store: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
     store_path = str(trained_store["store"])
     with pytest.raises(SystemExit) as exit_info:
-        main(["reproduce", trained_store["keras"], "--store", store_path, "--seed", "7", "--format", "json"])
+        main(
+            [
+                "reproduce",
+                trained_store["keras"],
+                "--store",
+                store_path,
+                "--seed",
+                "7",
+                "--format",
+                "json",
+            ]
+        )
     assert exit_info.value.code == 2
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "mismatch"
@@ -47,7 +60,9 @@ def test_changed_seed_is_reported_as_mismatch(trained_store: dict, capsys: pytes
     assert any("MODELKB_SEED_OVERRIDE" in w["message"] for w in new["warnings"])
 
 
-def test_unseeded_run_differs_as_expected(tmp_path: Path, toy_script: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unseeded_run_differs_as_expected(
+    tmp_path: Path, toy_script: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store_path = tmp_path / "store"
     original = run_script(toy_script, store_path, "--epochs", "2")
     main(["reproduce", original, "--store", str(store_path)])

@@ -18,8 +18,28 @@ import numpy as np
 from modelkb.bundle import BundleWriter
 from modelkb.ids import new_id, utc_now
 
-WORDS = ["good", "great", "fine", "love", "nice", "bad", "awful", "poor", "hate", "ugly",
-         "the", "a", "movie", "plot", "was", "and", "very", "it", "film", "acting"]
+WORDS = [
+    "good",
+    "great",
+    "fine",
+    "love",
+    "nice",
+    "bad",
+    "awful",
+    "poor",
+    "hate",
+    "ugly",
+    "the",
+    "a",
+    "movie",
+    "plot",
+    "was",
+    "and",
+    "very",
+    "it",
+    "film",
+    "acting",
+]
 VOCAB = {word: i + 2 for i, word in enumerate(WORDS)}  # 0 = padding, 1 = out of vocabulary
 MAXLEN = 12
 
@@ -31,20 +51,36 @@ class Case:
     name: str
     bundle: Path
     metadata: dict[str, Any]
-    raw: list[Any]                 # raw samples, as a client sends them
-    reference: np.ndarray          # the framework's own probabilities for ``raw``
+    raw: list[Any]  # raw samples, as a client sends them
+    reference: np.ndarray  # the framework's own probabilities for ``raw``
 
 
-def write_bundle(store: Path, *, project: str, framework: str, dataset: dict[str, Any], inputs: list[dict[str, Any]],
-                 layers: list[dict[str, Any]] | None = None, write_onnx: Callable[[Path], None]) -> tuple[Path, dict[str, Any]]:
+def write_bundle(
+    store: Path,
+    *,
+    project: str,
+    framework: str,
+    dataset: dict[str, Any],
+    inputs: list[dict[str, Any]],
+    layers: list[dict[str, Any]] | None = None,
+    write_onnx: Callable[[Path], None],
+) -> tuple[Path, dict[str, Any]]:
     """A sealed bundle written without the collector (its format is the only contract)."""
     run_id = new_id()
     writer = BundleWriter(store / project.lower().replace(" ", "-") / run_id)
     writer.folder.mkdir(parents=True)
     write_onnx(writer.folder / "model.onnx")
     metadata = {
-        "schema_version": 1, "id": run_id, "project": project, "name": f"{project}-{run_id[-4:]}".lower().replace(" ", "-"),
-        "status": "completed", "created": utc_now(), "finished": utc_now(), "seed": 0, "tags": [], "warnings": [],
+        "schema_version": 1,
+        "id": run_id,
+        "project": project,
+        "name": f"{project}-{run_id[-4:]}".lower().replace(" ", "-"),
+        "status": "completed",
+        "created": utc_now(),
+        "finished": utc_now(),
+        "seed": 0,
+        "tags": [],
+        "warnings": [],
         "framework": {"name": framework, "version": "test", "versions": {}},
         "architecture": {"inputs": inputs, "layers": layers or []},
         "dataset": dataset,
@@ -59,7 +95,9 @@ def text_data(n: int = 240, seed: int = 0) -> tuple[list[str], np.ndarray]:
     for _ in range(n):
         label = int(rng.integers(0, 2))
         pool = WORDS[:5] if label else WORDS[5:10]
-        words = list(rng.choice(WORDS[10:], size=int(rng.integers(2, 8)))) + list(rng.choice(pool, size=int(rng.integers(1, 4))))
+        words = list(rng.choice(WORDS[10:], size=int(rng.integers(2, 8)))) + list(
+            rng.choice(pool, size=int(rng.integers(1, 4)))
+        )
         rng.shuffle(words)
         if rng.random() < 0.3:
             words.append("unseenword")
@@ -85,12 +123,22 @@ def _data(kind: str, flavour: str) -> dict[str, Any]:
 
     if kind == "image":
         digits = load_digits()
-        return {"raw": digits.images[:300].astype(np.float64), "y": digits.target[:300], "classes": [str(i) for i in range(10)]}
+        return {
+            "raw": digits.images[:300].astype(np.float64),
+            "y": digits.target[:300],
+            "classes": [str(i) for i in range(10)],
+        }
     if kind == "tabular":
         data = load_iris() if flavour == "keras" else load_wine()
         x = data.data.astype(np.float64)
-        return {"raw": x, "y": data.target, "classes": [str(c) for c in data.target_names],
-                "features": [str(f) for f in data.feature_names], "mean": x.mean(axis=0), "std": x.std(axis=0)}
+        return {
+            "raw": x,
+            "y": data.target,
+            "classes": [str(c) for c in data.target_names],
+            "features": [str(f) for f in data.feature_names],
+            "mean": x.mean(axis=0),
+            "std": x.std(axis=0),
+        }
     texts, y = text_data()
     return {"raw": texts, "y": y, "classes": ["negative", "positive"]}
 
@@ -103,29 +151,65 @@ def keras_case(store: Path, kind: str) -> Case:
     if kind == "image":
         steps = [{"op": "scale", "factor": 0.0625}, {"op": "expand_dims", "axis": -1}]
         x = (data["raw"] * 0.0625)[..., None].astype("float32")
-        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
-                                  keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Conv2D(4, 3, activation="relu"),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
         inputs = [{"name": "input_layer", "shape": [None, 8, 8, 1], "dtype": "float32"}]
-        dataset = {"kind": "image", "classes": data["classes"], "preprocessing": steps, "x_range": {"min": 0.0, "max": 1.0}}
+        dataset = {
+            "kind": "image",
+            "classes": data["classes"],
+            "preprocessing": steps,
+            "x_range": {"min": 0.0, "max": 1.0},
+        }
     elif kind == "tabular":
-        steps = [{"op": "normalize", "mean": data["mean"].tolist(), "std": data["std"].tolist()}, {"op": "cast", "dtype": "float32"}]
+        steps = [
+            {"op": "normalize", "mean": data["mean"].tolist(), "std": data["std"].tolist()},
+            {"op": "cast", "dtype": "float32"},
+        ]
         x = ((data["raw"] - data["mean"]) / data["std"]).astype("float32")
-        model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(8, activation="relu"),
-                                  keras.layers.Dense(len(data["classes"]), activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((x.shape[1],)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(len(data["classes"]), activation="softmax"),
+            ]
+        )
         inputs = [{"name": "input_layer", "shape": [None, x.shape[1]], "dtype": "float32"}]
-        dataset = {"kind": "tabular", "classes": data["classes"], "features": data["features"], "preprocessing": steps}
+        dataset = {
+            "kind": "tabular",
+            "classes": data["classes"],
+            "features": data["features"],
+            "preprocessing": steps,
+        }
     else:
         steps = [TOKENIZE, PAD]
         x = encode_texts(data["raw"]).astype("int64")
-        model = keras.Sequential([keras.Input((MAXLEN,), dtype="int64"), keras.layers.Embedding(len(VOCAB) + 2, 8),
-                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((MAXLEN,), dtype="int64"),
+                keras.layers.Embedding(len(VOCAB) + 2, 8),
+                keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        )
         inputs = [{"name": "input_layer", "shape": [None, MAXLEN], "dtype": "int64"}]
         dataset = {"kind": "text", "classes": data["classes"], "preprocessing": steps}
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(x, data["y"], epochs=2, batch_size=32, verbose=0)
     reference = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
-    folder, metadata = write_bundle(store, project=f"keras {kind}", framework="keras", dataset=dataset, inputs=inputs,
-                                    write_onnx=lambda path: model.export(str(path), format="onnx", verbose=False))
+    folder, metadata = write_bundle(
+        store,
+        project=f"keras {kind}",
+        framework="keras",
+        dataset=dataset,
+        inputs=inputs,
+        write_onnx=lambda path: model.export(str(path), format="onnx", verbose=False),
+    )
     raw = data["raw"].tolist() if kind != "text" else list(data["raw"])
     return Case(f"keras-{kind}", folder, metadata, raw, reference)
 
@@ -137,17 +221,34 @@ def torch_case(store: Path, kind: str) -> Case:
     torch.manual_seed(0)
     data = _data(kind, "torch")
     if kind == "image":
-        steps = [{"op": "scale", "factor": 0.0625}, {"op": "reshape", "shape": [-1, 1, 8, 8]}, {"op": "cast", "dtype": "float32"}]
+        steps = [
+            {"op": "scale", "factor": 0.0625},
+            {"op": "reshape", "shape": [-1, 1, 8, 8]},
+            {"op": "cast", "dtype": "float32"},
+        ]
         x = (data["raw"] * 0.0625).reshape(-1, 1, 8, 8).astype("float32")
         net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
         inputs = [{"name": "x", "shape": [None, 1, 8, 8], "dtype": "float32"}]
-        dataset = {"kind": "image", "classes": data["classes"], "preprocessing": steps, "x_range": {"min": 0.0, "max": 1.0}}
+        dataset = {
+            "kind": "image",
+            "classes": data["classes"],
+            "preprocessing": steps,
+            "x_range": {"min": 0.0, "max": 1.0},
+        }
     elif kind == "tabular":
-        steps = [{"op": "normalize", "mean": data["mean"].tolist(), "std": data["std"].tolist()}, {"op": "cast", "dtype": "float32"}]
+        steps = [
+            {"op": "normalize", "mean": data["mean"].tolist(), "std": data["std"].tolist()},
+            {"op": "cast", "dtype": "float32"},
+        ]
         x = ((data["raw"] - data["mean"]) / data["std"]).astype("float32")
         net = nn.Sequential(nn.Linear(x.shape[1], 8), nn.ReLU(), nn.Linear(8, len(data["classes"])))
         inputs = [{"name": "x", "shape": [None, x.shape[1]], "dtype": "float32"}]
-        dataset = {"kind": "tabular", "classes": data["classes"], "features": data["features"], "preprocessing": steps}
+        dataset = {
+            "kind": "tabular",
+            "classes": data["classes"],
+            "features": data["features"],
+            "preprocessing": steps,
+        }
     else:
         steps = [TOKENIZE, PAD]
         x = encode_texts(data["raw"])
@@ -176,11 +277,25 @@ def torch_case(store: Path, kind: str) -> Case:
 
     def export(path: Path) -> None:
         batch = torch.export.Dim("batch", min=1)
-        torch.onnx.export(net, (xt[:2],), str(path), dynamo=True, external_data=False,
-                          input_names=[inputs[0]["name"]], dynamic_shapes=({0: batch},), verbose=False)
+        torch.onnx.export(
+            net,
+            (xt[:2],),
+            str(path),
+            dynamo=True,
+            external_data=False,
+            input_names=[inputs[0]["name"]],
+            dynamic_shapes=({0: batch},),
+            verbose=False,
+        )
 
-    folder, metadata = write_bundle(store, project=f"torch {kind}", framework="pytorch", dataset=dataset, inputs=inputs,
-                                    write_onnx=export)
+    folder, metadata = write_bundle(
+        store,
+        project=f"torch {kind}",
+        framework="pytorch",
+        dataset=dataset,
+        inputs=inputs,
+        write_onnx=export,
+    )
     raw = data["raw"].tolist() if kind != "text" else list(data["raw"])
     return Case(f"torch-{kind}", folder, metadata, raw, reference)
 

@@ -56,7 +56,10 @@ def packages(cases: dict[str, object], tmp_path_factory: pytest.TempPathFactory)
     from modelkb.serverless.render import render_package
 
     out = tmp_path_factory.mktemp("packages")
-    return {name: render_package(case.bundle, case.metadata, out / name).path for name, case in cases.items()}
+    return {
+        name: render_package(case.bundle, case.metadata, out / name).path
+        for name, case in cases.items()
+    }
 
 
 @pytest.fixture(scope="session")

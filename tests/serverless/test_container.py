@@ -32,9 +32,13 @@ def _numbers(answer: object) -> list:
     return [answer]
 
 
-def test_image_builds_and_answers_predict(cases: dict, packages: dict, handlers: dict, tmp_path: Path) -> None:
+def test_image_builds_and_answers_predict(
+    cases: dict, packages: dict, handlers: dict, tmp_path: Path
+) -> None:
     require_tools("buildah", "podman", "runc", "mmdebstrap")
-    name = next((n for n in ("keras-image", "torch-image") if n in cases), None) or next(iter(cases))
+    name = next((n for n in ("keras-image", "torch-image") if n in cases), None) or next(
+        iter(cases)
+    )
     package = tmp_path / "package"
     shutil.copytree(packages[name], package)
     buildah = container.Engine("buildah", shutil.which("buildah"))
@@ -47,19 +51,27 @@ def test_image_builds_and_answers_predict(cases: dict, packages: dict, handlers:
     container.build_image(package, tag, engine=buildah, base_image=base)
     port = rie.free_port()
     run_name = f"modelkb-test-{uuid.uuid4().hex[:8]}"
-    process = container.run_container(tag, rie_address=f"127.0.0.1:{port}", engine=podman, name=run_name)
+    process = container.run_container(
+        tag, rie_address=f"127.0.0.1:{port}", engine=podman, name=run_name
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         rie.wait_until_invokable(url, process=process, timeout=120)
         case = cases[name]
         for body in ({"inputs": case.raw[0]}, {"instances": case.raw[1:4]}, {"inputs": [[1]]}):
-            event = http_event("POST", "/predict", json.dumps(body).encode(), {"content-type": "application/json"})
-            request = urllib.request.Request(url + rie.INVOKE_PATH, data=json.dumps(event).encode(), method="POST")
+            event = http_event(
+                "POST", "/predict", json.dumps(body).encode(), {"content-type": "application/json"}
+            )
+            request = urllib.request.Request(
+                url + rie.INVOKE_PATH, data=json.dumps(event).encode(), method="POST"
+            )
             with urllib.request.urlopen(request, timeout=60) as response:
                 result = json.loads(response.read())
             status, expected, _ = call(handlers[name], "POST", "/predict", body)
             assert result["statusCode"] == status
-            assert _numbers(json.loads(result["body"])) == pytest.approx(_numbers(expected), abs=1e-6)
+            assert _numbers(json.loads(result["body"])) == pytest.approx(
+                _numbers(expected), abs=1e-6
+            )
     finally:
         container.remove_container(run_name, engine=podman)
         process.wait(timeout=60)

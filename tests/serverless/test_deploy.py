@@ -32,7 +32,11 @@ def moto_url() -> str:
     if not Path(binary).exists():
         pytest.skip("moto[server] is not installed")
     port = _free_port()
-    process = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -66,29 +70,46 @@ def test_repository_and_login(aws_env: str) -> None:
     assert username == "AWS" and password and registry
 
 
-def test_deploy_creates_then_updates_the_stack(aws_env: str, packages: dict, tmp_path: Path) -> None:
+def test_deploy_creates_then_updates_the_stack(
+    aws_env: str, packages: dict, tmp_path: Path
+) -> None:
     name, folder = next(iter(packages.items()))
     package = tmp_path / "package"
     shutil.copytree(folder, package)
-    plan = plan_deploy("01abcdefghjkmnpqrstvwxyz12", region="eu-west-1", package_dir=package, endpoint_url=aws_env)
+    plan = plan_deploy(
+        "01abcdefghjkmnpqrstvwxyz12", region="eu-west-1", package_dir=package, endpoint_url=aws_env
+    )
     pushed: list[str] = []
     result = deploy(plan, build_and_push=pushed.append)
     assert pushed == [result.image_uri] and result.image_uri.endswith(":tvwxyz12")
     assert result.stack_name == "modelkb-tvwxyz12" and result.stack_id
     # moto leaves ${HttpApi} unresolved (no API Gateway v2 in its CloudFormation); AWS fills in the API id.
-    assert result.invoke_url and result.invoke_url.startswith("https://") and ".execute-api.eu-west-1." in result.invoke_url
+    assert (
+        result.invoke_url
+        and result.invoke_url.startswith("https://")
+        and ".execute-api.eu-west-1." in result.invoke_url
+    )
     import boto3
 
     cfn = boto3.client("cloudformation", region_name="eu-west-1", endpoint_url=aws_env)
-    resources = {r["ResourceType"] for r in cfn.list_stack_resources(StackName=result.stack_name)["StackResourceSummaries"]}
+    resources = {
+        r["ResourceType"]
+        for r in cfn.list_stack_resources(StackName=result.stack_name)["StackResourceSummaries"]
+    }
     assert "AWS::Lambda::Function" in resources and "AWS::IAM::Role" in resources
-    again = deploy_stack(package / "template.yaml", stack_name=result.stack_name, region="eu-west-1",
-                         parameters={"ImageUri": result.image_uri + "-2"}, endpoint_url=aws_env)
+    again = deploy_stack(
+        package / "template.yaml",
+        stack_name=result.stack_name,
+        region="eu-west-1",
+        parameters={"ImageUri": result.image_uri + "-2"},
+        endpoint_url=aws_env,
+    )
     assert again.stack_name == result.stack_name
 
 
-def test_deploy_without_container_engine_names_what_is_missing(cases: dict, store_root: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deploy_without_container_engine_names_what_is_missing(
+    cases: dict, store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
     from modelkb.errors import ContainerToolError
 
@@ -97,20 +118,39 @@ def test_deploy_without_container_engine_names_what_is_missing(cases: dict, stor
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, podman or buildah
     monkeypatch.delenv("MODELKB_CONTAINER_ENGINE", raising=False)
     case = next(iter(cases.values()))
-    result = CliRunner().invoke(cli, ["deploy", case.metadata["id"], "--region", "eu-west-1", "--store", str(store_root),
-                                      "--out", str(tmp_path / "pkg")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "deploy",
+            case.metadata["id"],
+            "--region",
+            "eu-west-1",
+            "--store",
+            str(store_root),
+            "--out",
+            str(tmp_path / "pkg"),
+        ],
+    )
     assert isinstance(result.exception, ContainerToolError)
     assert "docker, podman or buildah" in str(result.exception) and result.exception.hint
     assert not (tmp_path / "pkg").exists()
     from modelkb import Store
 
-    assert "serverless" not in Store(store_root).get(case.metadata["id"]).metadata  # a failed deploy records nothing
+    assert (
+        "serverless" not in Store(store_root).get(case.metadata["id"]).metadata
+    )  # a failed deploy records nothing
 
 
 @pytest.mark.parametrize("kind", ["image", "tabular", "text"])
-def test_a_deploy_is_recorded_in_the_bundle_the_index_and_the_catalog(aws_env: str, cases: dict, store_root: Path,
-                                                                      packages: dict, handlers: dict, kind: str,
-                                                                      tmp_path: Path) -> None:
+def test_a_deploy_is_recorded_in_the_bundle_the_index_and_the_catalog(
+    aws_env: str,
+    cases: dict,
+    store_root: Path,
+    packages: dict,
+    handlers: dict,
+    kind: str,
+    tmp_path: Path,
+) -> None:
     import json
 
     from apigw import call
@@ -140,15 +180,23 @@ def test_a_deploy_is_recorded_in_the_bundle_the_index_and_the_catalog(aws_env: s
     assert answer
 
     again = record_deployment(store, experiment_id, plan, result, spec)
-    assert store.get(experiment_id).metadata["serverless"]["deployed"] == again["deployed"] >= first["deployed"]
-    found = CliRunner().invoke(cli, ["query", "serverless.url ~ execute-api", "--store", str(store.root),
-                                     "--format", "json"], catch_exceptions=False)
+    assert (
+        store.get(experiment_id).metadata["serverless"]["deployed"]
+        == again["deployed"]
+        >= first["deployed"]
+    )
+    found = CliRunner().invoke(
+        cli,
+        ["query", "serverless.url ~ execute-api", "--store", str(store.root), "--format", "json"],
+        catch_exceptions=False,
+    )
     assert [row["id"] for row in json.loads(found.output)] == [experiment_id]
 
     site = tmp_path / "site"
-    built = CliRunner().invoke(cli, ["build", "--store", str(store.root), "--out", str(site)], catch_exceptions=False)
+    built = CliRunner().invoke(
+        cli, ["build", "--store", str(store.root), "--out", str(site)], catch_exceptions=False
+    )
     assert built.exit_code == 0, built.output
     page = (site / "experiments" / experiment_id / "index.html").read_text(encoding="utf-8")
     assert result.invoke_url in page and "not deployed yet" not in page
     assert "curl -s -X POST" in page and "/predict" in page
-

@@ -47,11 +47,15 @@ def _raw(server: object, request: bytes, *, wait: float = 10.0) -> bytes:
 
 
 def _post_headers(length: str) -> bytes:
-    return (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n").encode()
+    return (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3", ""])
-def test_a_bad_content_length_is_400_at_once(server: object, length: str, capfd: pytest.CaptureFixture) -> None:
+def test_a_bad_content_length_is_400_at_once(
+    server: object, length: str, capfd: pytest.CaptureFixture
+) -> None:
     started = time.monotonic()
     answer = _raw(server, _post_headers(length) + b'{"inputs": [1]}')
     assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length must be" in answer
@@ -92,9 +96,13 @@ def test_image_bombs_and_pixel_floods_are_refused(handlers: dict) -> None:
         pytest.skip("no image case")
     handler = handlers[name]
     claims_16m = _png(16_000_000, 1)[:100]  # the header says 1 x 16,000,000; 100 bytes of data
-    status, body, _ = call(handler, "POST", "/predict", {"image": base64.b64encode(claims_16m).decode()})
+    status, body, _ = call(
+        handler, "POST", "/predict", {"image": base64.b64encode(claims_16m).decode()}
+    )
     assert status == 400 and "not accepted" in body["message"]
-    big = base64.b64encode(_png(4000, 4000)).decode()  # 16 M pixels each: 3 of them exceed one request's budget
+    big = base64.b64encode(
+        _png(4000, 4000)
+    ).decode()  # 16 M pixels each: 3 of them exceed one request's budget
     status, body, _ = call(handler, "POST", "/predict", {"instances": [big, big, big]})
     assert status == 400 and "for all the images of a request together" in body["message"]
 

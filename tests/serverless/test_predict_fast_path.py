@@ -18,7 +18,9 @@ def test_score_rows_match_numpy_postprocess(mode: str) -> None:
     rng = np.random.default_rng(0)
     for shape in [(1, 10), (3, 1), (2, 5000)]:  # the last is past SMALL_OUTPUT: numpy path
         outputs = (rng.normal(size=shape) * 20).astype(np.float32)
-        np.testing.assert_allclose(np.array(score_rows(outputs, mode)), postprocess(outputs, mode), rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(
+            np.array(score_rows(outputs, mode)), postprocess(outputs, mode), rtol=1e-14, atol=1e-15
+        )
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
@@ -41,7 +43,9 @@ def test_predict_accepts_json_variants_and_refuses_empty_bodies(handlers: dict) 
     ok, body, text = call(handler, "POST", "/predict", {"inputs": pixels})
     assert ok == 200, text
     for content_type in ("application/json; charset=utf-8", "Application/JSON", ""):
-        status, again, text = call(handler, "POST", "/predict", {"inputs": pixels}, headers={"content-type": content_type})
+        status, again, text = call(
+            handler, "POST", "/predict", {"inputs": pixels}, headers={"content-type": content_type}
+        )
         assert status == 200 and again == body, text
     # header names that are not lowercase, and a base64-encoded body
     event = http_event("POST", "/predict", b"", {})

@@ -25,18 +25,40 @@ def test_every_rendered_python_file_parses(packages: dict) -> None:
 def test_package_is_self_contained(packages: dict, cases: dict) -> None:
     for name, folder in packages.items():
         files = {p.name for p in folder.iterdir()}
-        assert {"handler.py", "predict.py", "Dockerfile", "template.yaml", "README.md", "requirements.txt",
-                "preprocess.py", "inference.py", "spec.json", "model.onnx"} <= files
-        requirements = [line for line in (folder / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+        assert {
+            "handler.py",
+            "predict.py",
+            "Dockerfile",
+            "template.yaml",
+            "README.md",
+            "requirements.txt",
+            "preprocess.py",
+            "inference.py",
+            "spec.json",
+            "model.onnx",
+        } <= files
+        requirements = [
+            line
+            for line in (folder / "requirements.txt").read_text().splitlines()
+            if not line.startswith("#")
+        ]
         assert "onnxruntime==1.32.0" in requirements and "pydantic==2.13.5" in requirements
-        assert not [line for line in requirements if line.startswith(("torch", "tensorflow", "keras"))]
+        assert not [
+            line for line in requirements if line.startswith(("torch", "tensorflow", "keras"))
+        ]
         assert any(line.startswith("pillow==") for line in requirements) == name.endswith("image")
         dockerfile = (folder / "Dockerfile").read_text()
-        assert "ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12" in dockerfile and "RUN " not in dockerfile
+        assert (
+            "ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12" in dockerfile
+            and "RUN " not in dockerfile
+        )
         assert "--platform manylinux_2_28_x86_64" in dockerfile
         handler = (folder / "handler.py").read_text()
         assert "APIGatewayHttpResolver(enable_validation=True)" in handler
-        assert 'def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:\n    return app.resolve(event, context)' in handler
+        assert (
+            "def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:\n    return app.resolve(event, context)"
+            in handler
+        )
 
 
 def test_strict_undefined_fails_loudly() -> None:
@@ -49,8 +71,17 @@ def test_strict_undefined_fails_loudly() -> None:
 def test_shipped_runtime_is_framework_free() -> None:
     for name in ("preprocess_runtime.py", "inference_runtime.py"):
         tree = ast.parse((REPO / "serverless" / name).read_text())
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        imported |= {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        }
         assert not imported & {"torch", "tensorflow", "keras", "modelkb", "boto3"}, imported
 
 
@@ -70,8 +101,12 @@ def test_sam_templates_lint_as_written_and_translated(path: str, packages: dict)
         text = template.read_text()
         assert sam.lint(text) == [], template
         translated = sam.translate(sam.load_template(template), parameters)
-        assert not any(r["Type"].startswith("AWS::Serverless::") for r in translated["Resources"].values())
-        functions = [r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+        assert not any(
+            r["Type"].startswith("AWS::Serverless::") for r in translated["Resources"].values()
+        )
+        functions = [
+            r for r in translated["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+        ]
         assert functions and functions[0]["Properties"]["PackageType"] == "Image"
         assert "InvokeUrl" in translated["Outputs"]
         assert sam.lint(translated) == [], template
@@ -79,7 +114,11 @@ def test_sam_templates_lint_as_written_and_translated(path: str, packages: dict)
 
 def test_translation_catches_what_lint_misses(packages: dict, tmp_path: Path) -> None:
     folder = next(iter(packages.values()))
-    broken = (folder / "template.yaml").read_text().replace("Method: POST", "Method: POST\n            Bogus: 1")
+    broken = (
+        (folder / "template.yaml")
+        .read_text()
+        .replace("Method: POST", "Method: POST\n            Bogus: 1")
+    )
     with pytest.raises(PackageError, match="SAM translator"):
         sam.translate(sam.load_template(broken), {"ImageUri": sam.PLACEHOLDER_IMAGE})
 

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 
 def _post(url: str, body: dict | bytes, timeout: float = 30) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        url, data=data, headers={"content-type": "application/json"}, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
@@ -36,15 +38,32 @@ def _any(cases: dict, suffix: str) -> str:
 
 
 def test_event_shape_matches_api_gateway_v2() -> None:
-    event = http_event("POST", "/predict?x=1&y=2", b'{"a": 1}', {"Content-Type": "application/json", "Cookie": "a=1; b=2"})
-    assert event["version"] == "2.0" and event["rawPath"] == "/predict" and event["rawQueryString"] == "x=1&y=2"
-    assert event["requestContext"]["http"]["method"] == "POST" and event["headers"]["content-type"] == "application/json"
-    assert event["queryStringParameters"] == {"x": "1", "y": "2"} and event["cookies"] == ["a=1", "b=2"]
+    event = http_event(
+        "POST",
+        "/predict?x=1&y=2",
+        b'{"a": 1}',
+        {"Content-Type": "application/json", "Cookie": "a=1; b=2"},
+    )
+    assert (
+        event["version"] == "2.0"
+        and event["rawPath"] == "/predict"
+        and event["rawQueryString"] == "x=1&y=2"
+    )
+    assert (
+        event["requestContext"]["http"]["method"] == "POST"
+        and event["headers"]["content-type"] == "application/json"
+    )
+    assert event["queryStringParameters"] == {"x": "1", "y": "2"} and event["cookies"] == [
+        "a=1",
+        "b=2",
+    ]
     binary = http_event("POST", "/predict", b"\xff\x00")
     assert binary["isBase64Encoded"] is True
 
 
-def test_local_server_concurrent_requests_equal_in_process(cases: dict, packages: dict, handlers: dict) -> None:
+def test_local_server_concurrent_requests_equal_in_process(
+    cases: dict, packages: dict, handlers: dict
+) -> None:
     name = _any(cases, "image")
     case = cases[name]
     server = serve_package(packages[name], port=0)
@@ -68,7 +87,9 @@ def test_local_server_concurrent_requests_equal_in_process(cases: dict, packages
         server.server_close()
 
 
-def test_handler_under_real_rie_and_awslambdaric(cases: dict, packages: dict, handlers: dict, tmp_path: Path) -> None:
+def test_handler_under_real_rie_and_awslambdaric(
+    cases: dict, packages: dict, handlers: dict, tmp_path: Path
+) -> None:
     pytest.importorskip("awslambdaric")
     name = _any(cases, "text")
     binary = rie_binary(tmp_path)
@@ -76,7 +97,12 @@ def test_handler_under_real_rie_and_awslambdaric(cases: dict, packages: dict, ha
     server = serve_package(packages[name], port=0, rie_url=url)
     start_in_thread(server)
     try:
-        for body in ({"text": "great film"}, {"instances": ["awful plot", [2, 3, 4]]}, {"inputs": [1.5]}, {"text": 3}):
+        for body in (
+            {"text": "great film"},
+            {"instances": ["awful plot", [2, 3, 4]]},
+            {"inputs": [1.5]},
+            {"text": 3},
+        ):
             status, answer = _post(server.url + "/predict", body)
             expected_status, expected, _ = call(handlers[name], "POST", "/predict", body)
             assert (status, answer) == (expected_status, expected)
@@ -94,10 +120,36 @@ def test_cli_package_and_serve(cases: dict, store_root: Path, tmp_path: Path) ->
     name = _any(cases, "tabular")
     case = cases[name]
     runner = CliRunner()
-    result = runner.invoke(cli, ["package", case.metadata["id"][:12], "--out", str(tmp_path / "pkg"), "--store", str(store_root)])
+    result = runner.invoke(
+        cli,
+        [
+            "package",
+            case.metadata["id"][:12],
+            "--out",
+            str(tmp_path / "pkg"),
+            "--store",
+            str(store_root),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "pkg" / "handler.py").is_file() and "Packaged run" in result.output
-    dry = runner.invoke(cli, ["deploy", case.metadata["id"], "--dry-run", "--region", "eu-west-1", "--store", str(store_root),
-                              "--out", str(tmp_path / "never")])
+    dry = runner.invoke(
+        cli,
+        [
+            "deploy",
+            case.metadata["id"],
+            "--dry-run",
+            "--region",
+            "eu-west-1",
+            "--store",
+            str(store_root),
+            "--out",
+            str(tmp_path / "never"),
+        ],
+    )
     assert dry.exit_code == 0, dry.output
-    assert "Deploy plan" in dry.output and "modelkb-" in dry.output and not (tmp_path / "never").exists()
+    assert (
+        "Deploy plan" in dry.output
+        and "modelkb-" in dry.output
+        and not (tmp_path / "never").exists()
+    )

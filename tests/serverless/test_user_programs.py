@@ -51,11 +51,18 @@ def _example_is_accepted(handler: Any) -> None:
 def test_lstm_on_front_padded_sequences(tmp_path: Path) -> None:
     entry, result = _train("keras_lstm_padded.py", tmp_path)
     steps = entry.metadata["dataset"]["preprocessing"]
-    assert [s["op"] for s in steps] == ["pad"] and steps[0]["padding"] == "pre"  # train and test calls: one step
+    assert [s["op"] for s in steps] == ["pad"] and steps[0][
+        "padding"
+    ] == "pre"  # train and test calls: one step
     handler = _handler(entry, tmp_path)
-    status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})  # unpadded, varied lengths
+    status, body, text = call(
+        handler, "POST", "/predict", {"instances": result["raw"]}
+    )  # unpadded, varied lengths
     assert status == 200, text
-    served = [next(p["probability"] for p in answer["predictions"] if p["label"] == "1") for answer in body["results"]]
+    served = [
+        next(p["probability"] for p in answer["predictions"] if p["label"] == "1")
+        for answer in body["results"]
+    ]
     np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
     _example_is_accepted(handler)
     readme = (tmp_path / "package" / "README.md").read_text(encoding="utf-8")
@@ -64,17 +71,27 @@ def test_lstm_on_front_padded_sequences(tmp_path: Path) -> None:
 
 def test_regression_mlp_with_an_adapted_normalization_layer(tmp_path: Path) -> None:
     entry, result = _train("keras_regression.py", tmp_path)
-    assert entry.metadata["onnx"]["max_abs_diff"] < 1e-3  # exported although Normalization captured constants
+    assert (
+        entry.metadata["onnx"]["max_abs_diff"] < 1e-3
+    )  # exported although Normalization captured constants
     handler = _handler(entry, tmp_path)
     status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})
     assert status == 200, text
-    served = [answer["outputs"] for answer in body["results"]]  # values, no softmax, no class labels
-    np.testing.assert_allclose(np.ravel(served), np.ravel(result["reference"]), rtol=1e-5, atol=1e-4)
+    served = [
+        answer["outputs"] for answer in body["results"]
+    ]  # values, no softmax, no class labels
+    np.testing.assert_allclose(
+        np.ravel(served), np.ravel(result["reference"]), rtol=1e-5, atol=1e-4
+    )
     features = entry.metadata["dataset"]["features"]
     records = [dict(zip(features, row)) for row in result["raw"][:3]]
-    status, body, text = call(handler, "POST", "/predict", {"inputs": records})  # records by name: a batch
+    status, body, text = call(
+        handler, "POST", "/predict", {"inputs": records}
+    )  # records by name: a batch
     assert status == 200, text
-    np.testing.assert_allclose([a["outputs"] for a in body["results"]], result["reference"][:3], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        [a["outputs"] for a in body["results"]], result["reference"][:3], rtol=1e-5, atol=1e-4
+    )
     for single in ({"inputs": records[0]}, {"features": records[0]}):  # one record
         status, one, text = call(handler, "POST", "/predict", single)
         assert status == 200, text
@@ -82,21 +99,30 @@ def test_regression_mlp_with_an_adapted_normalization_layer(tmp_path: Path) -> N
     _example_is_accepted(handler)
     readme = (tmp_path / "package" / "README.md").read_text(encoding="utf-8")
     assert '"outputs"' in readme and "probabilit" not in readme
-    assert "curl" in readme and '"age": 0.0' in readme  # the example is the 10-feature record /metadata gives
+    assert (
+        "curl" in readme and '"age": 0.0' in readme
+    )  # the example is the 10-feature record /metadata gives
 
 
 def test_hand_written_torch_loop_registered_with_log_model(tmp_path: Path) -> None:
     entry, result = _train("torch_manual_loop.py", tmp_path, "torch", "onnxscript")
     meta = entry.metadata
     assert meta["framework"]["name"] == "pytorch" and meta["architecture"]["layers"]
-    assert meta["hyperparameters"]["optimizer"]["name"] == "Adam" and meta["hyperparameters"]["loss"]
+    assert (
+        meta["hyperparameters"]["optimizer"]["name"] == "Adam" and meta["hyperparameters"]["loss"]
+    )
     assert (entry.path / "model.safetensors").is_file() and meta["onnx"]["max_abs_diff"] < 1e-4
     handler = _handler(entry, tmp_path)
     classes = meta["dataset"]["classes"]
     records = [dict(zip(meta["dataset"]["features"], row)) for row in result["raw"]]
-    status, body, text = call(handler, "POST", "/predict", {"inputs": records})  # raw records: normalised by the handler
+    status, body, text = call(
+        handler, "POST", "/predict", {"inputs": records}
+    )  # raw records: normalised by the handler
     assert status == 200, text
-    served = [[{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes] for a in body["results"]]
+    served = [
+        [{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes]
+        for a in body["results"]
+    ]
     np.testing.assert_allclose(served, result["reference"], atol=1e-5, rtol=0)
     _example_is_accepted(handler)
 
@@ -104,11 +130,19 @@ def test_hand_written_torch_loop_registered_with_log_model(tmp_path: Path) -> No
 def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None:
     entry, result = _train("keras_text_vectorization.py", tmp_path)
     (step,) = entry.metadata["dataset"]["preprocessing"]
-    assert step["op"] == "tokenize" and step["vocabulary"][:2] == ["", "[UNK]"]  # read from the live layer
+    assert step["op"] == "tokenize" and step["vocabulary"][:2] == [
+        "",
+        "[UNK]",
+    ]  # read from the live layer
     handler = _handler(entry, tmp_path)
-    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})  # raw texts, punctuation and all
+    status, body, text = call(
+        handler, "POST", "/predict", {"inputs": result["raw"]}
+    )  # raw texts, punctuation and all
     assert status == 200, text
-    served = [next(p["probability"] for p in answer["predictions"] if p["label"] == "1") for answer in body["results"]]
+    served = [
+        next(p["probability"] for p in answer["predictions"] if p["label"] == "1")
+        for answer in body["results"]
+    ]
     np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
     status, one, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
     assert status == 200, text
@@ -126,32 +160,57 @@ def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> 
     from user_programs import PROGRAMS
 
     pytest.importorskip("tf2onnx")
-    done = subprocess.run([sys.executable, str(PROGRAMS / "keras_structured_lookups.py"), str(tmp_path / "store"),
-                           str(tmp_path / "out.json")], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PROGRAMS / "keras_structured_lookups.py"),
+            str(tmp_path / "store"),
+            str(tmp_path / "out.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     ours = [line for line in done.stderr.splitlines() if "onnx" in line.lower()]
-    assert len(ours) == 1 and "StringLookup/IntegerLookup" in ours[0], done.stderr  # one line, no converter dump
+    assert len(ours) == 1 and "StringLookup/IntegerLookup" in ours[0], (
+        done.stderr
+    )  # one line, no converter dump
     assert "Traceback" not in done.stderr and "LookupTableFindV2:0" not in done.stderr
     from modelkb import Store
 
     entry = Store(tmp_path / "store").get(json.loads((tmp_path / "out.json").read_text())["id"])
-    assert "LookupTableFindV2" in (entry.path / "onnx_export.log").read_text()  # the details are kept
+    assert (
+        "LookupTableFindV2" in (entry.path / "onnx_export.log").read_text()
+    )  # the details are kept
     with pytest.raises(PackageError, match="export failed during training") as refused:
         render_package(entry.path, entry.metadata, tmp_path / "package")
-    assert "cannot be served yet" in refused.value.hint and "Re-run training" not in refused.value.hint
+    assert (
+        "cannot be served yet" in refused.value.hint and "Re-run training" not in refused.value.hint
+    )
 
 
 def test_lightning_module_run_by_lightning_cli(tmp_path: Path) -> None:
     entry, result = _train("lightning_cli.py", tmp_path, "lightning", "onnxscript", "jsonargparse")
     meta = entry.metadata
-    assert meta["metrics"]["history"][-1]["val"]["loss"] > 0  # valid_loss is validation, not training
+    assert (
+        meta["metrics"]["history"][-1]["val"]["loss"] > 0
+    )  # valid_loss is validation, not training
     assert "valid_loss" not in meta["metrics"]["history"][-1].get("train", {})
-    assert [s["op"] for s in meta["dataset"]["preprocessing"]] == ["cast", "scale"]  # RAW / 16.0 recorded once
+    assert [s["op"] for s in meta["dataset"]["preprocessing"]] == [
+        "cast",
+        "scale",
+    ]  # RAW / 16.0 recorded once
     handler = _handler(entry, tmp_path)
-    status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})  # raw pixels 0..16
+    status, body, text = call(
+        handler, "POST", "/predict", {"instances": result["raw"]}
+    )  # raw pixels 0..16
     assert status == 200, text
     classes = meta["dataset"]["classes"]
-    served = [[{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes] for a in body["results"]]
+    served = [
+        [{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes]
+        for a in body["results"]
+    ]
     np.testing.assert_allclose(served, result["reference"], atol=1e-5, rtol=0)
     _example_is_accepted(handler)

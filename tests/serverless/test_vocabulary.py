@@ -22,8 +22,14 @@ def _emitted_ops() -> set[str]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             values = []
             if isinstance(node, ast.Dict):
-                values = [v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant) and k.value == "op"]
-            elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "op" for t in node.targets):
+                values = [
+                    v
+                    for k, v in zip(node.keys, node.values)
+                    if isinstance(k, ast.Constant) and k.value == "op"
+                ]
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "op" for t in node.targets
+            ):
                 values = [node.value]
             for value in values:
                 found.update(_results(value))
@@ -42,13 +48,25 @@ def _results(expr: ast.expr) -> set[str]:
 
 def test_every_emitted_op_is_replayable_or_record_only() -> None:
     emitted = _emitted_ops()
-    assert {"scale", "normalize", "pad", "tokenize", "center_crop", "to_tensor"} <= emitted  # the harvest works
+    assert {
+        "scale",
+        "normalize",
+        "pad",
+        "tokenize",
+        "center_crop",
+        "to_tensor",
+    } <= emitted  # the harvest works
     unaccounted = emitted - SUPPORTED_OPS - RECORD_ONLY_OPS
-    assert not unaccounted, f"ops written by the collector that the handler neither replays nor declares: {unaccounted}"
+    assert not unaccounted, (
+        f"ops written by the collector that the handler neither replays nor declares: {unaccounted}"
+    )
 
 
 def test_a_train_only_augmentation_before_replayable_steps_packages(sample_metadata: dict) -> None:
-    steps = [{"op": "augment", "layer": "RandomFlip", "train_only": True}, {"op": "scale", "factor": 0.0625}]
+    steps = [
+        {"op": "augment", "layer": "RandomFlip", "train_only": True},
+        {"op": "scale", "factor": 0.0625},
+    ]
     assert inference_steps(steps) == steps[1:]
     sample_metadata["dataset"]["preprocessing"] = steps
     spec = build_spec(sample_metadata)
@@ -58,5 +76,8 @@ def test_a_train_only_augmentation_before_replayable_steps_packages(sample_metad
 @pytest.mark.parametrize("op", sorted(RECORD_ONLY_OPS - {"augment"}))
 def test_a_record_only_step_is_refused_naming_it(sample_metadata: dict, op: str) -> None:
     sample_metadata["dataset"]["preprocessing"] = [{"op": op, "source": f"T.{op}()", "line": 7}]
-    with pytest.raises(PackageError, match=rf"\({op}\) \(T\.{op}\(\), line 7\) is recorded but .* cannot replay it yet"):
+    with pytest.raises(
+        PackageError,
+        match=rf"\({op}\) \(T\.{op}\(\), line 7\) is recorded but .* cannot replay it yet",
+    ):
         build_spec(sample_metadata)

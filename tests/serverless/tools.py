@@ -19,10 +19,14 @@ def rie_binary(tmp_root: Path) -> Path:
     try:
         return rie.fetch_rie()
     except ContainerToolError as err:
-        pytest.skip(f"the Lambda RIE is not available and could not be fetched from the aws-sam-cli wheel: {err}")
+        pytest.skip(
+            f"the Lambda RIE is not available and could not be fetched from the aws-sam-cli wheel: {err}"
+        )
 
 
 def require_tools(*names: str) -> None:
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
-        pytest.skip(f"missing tools: {', '.join(missing)} (apt-get install -y buildah podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns)")
+        pytest.skip(
+            f"missing tools: {', '.join(missing)} (apt-get install -y buildah podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns)"
+        )

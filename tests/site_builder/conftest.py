@@ -26,8 +26,13 @@ from modelkb.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PAYLOAD_SCRIPT = "<script>window.__xss=1;alert('xss')</script>"
 PAYLOAD_ATTR = '"><img src=x onerror="window.__xss=1;alert(1)">'
@@ -69,56 +74,112 @@ def _train_digits(store: Store) -> tuple[str, Any]:
 
     model = Net()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    exp = Experiment("Digits torch", "ada", seed=0, store=store, notes="Tiny CNN for the catalog tests.",
-                     tags=["cnn", "test"], capture_code=False, capture_environment=False)
+    exp = Experiment(
+        "Digits torch",
+        "ada",
+        seed=0,
+        store=store,
+        notes="Tiny CNN for the catalog tests.",
+        tags=["cnn", "test"],
+        capture_code=False,
+        capture_environment=False,
+    )
     with exp:
         exp.set_framework("torch", torch.__version__.split("+")[0])
-        exp.set_hyperparameters(optimizer={"name": "Adam", "config": {"lr": 0.01}}, learning_rate=0.01,
-                                loss="cross_entropy", epochs=2, batch_size=64)
-        exp.set_dataset(kind="image", name="digits", shapes={"x": [None, 1, 8, 8], "y": [None]},
-                        classes=[str(d) for d in range(10)], preprocessing=[{"op": "scale", "factor": 1 / 16}])
-        exp.set_architecture({
-            "layers": [
-                {"name": "conv", "type": "Conv2d", "params": 40, "output_shape": [None, 4, 6, 6]},
-                {"name": "fc", "type": "Linear", "params": 1450, "output_shape": [None, 10]},
-            ],
-            "parameter_count": 1490,
-            "inputs": [{"name": "input", "shape": [None, 1, 8, 8], "dtype": "float32"}],
-            "outputs": [{"name": "probabilities", "shape": [None, 10], "dtype": "float32"}],
-        })
+        exp.set_hyperparameters(
+            optimizer={"name": "Adam", "config": {"lr": 0.01}},
+            learning_rate=0.01,
+            loss="cross_entropy",
+            epochs=2,
+            batch_size=64,
+        )
+        exp.set_dataset(
+            kind="image",
+            name="digits",
+            shapes={"x": [None, 1, 8, 8], "y": [None]},
+            classes=[str(d) for d in range(10)],
+            preprocessing=[{"op": "scale", "factor": 1 / 16}],
+        )
+        exp.set_architecture(
+            {
+                "layers": [
+                    {
+                        "name": "conv",
+                        "type": "Conv2d",
+                        "params": 40,
+                        "output_shape": [None, 4, 6, 6],
+                    },
+                    {"name": "fc", "type": "Linear", "params": 1450, "output_shape": [None, 10]},
+                ],
+                "parameter_count": 1490,
+                "inputs": [{"name": "input", "shape": [None, 1, 8, 8], "dtype": "float32"}],
+                "outputs": [{"name": "probabilities", "shape": [None, 10], "dtype": "float32"}],
+            }
+        )
         for epoch in range(2):
             for start in range(0, len(x), 64):
                 optimizer.zero_grad()
-                out = model(x[start:start + 64])
-                loss = torch.nn.functional.nll_loss(torch.log(out + 1e-9), y[start:start + 64])
+                out = model(x[start : start + 64])
+                loss = torch.nn.functional.nll_loss(torch.log(out + 1e-9), y[start : start + 64])
                 loss.backward()
                 optimizer.step()
             with torch.no_grad():
                 probs = model(x)
                 acc = float((probs.argmax(1) == y).float().mean())
                 val_loss = float(torch.nn.functional.nll_loss(torch.log(probs + 1e-9), y))
-            exp.log_epoch(epoch, {"loss": float(loss), "accuracy": acc}, {"loss": val_loss, "accuracy": acc})
+            exp.log_epoch(
+                epoch, {"loss": float(loss), "accuracy": acc}, {"loss": val_loss, "accuracy": acc}
+            )
         model.eval()
         batch = torch.export.Dim("batch", min=1, max=1024)
-        torch.onnx.export(model, (x[:2],), str(exp.artifact_path("model.onnx")), dynamo=True,
-                          external_data=False, input_names=["input"], output_names=["probabilities"],
-                          dynamic_shapes=({0: batch},))
+        torch.onnx.export(
+            model,
+            (x[:2],),
+            str(exp.artifact_path("model.onnx")),
+            dynamo=True,
+            external_data=False,
+            input_names=["input"],
+            output_names=["probabilities"],
+            dynamic_shapes=({0: batch},),
+        )
     return exp.id, np.asarray(digits.images[1700])
 
 
-def _synthetic(store: Store, project: str, *, epochs: int, optimizer: str, accuracy: float,
-               user: str = "grace", notes: str | None = None, params: dict[str, Any] | None = None) -> str:
-    exp = Experiment(project, user, seed=1, store=store, notes=notes, tags=["sweep"],
-                     capture_code=False, capture_environment=False)
+def _synthetic(
+    store: Store,
+    project: str,
+    *,
+    epochs: int,
+    optimizer: str,
+    accuracy: float,
+    user: str = "grace",
+    notes: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> str:
+    exp = Experiment(
+        project,
+        user,
+        seed=1,
+        store=store,
+        notes=notes,
+        tags=["sweep"],
+        capture_code=False,
+        capture_environment=False,
+    )
     with exp:
         exp.set_framework("keras", "3.15.1", backend="tensorflow")
-        exp.set_hyperparameters(optimizer={"name": optimizer}, epochs=epochs, batch_size=32, learning_rate=0.001)
+        exp.set_hyperparameters(
+            optimizer={"name": optimizer}, epochs=epochs, batch_size=32, learning_rate=0.001
+        )
         if params:
             exp.log_params(params)
         for epoch in range(3):
             frac = (epoch + 1) / 3
-            exp.log_epoch(epoch, {"loss": 1.5 - frac, "accuracy": accuracy * frac},
-                          {"loss": 1.6 - frac, "accuracy": accuracy * frac - 0.01})
+            exp.log_epoch(
+                epoch,
+                {"loss": 1.5 - frac, "accuracy": accuracy * frac},
+                {"loss": 1.6 - frac, "accuracy": accuracy * frac - 0.01},
+            )
         exp.log_metrics({"accuracy": accuracy}, epoch=None)
     return exp.id
 
@@ -127,12 +188,27 @@ def build_store(root: Path) -> SiteInfo:
     store = Store(root / "store")
     model_id, sample = _train_digits(store)
     sweep = []
-    for epochs, optimizer, accuracy in [(20, "Adam", 0.95), (5, "Adam", 0.97), (15, "SGD", 0.93),
-                                        (12, "Adam", 0.85), (30, "adam", 0.92), (11, "RMSprop", 0.99)]:
-        sweep.append(_synthetic(store, "Sweep", epochs=epochs, optimizer=optimizer, accuracy=accuracy))
-    xss_id = _synthetic(store, XSS_PROJECT, epochs=3, optimizer=PAYLOAD_ATTR, accuracy=0.5,
-                        user=PAYLOAD_SCRIPT, notes=f"notes {PAYLOAD_SCRIPT} {PAYLOAD_ATTR}",
-                        params={PAYLOAD_ATTR: PAYLOAD_SCRIPT, "plain": PAYLOAD_ATTR})
+    for epochs, optimizer, accuracy in [
+        (20, "Adam", 0.95),
+        (5, "Adam", 0.97),
+        (15, "SGD", 0.93),
+        (12, "Adam", 0.85),
+        (30, "adam", 0.92),
+        (11, "RMSprop", 0.99),
+    ]:
+        sweep.append(
+            _synthetic(store, "Sweep", epochs=epochs, optimizer=optimizer, accuracy=accuracy)
+        )
+    xss_id = _synthetic(
+        store,
+        XSS_PROJECT,
+        epochs=3,
+        optimizer=PAYLOAD_ATTR,
+        accuracy=0.5,
+        user=PAYLOAD_SCRIPT,
+        notes=f"notes {PAYLOAD_SCRIPT} {PAYLOAD_ATTR}",
+        params={PAYLOAD_ATTR: PAYLOAD_SCRIPT, "plain": PAYLOAD_ATTR},
+    )
     corrupt = store.root / "sweep" / "01zzzzzzzzzzzzzzzzzzzzzzzz"
     corrupt.mkdir(parents=True)
     (corrupt / "metadata.json").write_text("{not json", encoding="utf-8")
@@ -178,9 +254,18 @@ class PageWatch:
         self.errors: list[str] = []
         self.foreign: list[str] = []
         self.dialogs: list[str] = []
-        page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None
+        )
         page.on("pageerror", lambda err: self.errors.append(str(err)))
-        page.on("request", lambda req: None if req.url.startswith((origin, "data:", "blob:")) else self.foreign.append(req.url))
+        page.on(
+            "request",
+            lambda req: (
+                None
+                if req.url.startswith((origin, "data:", "blob:"))
+                else self.foreign.append(req.url)
+            ),
+        )
 
         def on_dialog(dialog: Any) -> None:
             self.dialogs.append(dialog.message)

@@ -42,10 +42,14 @@ def _search(page: Any, text: str) -> None:
 
 
 def _table_ids(page: Any) -> list[str]:
-    return page.eval_on_selector_all("#mkb-table tbody tr", "rows => rows.map(r => r.getAttribute('data-id'))")
+    return page.eval_on_selector_all(
+        "#mkb-table tbody tr", "rows => rows.map(r => r.getAttribute('data-id'))"
+    )
 
 
-def test_dashboard_shows_projects_and_recent_runs(page: Any, site_url: str, site_info: SiteInfo) -> None:
+def test_dashboard_shows_projects_and_recent_runs(
+    page: Any, site_url: str, site_info: SiteInfo
+) -> None:
     page.goto(site_url)
     cards = page.locator(".mkb-dashboard .mkb-card")
     assert cards.count() == 3
@@ -54,7 +58,9 @@ def test_dashboard_shows_projects_and_recent_runs(page: Any, site_url: str, site
     page.watch.assert_clean()
 
 
-def test_query_shows_exactly_the_matching_rows(page: Any, site_url: str, site_info: SiteInfo) -> None:
+def test_query_shows_exactly_the_matching_rows(
+    page: Any, site_url: str, site_info: SiteInfo
+) -> None:
     _open_project(page, site_url, "sweep")
     page.fill("#mkb-query", PAPER_QUERY)
     page.click("#mkb-query-apply")
@@ -86,9 +92,14 @@ def test_csv_export_matches_the_table(page: Any, site_url: str) -> None:
     page.fill("#mkb-query", "epochs >= 11")
     page.click("#mkb-query-apply")
     page.click("th[data-key='hyperparameters.epochs'] button")  # sort ascending
-    headers = page.eval_on_selector_all("#mkb-table thead th[data-key] button", "els => els.map(e => e.textContent.replace(/ [▲▼]$/, ''))")
+    headers = page.eval_on_selector_all(
+        "#mkb-table thead th[data-key] button",
+        "els => els.map(e => e.textContent.replace(/ [▲▼]$/, ''))",
+    )
     cells = page.eval_on_selector_all(
-        "#mkb-table tbody tr", "rows => rows.map(r => Array.from(r.querySelectorAll('td')).slice(1).map(td => td.textContent))")
+        "#mkb-table tbody tr",
+        "rows => rows.map(r => Array.from(r.querySelectorAll('td')).slice(1).map(td => td.textContent))",
+    )
     with page.expect_download() as download_info:
         page.click("[data-export='csv']")
     text = Path(download_info.value.path()).read_text(encoding="utf-8")
@@ -96,23 +107,36 @@ def test_csv_export_matches_the_table(page: Any, site_url: str) -> None:
     assert rows[0] == headers
     assert rows[1:] == cells
     assert [int(r[headers.index("epochs")]) for r in rows[1:]] == [11, 12, 15, 20, 30]
-    for fmt, check in (("json", lambda b: len(json.loads(b)) == 5), ("latex", lambda b: b"\\toprule" in b),
-                       ("pdf", lambda b: b.startswith(b"%PDF-1.4") and b.rstrip().endswith(b"%%EOF"))):
+    for fmt, check in (
+        ("json", lambda b: len(json.loads(b)) == 5),
+        ("latex", lambda b: b"\\toprule" in b),
+        ("pdf", lambda b: b.startswith(b"%PDF-1.4") and b.rstrip().endswith(b"%%EOF")),
+    ):
         with page.expect_download() as info:
             page.click(f"[data-export='{fmt}']")
         assert check(Path(info.value.path()).read_bytes()), fmt
     page.watch.assert_clean()
 
 
-def test_compare_highlights_exactly_the_differing_fields(page: Any, site_url: str, site_info: SiteInfo) -> None:
+def test_compare_highlights_exactly_the_differing_fields(
+    page: Any, site_url: str, site_info: SiteInfo
+) -> None:
     a, b = site_info.sweep_ids[0], site_info.sweep_ids[2]
     page.goto(f"{site_url}compare/?ids={a},{b}")
     page.wait_for_selector("#mkb-compare-app[data-ready='true']")
     rows_a = {k: t for k, _, t in field_rows(_flat(site_info, a))}
     rows_b = {k: t for k, _, t in field_rows(_flat(site_info, b))}
     expected = {k for k in rows_a.keys() | rows_b.keys() if rows_a.get(k) != rows_b.get(k)}
-    shown = set(page.eval_on_selector_all("#mkb-compare-diff tr.mkb-diff", "rs => rs.map(r => r.getAttribute('data-key'))"))
-    same = set(page.eval_on_selector_all("#mkb-compare-same tbody tr", "rs => rs.map(r => r.getAttribute('data-key'))"))
+    shown = set(
+        page.eval_on_selector_all(
+            "#mkb-compare-diff tr.mkb-diff", "rs => rs.map(r => r.getAttribute('data-key'))"
+        )
+    )
+    same = set(
+        page.eval_on_selector_all(
+            "#mkb-compare-same tbody tr", "rs => rs.map(r => r.getAttribute('data-key'))"
+        )
+    )
     assert shown == expected
     assert {"hyperparameters.epochs", "hyperparameters.optimizer.name", "id"} <= shown
     assert same == (rows_a.keys() | rows_b.keys()) - expected
@@ -121,7 +145,9 @@ def test_compare_highlights_exactly_the_differing_fields(page: Any, site_url: st
     page.watch.assert_clean()
 
 
-def test_project_table_selection_opens_compare(page: Any, site_url: str, site_info: SiteInfo) -> None:
+def test_project_table_selection_opens_compare(
+    page: Any, site_url: str, site_info: SiteInfo
+) -> None:
     _open_project(page, site_url, "sweep")
     boxes = page.locator("#mkb-table tbody input.mkb-select")
     boxes.nth(0).check()
@@ -133,7 +159,9 @@ def test_project_table_selection_opens_compare(page: Any, site_url: str, site_in
     page.watch.assert_clean()
 
 
-def test_netron_renders_the_graph_and_shows_node_properties(page: Any, site_url: str, site_info: SiteInfo) -> None:
+def test_netron_renders_the_graph_and_shows_node_properties(
+    page: Any, site_url: str, site_info: SiteInfo
+) -> None:
     page.goto(f"{site_url}experiments/{site_info.model_id}/")
     page.click("[data-tab='architecture']")
     frame = page.frame_locator("#mkb-netron")
@@ -146,7 +174,9 @@ def test_netron_renders_the_graph_and_shows_node_properties(page: Any, site_url:
     page.watch.assert_clean()
 
 
-def test_inference_in_the_browser_matches_onnxruntime(page: Any, site_url: str, site_info: SiteInfo, tmp_path: Path) -> None:
+def test_inference_in_the_browser_matches_onnxruntime(
+    page: Any, site_url: str, site_info: SiteInfo, tmp_path: Path
+) -> None:
     np = pytest.importorskip("numpy")
     ort = pytest.importorskip("onnxruntime")
     image_module = pytest.importorskip("PIL.Image")
@@ -156,14 +186,20 @@ def test_inference_in_the_browser_matches_onnxruntime(page: Any, site_url: str, 
     # The catalog's documented pipeline: grey / 255 * R with R = 1 / factor, then the recorded steps.
     pixels = np.asarray(image_module.open(png).convert("RGB"), dtype=np.float64).mean(axis=2)
     x = (pixels / 255 * 16) * (1 / 16)
-    session = ort.InferenceSession(str(site_info.out / "experiments" / site_info.model_id / "model.onnx"))
-    expected = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32).reshape(1, 1, 8, 8)})[0][0]
+    session = ort.InferenceSession(
+        str(site_info.out / "experiments" / site_info.model_id / "model.onnx")
+    )
+    expected = session.run(
+        None, {session.get_inputs()[0].name: x.astype(np.float32).reshape(1, 1, 8, 8)}
+    )[0][0]
 
     page.goto(f"{site_url}experiments/{site_info.model_id}/")
     page.click("[data-tab='inference']")
     page.wait_for_selector("#mkb-infer[data-state='ready']", timeout=60_000)
     page.set_input_files("#mkb-infer-file", str(png))
-    page.wait_for_function("document.getElementById('mkb-infer-preview').complete && document.getElementById('mkb-infer-preview').naturalWidth === 8")
+    page.wait_for_function(
+        "document.getElementById('mkb-infer-preview').complete && document.getElementById('mkb-infer-preview').naturalWidth === 8"
+    )
     page.click("#mkb-infer-run")
     page.wait_for_selector("#mkb-infer[data-state='done']", timeout=30_000)
     result = page.evaluate("window.ModelKBInferResult")
@@ -177,14 +213,22 @@ def test_inference_in_the_browser_matches_onnxruntime(page: Any, site_url: str, 
 def test_user_text_never_executes(page: Any, site_url: str, site_info: SiteInfo) -> None:
     slug = next(p.name for p in site_info.store.iterdir() if p.name.startswith("evil"))
     other = site_info.sweep_ids[0]
-    for path in ("", "projects/", f"projects/{slug}/", f"experiments/{site_info.xss_id}/",
-                 f"compare/?ids={site_info.xss_id},{other}", "about/"):
+    for path in (
+        "",
+        "projects/",
+        f"projects/{slug}/",
+        f"experiments/{site_info.xss_id}/",
+        f"compare/?ids={site_info.xss_id},{other}",
+        "about/",
+    ):
         page.goto(site_url + path)
         page.wait_for_load_state("load")
         if path.startswith("projects/evil"):
             page.wait_for_selector("#mkb-table-app[data-ready='true']")
             page.locator("#mkb-columns summary").click()
-            page.locator("#mkb-columns-list input").last.check()  # show every column, payload keys too
+            page.locator(
+                "#mkb-columns-list input"
+            ).last.check()  # show every column, payload keys too
         if path.startswith("compare"):
             page.wait_for_selector("#mkb-compare-app[data-ready='true']")
         page.wait_for_timeout(200)
@@ -205,7 +249,9 @@ def test_search_finds_experiments(page: Any, site_url: str, site_info: SiteInfo)
     page.goto(site_url)
     _search(page, site_info.model_id[:12])
     page.wait_for_selector(".md-search-result__item", timeout=10_000)
-    links = page.eval_on_selector_all(".md-search-result__link", "as => as.map(a => a.getAttribute('href'))")
+    links = page.eval_on_selector_all(
+        ".md-search-result__link", "as => as.map(a => a.getAttribute('href'))"
+    )
     assert any(site_info.model_id in href for href in links)
     page.watch.assert_clean()
 

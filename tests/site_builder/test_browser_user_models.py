@@ -24,10 +24,20 @@ def _handler_answer(entry: Any, tmp_path: Path, body: dict[str, Any]) -> Any:
     from modelkb.serverless.render import render_package
 
     handler = load_handler(render_package(entry.path, entry.metadata, tmp_path / "package").path)
-    event = {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict", "rawQueryString": "",
-             "headers": {"content-type": "application/json"}, "isBase64Encoded": False, "body": json.dumps(body),
-             "requestContext": {"http": {"method": "POST", "path": "/predict", "sourceIp": "127.0.0.1"},
-                                "stage": "$default", "routeKey": "POST /predict"}}
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /predict",
+        "rawPath": "/predict",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "isBase64Encoded": False,
+        "body": json.dumps(body),
+        "requestContext": {
+            "http": {"method": "POST", "path": "/predict", "sourceIp": "127.0.0.1"},
+            "stage": "$default",
+            "routeKey": "POST /predict",
+        },
+    }
     result = handler.lambda_handler(event, None)
     assert result["statusCode"] == 200, result["body"]
     return json.loads(result["body"])
@@ -54,7 +64,9 @@ def _run(page: Any) -> Any:
     return page.evaluate("window.ModelKBInferResult")
 
 
-def test_regression_model_answers_values_like_keras_and_the_handler(browser: Any, tmp_path: Path) -> None:
+def test_regression_model_answers_values_like_keras_and_the_handler(
+    browser: Any, tmp_path: Path
+) -> None:
     pytest.importorskip("keras")
     pytest.importorskip("tf2onnx")
     from user_programs import run_program
@@ -66,7 +78,9 @@ def test_regression_model_answers_values_like_keras_and_the_handler(browser: Any
     raw, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
     served = _handler_answer(entry, tmp_path, {"inputs": raw})["outputs"]
     with _catalog_page(browser, tmp_path, result["id"]) as page:
-        labels = page.eval_on_selector_all("#mkb-infer-inputs label", "ls => ls.map(l => l.firstChild.textContent)")
+        labels = page.eval_on_selector_all(
+            "#mkb-infer-inputs label", "ls => ls.map(l => l.firstChild.textContent)"
+        )
         assert labels == entry.metadata["dataset"]["features"]  # named fields, not "feature 0"
         fields = page.locator("input.mkb-infer-feature")
         for index, value in enumerate(raw):
@@ -76,7 +90,9 @@ def test_regression_model_answers_values_like_keras_and_the_handler(browser: Any
         assert shown["values"] == pytest.approx([expected], rel=1e-5, abs=1e-3)
         assert shown["values"] == pytest.approx(served, rel=1e-5, abs=1e-4)
     cards = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
-    assert "no score yet" not in cards and "best val_loss" in cards  # regression: the lowest loss is the best
+    assert (
+        "no score yet" not in cards and "best val_loss" in cards
+    )  # regression: the lowest loss is the best
 
 
 def test_text_model_tokenizes_like_keras_and_the_handler(browser: Any, tmp_path: Path) -> None:
@@ -88,7 +104,10 @@ def test_text_model_tokenizes_like_keras_and_the_handler(browser: Any, tmp_path:
 
     result = run_program("keras_text_vectorization.py", tmp_path / "store", tmp_path)
     entry = Store(tmp_path / "store").get(result["id"])
-    text, expected = result["raw"][-2], float(np.ravel(result["reference"][-2])[0])  # capitals, commas, an apostrophe
+    text, expected = (
+        result["raw"][-2],
+        float(np.ravel(result["reference"][-2])[0]),
+    )  # capitals, commas, an apostrophe
     served = _handler_answer(entry, tmp_path, {"text": text})
     served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
     with _catalog_page(browser, tmp_path, result["id"]) as page:

@@ -24,11 +24,21 @@ from synthetic import make_store
 
 def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
     out = site_info.out
-    for rel in ("index.html", "projects/index.html", "projects/sweep/index.html", "compare/index.html",
-                "about/index.html", "data/projects/sweep.json", "search/search_index.json",
-                "vendor/netron/index.html", "vendor/onnxruntime-web/ort.wasm.min.js",
-                f"experiments/{site_info.model_id}/model.onnx", f"experiments/{site_info.model_id}/bundle.zip",
-                f"experiments/{site_info.model_id}/README.md", f"experiments/{site_info.model_id}/data.json"):
+    for rel in (
+        "index.html",
+        "projects/index.html",
+        "projects/sweep/index.html",
+        "compare/index.html",
+        "about/index.html",
+        "data/projects/sweep.json",
+        "search/search_index.json",
+        "vendor/netron/index.html",
+        "vendor/onnxruntime-web/ort.wasm.min.js",
+        f"experiments/{site_info.model_id}/model.onnx",
+        f"experiments/{site_info.model_id}/bundle.zip",
+        f"experiments/{site_info.model_id}/README.md",
+        f"experiments/{site_info.model_id}/data.json",
+    ):
         assert (out / rel).is_file(), rel
     assert not (out / "experiments" / "shell").exists()
     for html in out.rglob("*.html"):
@@ -40,7 +50,9 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
 
 
 def test_corrupt_bundle_is_listed_and_skipped(site_info: SiteInfo, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["build", "--store", str(site_info.store), "--out", str(tmp_path / "site")])
+    result = CliRunner().invoke(
+        cli, ["build", "--store", str(site_info.store), "--out", str(tmp_path / "site")]
+    )
     assert result.exit_code == 0, result.output
     assert f"skipped {site_info.corrupt}" in result.output
     assert "not valid JSON" in result.output
@@ -52,16 +64,24 @@ def test_corrupt_bundle_is_listed_and_skipped(site_info: SiteInfo, tmp_path: Pat
 
 def test_user_text_is_escaped_in_every_file(site_info: SiteInfo) -> None:
     for path in site_info.out.rglob("*"):
-        if path.suffix not in (".html", ".json") or "vendor" in path.parts or ".modelkb-build" in path.parts:
+        if (
+            path.suffix not in (".html", ".json")
+            or "vendor" in path.parts
+            or ".modelkb-build" in path.parts
+        ):
             continue
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".html":
             assert "<script>window.__xss" not in text, path
-            assert '<img src=x onerror' not in text, path
-    page = (site_info.out / "experiments" / site_info.xss_id / "index.html").read_text(encoding="utf-8")
+            assert "<img src=x onerror" not in text, path
+    page = (site_info.out / "experiments" / site_info.xss_id / "index.html").read_text(
+        encoding="utf-8"
+    )
     assert "&lt;script&gt;window.__xss=1" in page
     data = read_json(site_info.out / "experiments" / site_info.xss_id / "data.json")
-    assert data["cells"]["notes"].startswith("notes <script>")  # JSON keeps the text; JS uses textContent
+    assert data["cells"]["notes"].startswith(
+        "notes <script>"
+    )  # JSON keeps the text; JS uses textContent
     assert any(key.endswith(PAYLOAD_ATTR.lower()) for key in data["cells"])  # a parameter *name*
     assert PAYLOAD_SCRIPT in data["cells"].values()
 
@@ -92,7 +112,9 @@ def test_incremental_rebuild_renders_only_new_runs(tmp_path: Path) -> None:
     removed = next((store_dir / "project-b").iterdir())
     shutil.rmtree(removed)
     fourth = build_site(store, tmp_path / "site")
-    assert fourth.experiments == 60 and not (tmp_path / "site" / "experiments" / removed.name).exists()
+    assert (
+        fourth.experiments == 60 and not (tmp_path / "site" / "experiments" / removed.name).exists()
+    )
 
 
 def test_experiment_pages_stay_small(tmp_path: Path) -> None:
@@ -103,7 +125,10 @@ def test_experiment_pages_stay_small(tmp_path: Path) -> None:
         assert size < 30_000, (folder.name, size)
 
 
-@pytest.mark.parametrize("value", [3, 10.0, 0.001, 1e-05, 1e16, 123456789012, True, "12", "012", "Adam", float("inf"), 2**60])
+@pytest.mark.parametrize(
+    "value",
+    [3, 10.0, 0.001, 1e-05, 1e16, 123456789012, True, "12", "012", "Adam", float("inf"), 2**60],
+)
 def test_cells_round_trip_text_and_number(value: object) -> None:
     from modelkb.fields import text_form, to_number
 
@@ -118,9 +143,13 @@ def test_output_inside_the_store_is_refused(tmp_path: Path) -> None:
 
 def _user_folder(root: Path) -> dict[Path, str]:
     """A user's project folder whose names collide with the catalog's layout."""
-    files = {root / "index.html": "<p>my page</p>", root / "projects" / "thesis" / "notes.md": "chapter 1",
-             root / "data" / "projects" / "survey.json": "[1, 2]", root / "experiments" / "run1" / "log.txt": "ok",
-             root / "train.py": "print('hi')"}
+    files = {
+        root / "index.html": "<p>my page</p>",
+        root / "projects" / "thesis" / "notes.md": "chapter 1",
+        root / "data" / "projects" / "survey.json": "[1, 2]",
+        root / "experiments" / "run1" / "log.txt": "ok",
+        root / "train.py": "print('hi')",
+    }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -130,8 +159,12 @@ def _user_folder(root: Path) -> dict[Path, str]:
 def test_build_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
     make_store(tmp_path / "store", count=3, projects=1)
     files = _user_folder(tmp_path / "work")
-    result = CliRunner().invoke(cli, ["build", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "work")])
-    assert isinstance(result.exception, ValueError) and "--force" in result.exception.hint  # main() prints it in one line
+    result = CliRunner().invoke(
+        cli, ["build", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "work")]
+    )
+    assert (
+        isinstance(result.exception, ValueError) and "--force" in result.exception.hint
+    )  # main() prints it in one line
     assert all(path.read_text() == text for path, text in files.items())
     assert not (tmp_path / "work" / ".modelkb-build").exists()
 
@@ -140,7 +173,9 @@ def test_forced_build_and_rebuilds_never_delete_what_they_did_not_write(tmp_path
     store_dir = tmp_path / "store"
     make_store(store_dir, count=4, projects=2)
     files = _user_folder(tmp_path / "work")
-    del files[tmp_path / "work" / "index.html"]  # the catalog's home page replaces it: that is what --force says
+    del files[
+        tmp_path / "work" / "index.html"
+    ]  # the catalog's home page replaces it: that is what --force says
     first = build_site(Store(store_dir), tmp_path / "work", force=True)
     assert first.experiments == 4
     removed = next(p for p in store_dir.rglob("metadata.json")).parent
@@ -149,8 +184,12 @@ def test_forced_build_and_rebuilds_never_delete_what_they_did_not_write(tmp_path
     for incremental in (True, False):  # the incremental and the --full rebuild
         again = build_site(Store(store_dir), tmp_path / "work", incremental=incremental)
         assert again.experiments == 3
-        assert not (tmp_path / "work" / "experiments" / removed.name).exists()  # its own stale page goes
-        assert all(path.read_text() == text for path, text in files.items())  # the user's files stay
+        assert not (
+            tmp_path / "work" / "experiments" / removed.name
+        ).exists()  # its own stale page goes
+        assert all(
+            path.read_text() == text for path, text in files.items()
+        )  # the user's files stay
 
 
 @pytest.mark.parametrize("where", ["parent", "same"])
@@ -167,16 +206,32 @@ def test_a_megabyte_value_is_shortened_on_every_page(tmp_path: Path) -> None:
     from modelkb.site_builder.catalog import LONG_VALUE
 
     huge = ("lorem ipsum dolor " * 60_000)[:1_000_000]
-    with Experiment("Long", "u", store=tmp_path / "store", capture_code=False,
-                    notes="n" * 1_000_000) as exp:
+    with Experiment(
+        "Long", "u", store=tmp_path / "store", capture_code=False, notes="n" * 1_000_000
+    ) as exp:
         exp.log_params(prompt=huge, epochs=1)
         exp.set_dataset(location="https://example.org/" + "y" * 1_000_000)
         exp.log_metrics({"loss": 0.5}, epoch=0)
     build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
     page = tmp_path / "site" / "experiments" / exp.id / "index.html"
-    for path in (page, page.with_name("data.json"), tmp_path / "site" / "data" / "projects" / "long.json"):
-        assert path.stat().st_size < 60_000, path  # each of the three long values at most LONG_VALUE once or twice
+    for path in (
+        page,
+        page.with_name("data.json"),
+        tmp_path / "site" / "data" / "projects" / "long.json",
+    ):
+        assert path.stat().st_size < 60_000, (
+            path
+        )  # each of the three long values at most LONG_VALUE once or twice
     html = page.read_text(encoding="utf-8")
-    assert '<td class="mkb-long"><details><summary>lorem ipsum' in html  # an expander, its head visible
-    assert "1,000,000 characters in all" in html and huge[:LONG_VALUE] in html and huge[: LONG_VALUE + 1] not in html
-    assert Store(tmp_path / "store").get(exp.id).metadata["hyperparameters"]["params"]["prompt"] == huge  # the bundle keeps it whole
+    assert (
+        '<td class="mkb-long"><details><summary>lorem ipsum' in html
+    )  # an expander, its head visible
+    assert (
+        "1,000,000 characters in all" in html
+        and huge[:LONG_VALUE] in html
+        and huge[: LONG_VALUE + 1] not in html
+    )
+    assert (
+        Store(tmp_path / "store").get(exp.id).metadata["hyperparameters"]["params"]["prompt"]
+        == huge
+    )  # the bundle keeps it whole

@@ -59,7 +59,11 @@ class _Checklist(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attr = dict(attrs)
         if tag == "li" and attr.get("data-item"):
-            self._item = {"status": attr["class"].removeprefix("mkb-ck-"), "text": "", "path": attr.get("data-project")}
+            self._item = {
+                "status": attr["class"].removeprefix("mkb-ck-"),
+                "text": "",
+                "path": attr.get("data-project"),
+            }
             self.items[attr["data-item"]] = self._item
         elif self._item is not None and tag == "span" and attr.get("data-project"):
             path = json.loads(attr["data-project"])
@@ -79,11 +83,18 @@ class _Checklist(HTMLParser):
             self._item = None
 
     def handle_data(self, data: str) -> None:
-        if self._item is not None and self._stack and self._stack[-1][0] == "span" and "skip" not in [t for t, _ in self._stack]:
+        if (
+            self._item is not None
+            and self._stack
+            and self._stack[-1][0] == "span"
+            and "skip" not in [t for t, _ in self._stack]
+        ):
             self._item["text"] += data
 
 
-def _page_items(site: Path, experiment_id: str, slug: str = "ablation") -> dict[str, dict[str, Any]]:
+def _page_items(
+    site: Path, experiment_id: str, slug: str = "ablation"
+) -> dict[str, dict[str, Any]]:
     parser = _Checklist(read_json(site / "data" / "checklist" / f"{slug}.json"))
     parser.feed((site / "experiments" / experiment_id / "index.html").read_text(encoding="utf-8"))
     return parser.items
@@ -97,8 +108,13 @@ def test_page_shows_13_items_and_the_project_parts_match_the_cli(tmp_path: Path)
     assert PAYLOAD_ATTR not in html  # escaped everywhere, data-project attributes included
     items = _page_items(tmp_path / "site", ids[0])
     assert list(items) == [item_id for item_id, _, _ in ITEMS]
-    assert items["model"]["status"] in ("needs_user_input", "filled")  # synthetic notes may be empty
-    assert items["data_preprocessing"]["status"] == "needs_user_input"  # the user's words, marked as such
+    assert items["model"]["status"] in (
+        "needs_user_input",
+        "filled",
+    )  # synthetic notes may be empty
+    assert (
+        items["data_preprocessing"]["status"] == "needs_user_input"
+    )  # the user's words, marked as such
     assert "To complete: State which data were excluded" in html
     # once completed from data/checklist/ablation.json, the page says what `modelkb checklist` says
     store = Store(store_dir)
@@ -106,17 +122,24 @@ def test_page_shows_13_items_and_the_project_parts_match_the_cli(tmp_path: Path)
         items = _page_items(tmp_path / "site", experiment_id)
         cli = {i["id"]: i for i in checklist(store.get(experiment_id), store, flops=False)["items"]}
         for item_id in PROJECT_ITEMS:
-            assert (items[item_id]["status"], items[item_id]["text"]) == (cli[item_id]["status"], cli[item_id]["text"])
+            assert (items[item_id]["status"], items[item_id]["text"]) == (
+                cli[item_id]["status"],
+                cli[item_id]["text"],
+            )
     grouped = _page_items(tmp_path / "site", ids[0])
     assert grouped["variation"]["status"] == "filled" and "±" in grouped["variation"]["text"]
     assert "(n=2, seeds [1, 2])" in grouped["variation"]["text"]
-    assert f"group {GROUP}: 2 run(s)" in grouped["runs"]["text"] and "project: 3 run(s)" in grouped["runs"]["text"]
+    assert (
+        f"group {GROUP}: 2 run(s)" in grouped["runs"]["text"]
+        and "project: 3 run(s)" in grouped["runs"]["text"]
+    )
     assert "across 3 run(s) of the project varied: " in grouped["hyperparameters"]["text"]
     assert "; epochs 10–12;" in grouped["hyperparameters"]["text"]
     single = _page_items(tmp_path / "site", ids[2])
     assert single["variation"]["status"] == "missing"
-    assert f"To complete: Run `modelkb repeat {ids[2]} -n 5`" in \
-        (tmp_path / "site" / "experiments" / ids[2] / "index.html").read_text(encoding="utf-8")
+    assert f"To complete: Run `modelkb repeat {ids[2]} -n 5`" in (
+        tmp_path / "site" / "experiments" / ids[2] / "index.html"
+    ).read_text(encoding="utf-8")
 
 
 def test_a_new_run_updates_old_pages_without_rewriting_them(tmp_path: Path) -> None:
@@ -132,7 +155,10 @@ def test_a_new_run_updates_old_pages_without_rewriting_them(tmp_path: Path) -> N
     after = old_page.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rewritten
     items = _page_items(site, ids[0])
-    assert "project: 4 run(s)" in items["runs"]["text"] and f"group {GROUP}: 3 run(s)" in items["runs"]["text"]
+    assert (
+        "project: 4 run(s)" in items["runs"]["text"]
+        and f"group {GROUP}: 3 run(s)" in items["runs"]["text"]
+    )
     assert "(n=3, seeds [1, 2, 3])" in items["variation"]["text"]
     assert "across 4 run(s) of the project" in items["hyperparameters"]["text"]
 
@@ -152,9 +178,11 @@ def test_checklist_data_of_a_removed_project_is_removed(tmp_path: Path) -> None:
 
 def test_flops_are_estimated_for_a_real_model(site_info: Any) -> None:
     pytest.importorskip("onnx")
-    html = (site_info.out / "experiments" / site_info.model_id / "index.html").read_text(encoding="utf-8")
+    html = (site_info.out / "experiments" / site_info.model_id / "index.html").read_text(
+        encoding="utf-8"
+    )
     start = html.index('data-item="complexity"')
-    assert "FLOPs per forward sample" in html[start:html.index("</li>", start)]
+    assert "FLOPs per forward sample" in html[start : html.index("</li>", start)]
 
 
 @pytest.mark.slow
@@ -169,5 +197,8 @@ def test_browser_completes_the_checklist(browser: Any, tmp_path: Path) -> None:
         variation = page.locator("li[data-item='variation']")
         assert variation.get_attribute("class") == "mkb-ck-filled" and "±" in variation.inner_text()
         assert page.locator("li[data-item='data_location'] i").inner_text() == "needs your words"
-        assert "downloadable version of the dataset" in page.locator("li[data-item='data_location']").inner_text()
+        assert (
+            "downloadable version of the dataset"
+            in page.locator("li[data-item='data_location']").inner_text()
+        )
         assert page.evaluate("window.__xss") is None

@@ -43,14 +43,47 @@ DOC_QUERIES = [
     "(framework = torch || framework = keras) && !(status = failed)",
     "created >= 2026-11-01 and tags ~ baseline",
     "notes ~ \"learning rate 1e-3\" || user = 'ada'",
-    "seed = null", "seed != null", "lr ~ 1e-3", "lr = 0.001", "created = 2026-11-29",
-    "created > 2026-11-29T02:45", "created < 2026-11-29T02:45:13", "created ~ 2026-11", "created > \"2026-11\"",
-    "epochs = \"10\"", "context.git.dirty = false", "dirty = true", "dataset.shapes.x = '(None, 8, 8, 1)'",
-    "tags = null", "name ~ DIGITS", "optimizer >= adam", "optimizer < b", "!a = 1 && b = 2",
-    "", "epochs >", "epochs > && a = 1", "(epochs > 1", "epochs > 1)", "name = 'abc", "a = 1 & b = 2",
-    "epochs 10", "a = 1 b = 2", "a/b = 1", "a > null", "created > 2026-02-30", "optimiser = adam",
-    "params.dropout > 0.1", "dropout >= 0.25 or filters = 8", "NOT status = completed", "user = 'O\\'Neil'",
-    "notes ~ É", "notes ~ é", "val_loss <= 0.5", "layers = 4", "lr < 1e-4", "batch = 32.0",
+    "seed = null",
+    "seed != null",
+    "lr ~ 1e-3",
+    "lr = 0.001",
+    "created = 2026-11-29",
+    "created > 2026-11-29T02:45",
+    "created < 2026-11-29T02:45:13",
+    "created ~ 2026-11",
+    'created > "2026-11"',
+    'epochs = "10"',
+    "context.git.dirty = false",
+    "dirty = true",
+    "dataset.shapes.x = '(None, 8, 8, 1)'",
+    "tags = null",
+    "name ~ DIGITS",
+    "optimizer >= adam",
+    "optimizer < b",
+    "!a = 1 && b = 2",
+    "",
+    "epochs >",
+    "epochs > && a = 1",
+    "(epochs > 1",
+    "epochs > 1)",
+    "name = 'abc",
+    "a = 1 & b = 2",
+    "epochs 10",
+    "a = 1 b = 2",
+    "a/b = 1",
+    "a > null",
+    "created > 2026-02-30",
+    "optimiser = adam",
+    "params.dropout > 0.1",
+    "dropout >= 0.25 or filters = 8",
+    "NOT status = completed",
+    "user = 'O\\'Neil'",
+    "notes ~ É",
+    "notes ~ é",
+    "val_loss <= 0.5",
+    "layers = 4",
+    "lr < 1e-4",
+    "batch = 32.0",
 ]
 
 
@@ -66,14 +99,26 @@ def _record(rng: random.Random, index: int) -> dict[str, Any]:
     meta["hyperparameters"]["optimizer"]["name"] = rng.choice(["Adam", "adam", "SGD", "Adam2", "b"])
     meta["hyperparameters"]["learning_rate"] = rng.choice([0.001, 1e-05, 0.01, 1e-3, 0.1, 3e-4])
     meta["hyperparameters"]["batch_size"] = rng.choice([16, 32, 64])
-    meta["hyperparameters"]["params"] = {"dropout": rng.choice([0.0, 0.1, 0.25, 0.5, None]), "filters": rng.choice([4, 8, 16])}
-    meta["metrics"]["final"] = {"accuracy": rng.choice([0.5, 0.9, 0.91, 0.95, 1.0, float("nan")]),
-                                "val_loss": rng.choice([0.2, 0.5, 0.51, float("inf")])}
+    meta["hyperparameters"]["params"] = {
+        "dropout": rng.choice([0.0, 0.1, 0.25, 0.5, None]),
+        "filters": rng.choice([4, 8, 16]),
+    }
+    meta["metrics"]["final"] = {
+        "accuracy": rng.choice([0.5, 0.9, 0.91, 0.95, 1.0, float("nan")]),
+        "val_loss": rng.choice([0.2, 0.5, 0.51, float("inf")]),
+    }
     meta["seed"] = rng.choice([None, 0, 42])
     meta["tags"] = rng.sample(["cnn", "baseline", "cnn-small", "Baseline"], rng.randint(0, 3))
     meta["notes"] = rng.choice(["", "learning rate 1e-3 works", "É accent", "é accent", "plain"])
-    meta["created"] = rng.choice(["2026-11-29T02:45:12.123Z", "2026-11-01", "2026-10-31T23:59:59Z",
-                                  "2026-11-29T02:45:00+01:00", "2026-11-29 02:45"])
+    meta["created"] = rng.choice(
+        [
+            "2026-11-29T02:45:12.123Z",
+            "2026-11-01",
+            "2026-10-31T23:59:59Z",
+            "2026-11-29T02:45:00+01:00",
+            "2026-11-29 02:45",
+        ]
+    )
     meta["context"]["git"]["dirty"] = rng.choice([True, False])
     if rng.random() < 0.2:
         del meta["metrics"]
@@ -86,18 +131,66 @@ def _random_query(rng: random.Random, depth: int = 0) -> str:
         return f"{_random_query(rng, depth + 1)} {op} {_random_query(rng, depth + 1)}"
     if depth < 3 and rng.random() < 0.15:
         return f"!({_random_query(rng, depth + 1)})"
-    field = rng.choice(["epochs", "optimizer", "accuracy", "lr", "user", "status", "framework", "tags", "seed",
-                        "created", "notes", "dropout", "filters", "val_loss", "dirty", "name", "batch"])
+    field = rng.choice(
+        [
+            "epochs",
+            "optimizer",
+            "accuracy",
+            "lr",
+            "user",
+            "status",
+            "framework",
+            "tags",
+            "seed",
+            "created",
+            "notes",
+            "dropout",
+            "filters",
+            "val_loss",
+            "dirty",
+            "name",
+            "batch",
+        ]
+    )
     op = rng.choice(["=", "==", "!=", ">", ">=", "<", "<=", "~", "!~"])
-    value = rng.choice(["10", "10.0", "'10'", "adam", "Adam", "0.9", "1e-3", "0.001", "true", "false", "null",
-                        "2026-11-01", "2026-11-29T02:45", "cnn", "é", "É", "'O\\'Neil'", "\"a b\"", "b", ".5", "inf"])
+    value = rng.choice(
+        [
+            "10",
+            "10.0",
+            "'10'",
+            "adam",
+            "Adam",
+            "0.9",
+            "1e-3",
+            "0.001",
+            "true",
+            "false",
+            "null",
+            "2026-11-01",
+            "2026-11-29T02:45",
+            "cnn",
+            "é",
+            "É",
+            "'O\\'Neil'",
+            '"a b"',
+            "b",
+            ".5",
+            "inf",
+        ]
+    )
     return f"{field} {op} {value}"
 
 
 def _run_js(keys: list[str], rows: list[list[Any]], queries: list[str]) -> list[dict[str, Any]]:
     payload = json.dumps({"keys": keys, "rows": rows, "queries": queries})
-    done = subprocess.run([NODE, "-e", RUNNER, str(QUERY_JS)], input=payload, capture_output=True, text=True,
-                          check=True, timeout=60)
+    done = subprocess.run(
+        [NODE, "-e", RUNNER, str(QUERY_JS)],
+        input=payload,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return json.loads(done.stdout)
 
 
@@ -115,7 +208,11 @@ def test_js_port_selects_what_python_selects() -> None:
         try:
             predicate = Query(query).predicate(keys)
         except QuerySyntaxError as err:
-            assert js.get("error") == err.reason and js.get("column") == err.column, (query, js, str(err))
+            assert js.get("error") == err.reason and js.get("column") == err.column, (
+                query,
+                js,
+                str(err),
+            )
             continue
         expected = [i for i, flat in enumerate(flats) if predicate(flat)]
         assert js.get("ids") == expected, (query, js)

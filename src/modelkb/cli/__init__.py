@@ -25,21 +25,48 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("store_commands:compare", "Compare experiments field by field."),
     "rm": ("store_commands:rm", "Delete an experiment's bundle."),
     "reindex": ("store_commands:reindex", "Rebuild the index from the bundles."),
-    "demo": ("demo_command:demo", "Train small Keras and PyTorch models on the digits data and catalog them."),
+    "demo": (
+        "demo_command:demo",
+        "Train small Keras and PyTorch models on the digits data and catalog them.",
+    ),
     "build": ("site_commands:build", "Render the store into a static, searchable catalog."),
     "site": ("site_commands:site", "Catalog helpers (serve a built catalog)."),
-    "package": ("serverless_commands:package", "Generate an inference handler and Lambda container for a run."),
+    "package": (
+        "serverless_commands:package",
+        "Generate an inference handler and Lambda container for a run.",
+    ),
     "serve": ("serverless_commands:serve", "Serve a run's generated handler on 127.0.0.1."),
-    "deploy": ("serverless_commands:deploy", "Build, push and deploy a run as a Lambda behind API Gateway."),
-    "reproduce": ("repro_commands:reproduce", "Re-run an experiment's captured code and compare its metrics."),
-    "repeat": ("repro_commands:repeat", "Run an experiment's configuration n times with different seeds, as a group."),
+    "deploy": (
+        "serverless_commands:deploy",
+        "Build, push and deploy a run as a Lambda behind API Gateway.",
+    ),
+    "reproduce": (
+        "repro_commands:reproduce",
+        "Re-run an experiment's captured code and compare its metrics.",
+    ),
+    "repeat": (
+        "repro_commands:repeat",
+        "Run an experiment's configuration n times with different seeds, as a group.",
+    ),
     "group": ("repro_commands:group", "Mean ± std of every final metric over a group of runs."),
     "checklist": ("repro_commands:checklist", "Print an experiment's reproducibility checklist."),
-    "export": ("publish_commands:export", "Write a run as a zip/tar archive usable without ModelKB."),
-    "import": ("publish_commands:import_", "Add a run from an exported archive (verified, safely unpacked)."),
+    "export": (
+        "publish_commands:export",
+        "Write a run as a zip/tar archive usable without ModelKB.",
+    ),
+    "import": (
+        "publish_commands:import_",
+        "Add a run from an exported archive (verified, safely unpacked).",
+    ),
     "push": ("publish_commands:push", "Upload a run's bundle to S3 and print its global id."),
-    "clone": ("publish_commands:clone", "Bring a run from s3://... or hf://... into the local store."),
-    "publish": ("publish_commands:publish", "Publish a built catalog to S3 (site) or a run to the Hub (hf)."),
+    "clone": (
+        "publish_commands:clone",
+        "Bring a run from s3://... or hf://... into the local store.",
+    ),
+    "publish": (
+        "publish_commands:publish",
+        "Publish a built catalog to S3 (site) or a run to the Hub (hf).",
+    ),
 }
 
 
@@ -70,7 +97,9 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, verbose: int) -> None:
     """ModelKB: every training run captured, cataloged, served and shared."""
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.ensure_object(dict)
 
 
@@ -109,7 +138,10 @@ def describe_error(err: BaseException) -> tuple[str, str]:
     """One line and a next step for an error that is not a ModelKB error."""
     again = "Run again with MODELKB_DEBUG=1 to see the traceback."
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        return f"no space left on the device{_where(err)}", "Free some space, or pass another --store/--out."
+        return (
+            f"no space left on the device{_where(err)}",
+            "Free some space, or pass another --store/--out.",
+        )
     if isinstance(err, FileNotFoundError):
         return f"no such file or folder{_where(err)}", "Check the path."
     if isinstance(err, FileExistsError):
@@ -119,7 +151,10 @@ def describe_error(err: BaseException) -> tuple[str, str]:
     if isinstance(err, NotADirectoryError):
         return f"a file was given where a folder is expected{_where(err)}", "Pass a folder path."
     if isinstance(err, PermissionError):
-        return f"permission denied{_where(err)}", "Check the path's permissions, or pass another --store/--out."
+        return (
+            f"permission denied{_where(err)}",
+            "Check the path's permissions, or pass another --store/--out.",
+        )
     if isinstance(err, OSError):
         return f"{err.strerror or err}{_where(err)}", again
     if isinstance(err, ValueError):

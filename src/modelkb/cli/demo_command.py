@@ -28,13 +28,23 @@ def _cli(*args: str, store: Path) -> None:
     """Show a CLI command and its output, as a user would type it."""
     shown = " ".join(f"'{a}'" if " " in a else a for a in args)
     click.secho(f"$ modelkb {shown}", fg="cyan")
-    subprocess.run([sys.executable, "-m", "modelkb", args[0], "--store", str(store), *args[1:]], check=False)
+    subprocess.run(
+        [sys.executable, "-m", "modelkb", args[0], "--store", str(store), *args[1:]], check=False
+    )
 
 
 @click.command("demo")
-@click.option("--store", "store_path", type=click.Path(file_okay=False), default="demo-output/store", show_default=True)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(file_okay=False),
+    default="demo-output/store",
+    show_default=True,
+)
 @click.option("--epochs", type=int, default=8, show_default=True, help="Epochs per training run.")
-@click.option("--serve/--no-serve", default=True, help="Serve the catalog at the end (Ctrl-C stops).")
+@click.option(
+    "--serve/--no-serve", default=True, help="Serve the catalog at the end (Ctrl-C stops)."
+)
 def demo(store_path: str, epochs: int, serve: bool) -> None:
     """Train Keras and PyTorch CNNs on scikit-learn's digits with ModelKB callbacks, then use the store."""
     store_dir = Path(store_path).resolve()
@@ -47,8 +57,11 @@ def demo(store_path: str, epochs: int, serve: bool) -> None:
     for script, extra in RUNS:
         _step(f"training: python {script} {' '.join(extra)}")
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, script, "--store", str(store_dir), "--epochs", str(epochs), *extra],
-                              cwd=workdir, check=False)
+        done = subprocess.run(
+            [sys.executable, script, "--store", str(store_dir), "--epochs", str(epochs), *extra],
+            cwd=workdir,
+            check=False,
+        )
         if done.returncode != 0:
             raise click.ClickException(f"{script} failed with exit code {done.returncode}")
         click.echo(f"({time.perf_counter() - started:.1f} s)")
@@ -56,14 +69,27 @@ def demo(store_path: str, epochs: int, serve: bool) -> None:
     store = Store(store_dir)
     runs = store.search()
     _step(f"{len(runs)} runs recorded in {store_dir}")
-    _cli("ls", "--columns", "id,name,framework,optimizer,epochs,accuracy,val_accuracy", store=store_dir)
-    _cli("query", "epochs > 5 && optimizer = Adam && val_accuracy > 0.9", "--columns", "id,framework,val_accuracy", store=store_dir)
+    _cli(
+        "ls",
+        "--columns",
+        "id,name,framework,optimizer,epochs,accuracy,val_accuracy",
+        store=store_dir,
+    )
+    _cli(
+        "query",
+        "epochs > 5 && optimizer = Adam && val_accuracy > 0.9",
+        "--columns",
+        "id,framework,val_accuracy",
+        store=store_dir,
+    )
     best = max(runs, key=lambda r: r.flat.get("metrics.final.val_accuracy") or 0.0)
     others = [r for r in runs if r.id != best.id]
     _cli("show", best.id[:10], store=store_dir)
     if others:
         _cli("compare", best.id[:10], others[0].id[:10], store=store_dir)
-    click.echo(f"\nBest run: {best.id} (val_accuracy {best.flat.get('metrics.final.val_accuracy')})")
+    click.echo(
+        f"\nBest run: {best.id} (val_accuracy {best.flat.get('metrics.final.val_accuracy')})"
+    )
     _after_store(store_dir, best.id, serve=serve)
 
 
@@ -77,7 +103,9 @@ def _after_store(store_dir: Path, best_id: str, *, serve: bool) -> None:
     store = Store(store_dir)
     _step("catalog: modelkb build")
     report = build_site(store, store_dir.parent / "site")
-    click.echo(f"{report.experiments} experiments rendered in {report.seconds:.1f} s -> {report.out}")
+    click.echo(
+        f"{report.experiments} experiments rendered in {report.seconds:.1f} s -> {report.out}"
+    )
     for notice in report.notices:
         click.echo(f"warning: {notice}", err=True)
 
@@ -91,10 +119,16 @@ def _after_store(store_dir: Path, best_id: str, *, serve: bool) -> None:
     start_in_thread(handler)
     sample = _digit_sample()
     click.echo(f"model served (the Lambda code path) at {handler.url}; try:")
-    click.secho(f"  curl -s -X POST {handler.url}/predict -H 'Content-Type: application/json' "
-                f"-d '{{\"inputs\": {sample}}}'", fg="cyan")
+    click.secho(
+        f"  curl -s -X POST {handler.url}/predict -H 'Content-Type: application/json' "
+        f"-d '{{\"inputs\": {sample}}}'",
+        fg="cyan",
+    )
     site = make_server(report.out)
-    click.secho(f"\nCatalog: {server_url(site)}  (best run: {server_url(site)}experiments/{best_id}/)", bold=True)
+    click.secho(
+        f"\nCatalog: {server_url(site)}  (best run: {server_url(site)}experiments/{best_id}/)",
+        bold=True,
+    )
     click.echo("Ctrl-C stops both servers.")
     try:
         site.serve_forever()

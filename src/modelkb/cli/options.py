@@ -12,7 +12,17 @@ import click
 
 from ..store import Store
 
-DEFAULT_COLUMNS = ("id", "project", "created", "status", "framework", "epochs", "optimizer", "accuracy", "loss")
+DEFAULT_COLUMNS = (
+    "id",
+    "project",
+    "created",
+    "status",
+    "framework",
+    "epochs",
+    "optimizer",
+    "accuracy",
+    "loss",
+)
 
 
 def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,10 +59,19 @@ def format_value(value: Any, *, short_id: bool = False, key: str = "") -> str:
     return text
 
 
-def emit_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, *, title: str | None = None) -> None:
+def emit_rows(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, *, title: str | None = None
+) -> None:
     """Print rows as a table, JSON or CSV."""
     if fmt == "json":
-        click.echo(json.dumps([{c: row.get(c) for c in columns} for row in rows], indent=2, ensure_ascii=False, default=str))
+        click.echo(
+            json.dumps(
+                [{c: row.get(c) for c in columns} for row in rows],
+                indent=2,
+                ensure_ascii=False,
+                default=str,
+            )
+        )
         return
     if fmt == "csv":
         buffer = io.StringIO()

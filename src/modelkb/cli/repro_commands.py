@@ -28,30 +28,78 @@ def _print_comparison(result: Any) -> None:
         diff = row.difference
         shown = "missing" if diff is None else ("0" if diff == 0 else f"{diff:+.3g}")
         style = None if diff is not None and abs(diff) <= comparison.tolerance else "red"
-        table.add_row(row.scope, row.metric, _number(row.original), _number(row.reproduced), shown, style=style)
+        table.add_row(
+            row.scope,
+            row.metric,
+            _number(row.original),
+            _number(row.reproduced),
+            shown,
+            style=style,
+        )
     Console(soft_wrap=False).print(table)
 
 
 @click.command("reproduce")
 @click.argument("experiment_id")
 @store_option
-@click.option("--env", "env_mode", type=click.Choice(["current", "locked"]), default="current", show_default=True,
-              help="current: this Python; locked: a venv built from the bundle's requirements.lock.")
-@click.option("--seed", type=int, default=None, help="Use another seed (a deliberate change) instead of the bundle's.")
-@click.option("--tolerance", type=float, default=1e-6, show_default=True, help="Largest difference counted as equal.")
-@click.option("--env-dir", type=click.Path(file_okay=False), default=None, help="Where to build the locked venv.")
+@click.option(
+    "--env",
+    "env_mode",
+    type=click.Choice(["current", "locked"]),
+    default="current",
+    show_default=True,
+    help="current: this Python; locked: a venv built from the bundle's requirements.lock.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Use another seed (a deliberate change) instead of the bundle's.",
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    help="Largest difference counted as equal.",
+)
+@click.option(
+    "--env-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to build the locked venv.",
+)
 @click.option("--keep-workdir", is_flag=True, help="Keep the working copy of the code.")
-@click.option("--timeout", type=float, default=None, help="Kill the training after this many seconds.")
+@click.option(
+    "--timeout", type=float, default=None, help="Kill the training after this many seconds."
+)
 @click.option("--format", "fmt", type=_OUTPUT, default="table", show_default=True)
-def reproduce(experiment_id: str, store_path: str | None, env_mode: str, seed: int | None, tolerance: float,
-              env_dir: str | None, keep_workdir: bool, timeout: float | None, fmt: str) -> None:
+def reproduce(
+    experiment_id: str,
+    store_path: str | None,
+    env_mode: str,
+    seed: int | None,
+    tolerance: float,
+    env_dir: str | None,
+    keep_workdir: bool,
+    timeout: float | None,
+    fmt: str,
+) -> None:
     """Re-run EXPERIMENT_ID's captured code and compare every metric with the original."""
     from ..reproducibility.reproduce import reproduce as run_reproduction
     from ..reproducibility.rerun import KEEP_SEED
 
     store = open_store(store_path)
-    result = run_reproduction(store, experiment_id, env=env_mode, seed=KEEP_SEED if seed is None else seed,
-                              tolerance=tolerance, env_dir=env_dir, keep_workdir=keep_workdir, timeout=timeout)
+    result = run_reproduction(
+        store,
+        experiment_id,
+        env=env_mode,
+        seed=KEEP_SEED if seed is None else seed,
+        tolerance=tolerance,
+        env_dir=env_dir,
+        keep_workdir=keep_workdir,
+        timeout=timeout,
+    )
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:
@@ -73,11 +121,22 @@ def reproduce(experiment_id: str, store_path: str | None, env_mode: str, seed: i
 @click.command("repeat")
 @click.argument("experiment_id")
 @store_option
-@click.option("-n", "runs", type=click.IntRange(min=1), default=5, show_default=True, help="Number of runs.")
+@click.option(
+    "-n", "runs", type=click.IntRange(min=1), default=5, show_default=True, help="Number of runs."
+)
 @click.option("--seeds", help="Comma-separated seeds (default 1..n).")
-@click.option("--timeout", type=float, default=None, help="Kill one training after this many seconds.")
+@click.option(
+    "--timeout", type=float, default=None, help="Kill one training after this many seconds."
+)
 @click.option("--format", "fmt", type=_OUTPUT, default="table", show_default=True)
-def repeat(experiment_id: str, store_path: str | None, runs: int, seeds: str | None, timeout: float | None, fmt: str) -> None:
+def repeat(
+    experiment_id: str,
+    store_path: str | None,
+    runs: int,
+    seeds: str | None,
+    timeout: float | None,
+    fmt: str,
+) -> None:
     """Run EXPERIMENT_ID's configuration n times with different seeds, as one group."""
     from ..reproducibility.repeat import repeat as run_repeats
 
@@ -85,7 +144,9 @@ def repeat(experiment_id: str, store_path: str | None, runs: int, seeds: str | N
     store = open_store(store_path)
 
     def progress(index: int, run: Any) -> None:
-        click.echo(f"run {index + 1}: {run.bundle.id} seed {run.bundle.metadata.get('seed')}", err=True)
+        click.echo(
+            f"run {index + 1}: {run.bundle.id} seed {run.bundle.metadata.get('seed')}", err=True
+        )
 
     result = run_repeats(store, experiment_id, runs, seeds=chosen, timeout=timeout, on_run=progress)
     _print_group(result.statistics, fmt)
@@ -98,8 +159,16 @@ def _print_group(stats: dict[str, Any], fmt: str) -> None:
     from .options import emit_rows
 
     click.echo(f"group {stats['group']}: {stats['n']} run(s), seeds {stats['seeds']}")
-    rows = [{"metric": name, "mean ± std": f"{m['mean']:.6g} ± {m['std']:.3g}", "min": m["min"], "max": m["max"], "n": m["n"]}
-            for name, m in stats["metrics"].items()]
+    rows = [
+        {
+            "metric": name,
+            "mean ± std": f"{m['mean']:.6g} ± {m['std']:.3g}",
+            "min": m["min"],
+            "max": m["max"],
+            "n": m["n"],
+        }
+        for name, m in stats["metrics"].items()
+    ]
     emit_rows(rows, ["metric", "mean ± std", "min", "max", "n"], "table")
 
 
@@ -114,7 +183,10 @@ def group(group_id: str, store_path: str | None, fmt: str) -> None:
 
     stats = group_statistics(open_store(store_path), group_id)
     if not stats["n"]:
-        raise BundleNotFoundError(f"no runs in group {group_id!r}", hint="Group ids look like grp-...; see `modelkb show ID`.")
+        raise BundleNotFoundError(
+            f"no runs in group {group_id!r}",
+            hint="Group ids look like grp-...; see `modelkb show ID`.",
+        )
     _print_group(stats, fmt)
 
 

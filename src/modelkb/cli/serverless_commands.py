@@ -25,22 +25,45 @@ def _render(bundle, out: Path, *, memory_size: int = 1024, timeout: int = 30):
     require("onnxruntime", "serverless")
     from ..serverless.render import render_package
 
-    return render_package(bundle.path, bundle.metadata, out, memory_size=memory_size, timeout=timeout)
+    return render_package(
+        bundle.path, bundle.metadata, out, memory_size=memory_size, timeout=timeout
+    )
 
 
 @click.command()
 @click.argument("experiment")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Package folder [default: ./modelkb-lambda-<id suffix>].")
-@click.option("--memory-size", type=click.IntRange(128, 10240), default=1024, show_default=True, help="Lambda memory (MB).")
-@click.option("--timeout", type=click.IntRange(1, 900), default=30, show_default=True, help="Lambda timeout (s).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Package folder [default: ./modelkb-lambda-<id suffix>].",
+)
+@click.option(
+    "--memory-size",
+    type=click.IntRange(128, 10240),
+    default=1024,
+    show_default=True,
+    help="Lambda memory (MB).",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 900),
+    default=30,
+    show_default=True,
+    help="Lambda timeout (s).",
+)
 @store_option
-def package(experiment: str, out_dir: str | None, memory_size: int, timeout: int, store_path: str | None) -> None:
+def package(
+    experiment: str, out_dir: str | None, memory_size: int, timeout: int, store_path: str | None
+) -> None:
     """Generate the inference handler, Dockerfile and SAM template of EXPERIMENT (id, prefix or name)."""
     bundle = _bundle(store_path, experiment)
     out = Path(out_dir or f"modelkb-lambda-{bundle.id[-8:]}")
     result = _render(bundle, out, memory_size=memory_size, timeout=timeout)
-    click.echo(f"Packaged run {bundle.id} ({result.spec['kind']}, {result.spec['framework'] or 'unknown framework'}) into {result.path}")
+    click.echo(
+        f"Packaged run {bundle.id} ({result.spec['kind']}, {result.spec['framework'] or 'unknown framework'}) into {result.path}"
+    )
     click.echo(f"  files: {', '.join(result.files)}")
     click.echo(f"  try it: python {result.path / 'predict.py'} {result.path / 'model.onnx'} INPUT")
     click.echo(f"  serve:  modelkb serve {bundle.id}")
@@ -48,11 +71,29 @@ def package(experiment: str, out_dir: str | None, memory_size: int, timeout: int
 
 @click.command()
 @click.argument("experiment")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port on 127.0.0.1.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Keep the generated package here.")
-@click.option("--rie", is_flag=True, help="Run the handler under the Lambda Runtime Interface Emulator + awslambdaric.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the generated package here.",
+)
+@click.option(
+    "--rie",
+    is_flag=True,
+    help="Run the handler under the Lambda Runtime Interface Emulator + awslambdaric.",
+)
 @store_option
-def serve(experiment: str, port: int, out_dir: str | None, rie: bool, store_path: str | None) -> None:
+def serve(
+    experiment: str, port: int, out_dir: str | None, rie: bool, store_path: str | None
+) -> None:
     """Serve EXPERIMENT's generated handler at http://127.0.0.1:PORT (the exact Lambda code path)."""
     require("aws_lambda_powertools", "serverless")
     from ..serverless import local_server
@@ -68,7 +109,9 @@ def serve(experiment: str, port: int, out_dir: str | None, rie: bool, store_path
             if rie:
                 process, rie_url = rie_tools.start_rie(result.path)
             server = local_server.serve_package(result.path, port=port, rie_url=rie_url)
-            click.echo(f"Serving run {bundle.id} at {server.url} (POST /predict, GET /health, GET /metadata); Ctrl-C stops.")
+            click.echo(
+                f"Serving run {bundle.id} at {server.url} (POST /predict, GET /health, GET /metadata); Ctrl-C stops."
+            )
             try:
                 server.serve_forever()
             except KeyboardInterrupt:
@@ -82,15 +125,40 @@ def serve(experiment: str, port: int, out_dir: str | None, rie: bool, store_path
 
 @click.command()
 @click.argument("experiment")
-@click.option("--region", default=None, help="AWS region [default: $AWS_REGION / $AWS_DEFAULT_REGION].")
-@click.option("--stack-name", default=None, help="CloudFormation stack [default: modelkb-<id suffix>].")
-@click.option("--repository", default="modelkb", show_default=True, help="ECR repository for the image.")
-@click.option("--engine", type=click.Choice(["docker", "podman", "buildah"]), default=None, help="Container engine.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Package folder to (re)write.")
+@click.option(
+    "--region", default=None, help="AWS region [default: $AWS_REGION / $AWS_DEFAULT_REGION]."
+)
+@click.option(
+    "--stack-name", default=None, help="CloudFormation stack [default: modelkb-<id suffix>]."
+)
+@click.option(
+    "--repository", default="modelkb", show_default=True, help="ECR repository for the image."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["docker", "podman", "buildah"]),
+    default=None,
+    help="Container engine.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Package folder to (re)write.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; build, push and write nothing.")
 @store_option
-def deploy(experiment: str, region: str | None, stack_name: str | None, repository: str, engine: str | None,
-           out_dir: str | None, dry_run: bool, store_path: str | None) -> None:
+def deploy(
+    experiment: str,
+    region: str | None,
+    stack_name: str | None,
+    repository: str,
+    engine: str | None,
+    out_dir: str | None,
+    dry_run: bool,
+    store_path: str | None,
+) -> None:
     """Build and push EXPERIMENT's image, create or update its stack, and print the invoke URL."""
     from ..serverless.deploy import plan_deploy
 
@@ -100,8 +168,14 @@ def deploy(experiment: str, region: str | None, stack_name: str | None, reposito
         raise click.UsageError("no AWS region: pass --region or set AWS_REGION")
     package_dir = Path(out_dir or f"modelkb-lambda-{bundle.id[-8:]}")
     endpoint = os.environ.get("MODELKB_AWS_ENDPOINT_URL")  # a local emulator (tests)
-    plan = plan_deploy(bundle.id, region=region, package_dir=package_dir, stack_name=stack_name,
-                       repository=repository, endpoint_url=endpoint)
+    plan = plan_deploy(
+        bundle.id,
+        region=region,
+        package_dir=package_dir,
+        stack_name=stack_name,
+        repository=repository,
+        endpoint_url=endpoint,
+    )
     if dry_run:
         click.echo(plan.describe())
         click.echo("Dry run: nothing was built, pushed or written.")

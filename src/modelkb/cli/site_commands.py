@@ -28,17 +28,42 @@ def _serve(site_dir: Path, port: int) -> None:
 
 @click.command("build")
 @store_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=DEFAULT_OUT, show_default=True,
-              help="Folder of the built site.")
-@click.option("--project", "projects", multiple=True, help="Only this project (title or slug); repeatable.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Folder of the built site.",
+)
+@click.option(
+    "--project", "projects", multiple=True, help="Only this project (title or slug); repeatable."
+)
 @click.option("--full", is_flag=True, help="Ignore the cache and re-render every page.")
 @click.option("--no-zip", is_flag=True, help="Do not write bundle.zip downloads.")
-@click.option("--force", is_flag=True,
-              help="Build into a non-empty folder that is not an earlier build (only the build's own files are replaced).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Build into a non-empty folder that is not an earlier build (only the build's own files are replaced).",
+)
 @click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
-def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full: bool, no_zip: bool,
-          force: bool, serve: bool, port: int) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port for --serve (0: any free port).",
+)
+def build(
+    store_path: str | None,
+    out_dir: str,
+    projects: tuple[str, ...],
+    full: bool,
+    no_zip: bool,
+    force: bool,
+    serve: bool,
+    port: int,
+) -> None:
     """Render the store into a static, searchable catalog (works offline, from any static host)."""
     from rich.progress import Progress
 
@@ -46,15 +71,25 @@ def build(store_path: str | None, out_dir: str, projects: tuple[str, ...], full:
 
     store = open_store(store_path)
     if not store.root.is_dir():
-        raise StoreError(f"there is no store at {store.root}", hint="Train with a ModelKB callback first, or pass --store DIR.")
+        raise StoreError(
+            f"there is no store at {store.root}",
+            hint="Train with a ModelKB callback first, or pass --store DIR.",
+        )
     with Progress(transient=True) as bar:
         task = bar.add_task("Rendering experiment pages", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = build_site(store, out_dir, projects=projects or None, incremental=not full,
-                            zip_bundles=not no_zip, progress=progress, force=force)
+        report = build_site(
+            store,
+            out_dir,
+            projects=projects or None,
+            incremental=not full,
+            zip_bundles=not no_zip,
+            progress=progress,
+            force=force,
+        )
     report_problems(store)
     click.echo(
         f"Built {report.experiments} experiment(s) in {report.projects} project(s) into {report.out} "
@@ -76,7 +111,13 @@ def site() -> None:
 
 @site.command("serve")
 @click.argument("site_dir", type=click.Path(file_okay=False, exists=True), default=DEFAULT_OUT)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port (0: any free port).",
+)
 def serve(site_dir: str, port: int) -> None:
     """Serve a built catalog on 127.0.0.1 and print its URL."""
     _serve(Path(site_dir), port)

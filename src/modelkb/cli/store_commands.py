@@ -27,7 +27,8 @@ def _columns(spec: str | None, runs: list[IndexedRun], known: list[str]) -> list
                 continue
             hints = suggest(name, known)
             raise UnknownFieldError(
-                f"unknown column {name!r}" + (f" (did you mean {', '.join(hints)}?)" if hints else ""),
+                f"unknown column {name!r}"
+                + (f" (did you mean {', '.join(hints)}?)" if hints else ""),
                 query=spec,
                 column=spec.find(name) + 1,
             )
@@ -59,7 +60,14 @@ def _sort(runs: list[IndexedRun], spec: str | None, known: list[str]) -> list[In
     return runs
 
 
-def _print_runs(runs: list[IndexedRun], known: list[str], columns: str | None, sort: str | None, fmt: str, limit: int | None) -> None:
+def _print_runs(
+    runs: list[IndexedRun],
+    known: list[str],
+    columns: str | None,
+    sort: str | None,
+    fmt: str,
+    limit: int | None,
+) -> None:
     runs = _sort(runs, sort, known)
     if limit:
         runs = runs[:limit]
@@ -77,14 +85,24 @@ def _print_runs(runs: list[IndexedRun], known: list[str], columns: str | None, s
 @click.option("--sort", "-s", help="Fields to sort by; prefix '-' for descending.")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--limit", "-n", type=int, default=None, help="Show at most N experiments.")
-def ls(project: str | None, store_path: str | None, columns: str | None, sort: str | None, fmt: str, limit: int | None) -> None:
+def ls(
+    project: str | None,
+    store_path: str | None,
+    columns: str | None,
+    sort: str | None,
+    fmt: str,
+    limit: int | None,
+) -> None:
     """List experiments (of PROJECT), newest first."""
     store = open_store(store_path)
     runs = store.search(project=project)
     report_problems(store)
     if not runs and fmt == "table":
         where = f"project {project!r} of " if project else ""
-        click.echo(f"No experiments in {where}{store.root}. Train with a ModelKB callback, or pass --store.", err=True)
+        click.echo(
+            f"No experiments in {where}{store.root}. Train with a ModelKB callback, or pass --store.",
+            err=True,
+        )
         return
     _print_runs(runs, store.index.known_keys(), columns, sort, fmt, limit)
 
@@ -97,7 +115,15 @@ def ls(project: str | None, store_path: str | None, columns: str | None, sort: s
 @click.option("--sort", "-s", help="Fields to sort by; prefix '-' for descending.")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--limit", "-n", type=int, default=None, help="Show at most N experiments.")
-def query(expression: str, store_path: str | None, project: str | None, columns: str | None, sort: str | None, fmt: str, limit: int | None) -> None:
+def query(
+    expression: str,
+    store_path: str | None,
+    project: str | None,
+    columns: str | None,
+    sort: str | None,
+    fmt: str,
+    limit: int | None,
+) -> None:
     """Find experiments matching EXPRESSION, e.g. 'epochs > 10 && optimizer = Adam && accuracy > 0.9'.
 
     Operators: = != > >= < <= ~ (contains), && || ! and parentheses; values are numbers, quoted
@@ -130,7 +156,16 @@ def show(experiment_id: str, store_path: str | None, as_json: bool) -> None:
     for key in sorted(flat):
         head = key.split(".", 1)[0] if "." in key else "run"
         sections.setdefault(head, []).append((key, flat[key]))
-    for head in ("run", "framework", "hyperparameters", "metrics", "dataset", "architecture", "seed", "context"):
+    for head in (
+        "run",
+        "framework",
+        "hyperparameters",
+        "metrics",
+        "dataset",
+        "architecture",
+        "seed",
+        "context",
+    ):
         items = sections.pop(head, [])
         if items:
             click.echo(f"\n{head}:")
@@ -158,7 +193,9 @@ def show(experiment_id: str, store_path: str | None, as_json: bool) -> None:
 @store_option
 @click.option("--all", "show_all", is_flag=True, help="Show identical fields too.")
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
-def compare(experiment_ids: tuple[str, ...], store_path: str | None, show_all: bool, fmt: str) -> None:
+def compare(
+    experiment_ids: tuple[str, ...], store_path: str | None, show_all: bool, fmt: str
+) -> None:
     """Compare two or more experiments; only differing fields unless --all."""
     if len(experiment_ids) < 2:
         raise click.UsageError("Give at least two experiment ids to compare.")
@@ -176,7 +213,11 @@ def compare(experiment_ids: tuple[str, ...], store_path: str | None, show_all: b
     emit_rows(rows, ["field", *ids], fmt)
     if fmt == "table":
         same = len(keys) - len(rows) if not show_all else 0
-        click.echo(f"{len(rows)} field(s) differ" + (f"; {same} identical hidden (--all shows them)" if same else ""), err=True)
+        click.echo(
+            f"{len(rows)} field(s) differ"
+            + (f"; {same} identical hidden (--all shows them)" if same else ""),
+            err=True,
+        )
 
 
 @click.command("rm")
@@ -201,7 +242,10 @@ def reindex(store_path: str | None) -> None:
     store = open_store(store_path)
     count, problems = store.reindex()
     report_problems(store)
-    click.echo(f"indexed {count} experiment(s) in {store.root}" + (f"; skipped {len(problems)} unreadable" if problems else ""))
+    click.echo(
+        f"indexed {count} experiment(s) in {store.root}"
+        + (f"; skipped {len(problems)} unreadable" if problems else "")
+    )
 
 
 __all__ = ["ls", "query", "show", "compare", "rm", "reindex", "QuerySyntaxError"]

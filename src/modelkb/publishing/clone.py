@@ -26,8 +26,15 @@ class CloneResult:
     source: str
 
 
-def clone(store: Store, address: str, *, endpoint_url: str | None = None, revision: str | None = None,
-          limits: SizeLimits | None = None, on_file=None) -> CloneResult:  # type: ignore[no-untyped-def]
+def clone(
+    store: Store,
+    address: str,
+    *,
+    endpoint_url: str | None = None,
+    revision: str | None = None,
+    limits: SizeLimits | None = None,
+    on_file=None,
+) -> CloneResult:  # type: ignore[no-untyped-def]
     """Download, verify and add the bundle at ``address`` to ``store``; records where it came from.
 
     Args:
@@ -46,9 +53,13 @@ def clone(store: Store, address: str, *, endpoint_url: str | None = None, revisi
     if address.startswith("s3://"):
         from .s3 import fetch_bundle
 
-        folder = fetch_bundle(store, address, endpoint_url=endpoint_url, limits=limits, on_file=on_file)
+        folder = fetch_bundle(
+            store, address, endpoint_url=endpoint_url, limits=limits, on_file=on_file
+        )
         experiment_id = folder.name
-        store.update_metadata(experiment_id, {"s3": {"global_id": address.rstrip("/"), "cloned": utc_now()}})
+        store.update_metadata(
+            experiment_id, {"s3": {"global_id": address.rstrip("/"), "cloned": utc_now()}}
+        )
     elif address.startswith("hf://"):
         from .hub import fetch_bundle as fetch_from_hub
 
@@ -56,9 +67,20 @@ def clone(store: Store, address: str, *, endpoint_url: str | None = None, revisi
             address = f"{address.rstrip('/')}@{revision}"
         folder, url, commit = fetch_from_hub(store, address, limits=limits, on_file=on_file)
         experiment_id = folder.name
-        store.update_metadata(experiment_id, {"hub": {"url": url, "repo_id": address[5:].split("@")[0].strip("/"),
-                                                      "revision": commit, "cloned": utc_now()}})
+        store.update_metadata(
+            experiment_id,
+            {
+                "hub": {
+                    "url": url,
+                    "repo_id": address[5:].split("@")[0].strip("/"),
+                    "revision": commit,
+                    "cloned": utc_now(),
+                }
+            },
+        )
     else:
-        raise PublishError(f"Expected an s3://... or hf://... address. Received: {address!r}",
-                           hint="Use the address `modelkb push` printed, or hf://user/name.")
+        raise PublishError(
+            f"Expected an s3://... or hf://... address. Received: {address!r}",
+            hint="Use the address `modelkb push` printed, or hf://user/name.",
+        )
     return CloneResult(path=folder, experiment_id=experiment_id, source=address)

@@ -107,7 +107,9 @@ def _export_readme(bundle: Bundle, *, top: str, serving: list[str], note: str | 
     return "\n".join(lines)
 
 
-def export_bundle(bundle: Bundle, out: Path, *, fmt: str = "zip", include_serving: bool = True) -> ExportResult:
+def export_bundle(
+    bundle: Bundle, out: Path, *, fmt: str = "zip", include_serving: bool = True
+) -> ExportResult:
     """Write ``bundle`` (checked against its metadata first) as an archive at ``out``.
 
     Raises:
@@ -123,16 +125,25 @@ def export_bundle(bundle: Bundle, out: Path, *, fmt: str = "zip", include_servin
         note: str | None = "not requested"
         if include_serving:
             serving_files, note = render_serving(bundle.path, bundle.metadata, extra / SERVING_DIR)
-        atomic_write_text(extra / "EXPORT.md", _export_readme(bundle, top=top, serving=serving_files, note=note))
+        atomic_write_text(
+            extra / "EXPORT.md", _export_readme(bundle, top=top, serving=serving_files, note=note)
+        )
         sums = "".join(f"{entry['sha256']}  {entry['path']}\n" for entry in entries)
         atomic_write_text(extra / "SHA256SUMS", sums)
         files = [(f"{top}/{entry['path']}", bundle.path / entry["path"]) for entry in entries]
         files.append((f"{top}/{METADATA_FILE}", bundle.path / METADATA_FILE))
-        files += [(f"{top}/EXPORT.md", extra / "EXPORT.md"), (f"{top}/SHA256SUMS", extra / "SHA256SUMS")]
-        files += [(f"{top}/{SERVING_DIR}/{name}", extra / SERVING_DIR / name) for name in serving_files]
+        files += [
+            (f"{top}/EXPORT.md", extra / "EXPORT.md"),
+            (f"{top}/SHA256SUMS", extra / "SHA256SUMS"),
+        ]
+        files += [
+            (f"{top}/{SERVING_DIR}/{name}", extra / SERVING_DIR / name) for name in serving_files
+        ]
         write_archive(out, files, fmt=fmt)
     logger.info("exported %s to %s", bundle.id, out)
-    return ExportResult(path=out, files=[name for name, _ in files], serving_note=None if serving_files else note)
+    return ExportResult(
+        path=out, files=[name for name, _ in files], serving_note=None if serving_files else note
+    )
 
 
 def _bundle_root(unpacked: Path, archive: Path) -> Path:

@@ -83,30 +83,58 @@ def translate_error(err: Exception, *, remote: str, action: str) -> PublishError
     errors = hub.errors
     response = getattr(err, "response", None)
     status = getattr(response, "status_code", None)
-    if isinstance(err, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.RemoteEntryNotFoundError)) or status == 404:
+    if (
+        isinstance(
+            err,
+            (
+                errors.RepositoryNotFoundError,
+                errors.RevisionNotFoundError,
+                errors.RemoteEntryNotFoundError,
+            ),
+        )
+        or status == 404
+    ):
         what = "revision" if isinstance(err, errors.RevisionNotFoundError) else "repository or file"
-        return RemoteNotFoundError(f"cannot {action} {remote}: {what} not found (or private and your token cannot see it)",
-                                   remote=remote, hint="Check the name, and HF_TOKEN for private repos.")
+        return RemoteNotFoundError(
+            f"cannot {action} {remote}: {what} not found (or private and your token cannot see it)",
+            remote=remote,
+            hint="Check the name, and HF_TOKEN for private repos.",
+        )
     if status == 401:
-        return RemoteAccessError(f"cannot {action} {remote}: the Hub refused the token (HTTP 401)",
-                                 remote=remote, hint=_TOKEN_HINT)
+        return RemoteAccessError(
+            f"cannot {action} {remote}: the Hub refused the token (HTTP 401)",
+            remote=remote,
+            hint=_TOKEN_HINT,
+        )
     if status == 403:
-        return RemoteAccessError(f"cannot {action} {remote}: permission denied (HTTP 403)", remote=remote,
-                                 hint="Use a namespace you own (your user name or an org you can write to) and a write token.")
+        return RemoteAccessError(
+            f"cannot {action} {remote}: permission denied (HTTP 403)",
+            remote=remote,
+            hint="Use a namespace you own (your user name or an org you can write to) and a write token.",
+        )
     if status == 409:
         return RemoteConflictError(f"cannot {action} {remote}: conflict (HTTP 409)", remote=remote)
     if isinstance(err, errors.HfHubHTTPError) and status is not None:
         first = str(err).splitlines()[0] if str(err) else ""
         return PublishError(f"cannot {action} {remote}: HTTP {status} {first}", remote=remote)
-    return RemoteUnavailableError(f"cannot {action} {remote}: the Hub cannot be reached ({type(err).__name__}: {err})",
-                                  remote=remote, hint="Check the network and HF_ENDPOINT.")
+    return RemoteUnavailableError(
+        f"cannot {action} {remote}: the Hub cannot be reached ({type(err).__name__}: {err})",
+        remote=remote,
+        hint="Check the network and HF_ENDPOINT.",
+    )
 
 
 def _remote_errors() -> tuple[type[Exception], ...]:
     hub = _hub()
     import httpx2  # huggingface_hub's HTTP client
 
-    return (hub.errors.HfHubHTTPError, hub.errors.LocalEntryNotFoundError, httpx2.HTTPError, ConnectionError, TimeoutError)
+    return (
+        hub.errors.HfHubHTTPError,
+        hub.errors.LocalEntryNotFoundError,
+        httpx2.HTTPError,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 def check_card(text: str) -> Any:
@@ -119,8 +147,10 @@ def check_card(text: str) -> Any:
     try:
         card = hub.ModelCard(text, ignore_metadata_errors=False)
     except (ValueError, TypeError, KeyError) as err:
-        raise PublishError(f"README.md front matter is not valid for the Hub: {err}",
-                           hint="Re-render the card: `modelkb reindex` keeps the bundle but the card comes from metadata.") from err
+        raise PublishError(
+            f"README.md front matter is not valid for the Hub: {err}",
+            hint="Re-render the card: `modelkb reindex` keeps the bundle but the card comes from metadata.",
+        ) from err
     return card
 
 
@@ -147,8 +177,16 @@ def _same_run_files(api: Any, repo_id: str, experiment_id: str, *, replace: bool
     return sorted(p for p in listed if p in old or p.startswith(SERVING_DIR + "/"))
 
 
-def publish_bundle(bundle: Bundle, repo_id: str, *, private: bool = False, replace: bool = False,
-                   include_serving: bool = True, token: str | None = None, endpoint: str | None = None) -> HubPublishResult:
+def publish_bundle(
+    bundle: Bundle,
+    repo_id: str,
+    *,
+    private: bool = False,
+    replace: bool = False,
+    include_serving: bool = True,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> HubPublishResult:
     """Create or update the model repo ``repo_id`` with the bundle's files.
 
     An existing repo is updated when it is empty, not a ModelKB repo, or holds this same run; one
@@ -171,7 +209,9 @@ def publish_bundle(bundle: Bundle, repo_id: str, *, private: bool = False, repla
         check_card(card_path.read_text(encoding="utf-8"))
     token = token or hub.get_token()
     if not token:
-        raise RemoteAccessError(f"cannot publish to {remote}: no Hugging Face token", remote=remote, hint=_TOKEN_HINT)
+        raise RemoteAccessError(
+            f"cannot publish to {remote}: no Hugging Face token", remote=remote, hint=_TOKEN_HINT
+        )
     api = hub.HfApi(endpoint=endpoint, token=token)
     try:
         api.whoami()
@@ -181,26 +221,51 @@ def publish_bundle(bundle: Bundle, repo_id: str, *, private: bool = False, repla
             serving_files: list[str] = []
             note: str | None = "not requested"
             if include_serving:
-                serving_files, note = render_serving(bundle.path, bundle.metadata, Path(tmp) / SERVING_DIR)
+                serving_files, note = render_serving(
+                    bundle.path, bundle.metadata, Path(tmp) / SERVING_DIR
+                )
             files = [(entry["path"], bundle.path / entry["path"]) for entry in entries]
-            files += [(f"{SERVING_DIR}/{name}", Path(tmp) / SERVING_DIR / name) for name in serving_files]
+            files += [
+                (f"{SERVING_DIR}/{name}", Path(tmp) / SERVING_DIR / name) for name in serving_files
+            ]
             files.append((METADATA_FILE, bundle.path / METADATA_FILE))
             wanted = {path for path, _ in files}
-            operations: list[Any] = [hub.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(source)) for path, source in files]
-            operations += [hub.CommitOperationDelete(path_in_repo=path) for path in stale if path not in wanted]
-            info = api.create_commit(repo_id, operations, commit_message=f"ModelKB: run {bundle.id} ({bundle.metadata.get('name', '')})",
-                                     commit_description=f"Published by ModelKB from project {bundle.project}.")
+            operations: list[Any] = [
+                hub.CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(source))
+                for path, source in files
+            ]
+            operations += [
+                hub.CommitOperationDelete(path_in_repo=path) for path in stale if path not in wanted
+            ]
+            info = api.create_commit(
+                repo_id,
+                operations,
+                commit_message=f"ModelKB: run {bundle.id} ({bundle.metadata.get('name', '')})",
+                commit_description=f"Published by ModelKB from project {bundle.project}.",
+            )
     except ModelKBError:
         raise
     except _remote_errors() as err:
         raise translate_error(err, remote=remote, action="publish to") from err
     url = f"{api.endpoint.rstrip('/')}/{repo_id}"
-    return HubPublishResult(url=url, repo_id=repo_id, revision=str(info.oid), files=sorted(wanted),
-                            serving_note=None if serving_files else note)
+    return HubPublishResult(
+        url=url,
+        repo_id=repo_id,
+        revision=str(info.oid),
+        files=sorted(wanted),
+        serving_note=None if serving_files else note,
+    )
 
 
-def fetch_bundle(store: Store, address: str, *, token: str | None = None, endpoint: str | None = None,
-                 limits: SizeLimits | None = None, on_file: Callable[[str, int], None] | None = None) -> tuple[Path, str, str]:
+def fetch_bundle(
+    store: Store,
+    address: str,
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
+    limits: SizeLimits | None = None,
+    on_file: Callable[[str, int], None] | None = None,
+) -> tuple[Path, str, str]:
     """Download the bundle in ``hf://user/name[@revision]``, verify it, add it to ``store``.
 
     Returns:
@@ -217,31 +282,45 @@ def fetch_bundle(store: Store, address: str, *, token: str | None = None, endpoi
     api = hub.HfApi(endpoint=endpoint, token=token or hub.get_token() or False)
     remote = f"hf://{repo_id}"
     try:
-        info = api.model_info(repo_id, revision=revision, files_metadata=True)  # sizes, checked before any download
+        info = api.model_info(
+            repo_id, revision=revision, files_metadata=True
+        )  # sizes, checked before any download
         commit = str(info.sha)
-        sizes = {sibling.rfilename: getattr(sibling, "size", None) for sibling in (info.siblings or [])}
+        sizes = {
+            sibling.rfilename: getattr(sibling, "size", None) for sibling in (info.siblings or [])
+        }
         if (sizes.get(METADATA_FILE) or 0) > limits.max_file_bytes:
-            raise IntegrityError(f"{remote}/{METADATA_FILE} is {sizes[METADATA_FILE]} bytes, over the "
-                                 f"{limits.max_file_bytes}-byte limit (refused before downloading it)", path=METADATA_FILE)
+            raise IntegrityError(
+                f"{remote}/{METADATA_FILE} is {sizes[METADATA_FILE]} bytes, over the "
+                f"{limits.max_file_bytes}-byte limit (refused before downloading it)",
+                path=METADATA_FILE,
+            )
         with staging_area(store) as staging:
             raw = staging / "raw"
             raw.mkdir()
             try:
                 api.hf_hub_download(repo_id, METADATA_FILE, revision=commit, local_dir=raw)
             except hub.errors.RemoteEntryNotFoundError as err:
-                raise RemoteNotFoundError(f"{remote} is not a ModelKB repo (it has no metadata.json)", remote=remote,
-                                          hint="Publish a run to it with `modelkb publish hf ID --repo NAME`.") from err
+                raise RemoteNotFoundError(
+                    f"{remote} is not a ModelKB repo (it has no metadata.json)",
+                    remote=remote,
+                    hint="Publish a run to it with `modelkb publish hf ID --repo NAME`.",
+                ) from err
             from .intake import read_metadata_file
 
             metadata = read_metadata_file(raw / METADATA_FILE)
             ensure_absent(store, metadata)
             check_limits(metadata, limits, source=remote)
             relpaths = [check_relpath(entry["path"]) for entry in metadata["artifacts"]]
-            for relpath, entry in zip(relpaths, metadata["artifacts"]):  # every size, before any download
+            for relpath, entry in zip(
+                relpaths, metadata["artifacts"]
+            ):  # every size, before any download
                 if sizes.get(relpath) is not None and sizes[relpath] != entry["size"]:
-                    raise IntegrityError(f"{remote}/{relpath} is {sizes[relpath]} bytes; metadata.json says {entry['size']} "
-                                         "(refused before downloading it)",
-                                         path=relpath)
+                    raise IntegrityError(
+                        f"{remote}/{relpath} is {sizes[relpath]} bytes; metadata.json says {entry['size']} "
+                        "(refused before downloading it)",
+                        path=relpath,
+                    )
             for relpath, entry in zip(relpaths, metadata["artifacts"]):
                 api.hf_hub_download(repo_id, relpath, revision=commit, local_dir=raw)
                 if on_file:

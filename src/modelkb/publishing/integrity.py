@@ -71,7 +71,9 @@ def artifact_entries(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     artifacts = metadata.get("artifacts")
     if not isinstance(artifacts, list):
-        raise IntegrityError("metadata.json has no artifacts list; only sealed bundles can be shared")
+        raise IntegrityError(
+            "metadata.json has no artifacts list; only sealed bundles can be shared"
+        )
     seen: set[str] = set()
     entries = []
     for item in artifacts:
@@ -117,7 +119,9 @@ def check_limits(metadata: Mapping[str, Any], limits: SizeLimits, *, source: str
         )
 
 
-def verify_files(folder: str | os.PathLike[str], metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
+def verify_files(
+    folder: str | os.PathLike[str], metadata: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """Check every artifact of ``metadata`` is a regular file in ``folder`` with its size and sha256.
 
     Returns:
@@ -139,13 +143,15 @@ def verify_files(folder: str | os.PathLike[str], metadata: Mapping[str, Any]) ->
             raise IntegrityError(f"artifact {path} is not a regular file", path=path)
         if info.st_size != entry["size"]:
             raise IntegrityError(
-                f"artifact {path} is {info.st_size} bytes; metadata.json says {entry['size']}", path=path,
+                f"artifact {path} is {info.st_size} bytes; metadata.json says {entry['size']}",
+                path=path,
                 hint="The copy is damaged or was changed; fetch it again.",
             )
         digest = sha256_file(full)
         if digest != entry["sha256"]:
             raise IntegrityError(
-                f"artifact {path} has sha256 {digest}; metadata.json says {entry['sha256']}", path=path,
+                f"artifact {path} has sha256 {digest}; metadata.json says {entry['sha256']}",
+                path=path,
                 hint="The copy is damaged or was changed; fetch it again.",
             )
     return entries

@@ -68,7 +68,9 @@ def make_client(endpoint_url: str | None = None) -> Any:
     boto3 = require("boto3", "s3")
     from botocore.config import Config
 
-    custom_endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    custom_endpoint = (
+        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    )
     config = Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
@@ -91,12 +93,14 @@ def translate_error(err: Exception, *, remote: str, action: str) -> PublishError
 
     if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
         return RemoteAccessError(
-            f"cannot {action} {remote}: no AWS credentials found", remote=remote,
+            f"cannot {action} {remote}: no AWS credentials found",
+            remote=remote,
             hint="Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (any standard AWS credential source works).",
         )
     if isinstance(err, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
         return RemoteUnavailableError(
-            f"cannot {action} {remote}: the S3 endpoint cannot be reached ({err})", remote=remote,
+            f"cannot {action} {remote}: the S3 endpoint cannot be reached ({err})",
+            remote=remote,
             hint="Check the network and --endpoint-url / AWS_ENDPOINT_URL.",
         )
     if isinstance(err, ClientError):
@@ -105,16 +109,33 @@ def translate_error(err: Exception, *, remote: str, action: str) -> PublishError
         bucket = remote[5:].split("/", 1)[0] if remote.startswith("s3://") else remote
         if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and action == "reach bucket"):
             return RemoteNotFoundError(
-                f"cannot {action} {remote}: bucket {bucket!r} does not exist", remote=remote,
+                f"cannot {action} {remote}: bucket {bucket!r} does not exist",
+                remote=remote,
                 hint=f"Create it first (aws s3 mb s3://{bucket}) or check the name, region and endpoint.",
             )
         if code in ("NoSuchKey", "404", "NotFound"):
-            return RemoteNotFoundError(f"cannot {action} {remote}: nothing there", remote=remote,
-                                       hint="Check the address (modelkb push prints it).")
-        if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                    "ExpiredToken", "InvalidToken", "AllAccessDisabled") or status == 403:
+            return RemoteNotFoundError(
+                f"cannot {action} {remote}: nothing there",
+                remote=remote,
+                hint="Check the address (modelkb push prints it).",
+            )
+        if (
+            code
+            in (
+                "AccessDenied",
+                "403",
+                "Forbidden",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "ExpiredToken",
+                "InvalidToken",
+                "AllAccessDisabled",
+            )
+            or status == 403
+        ):
             return RemoteAccessError(
-                f"cannot {action} {remote}: access denied ({code})", remote=remote,
+                f"cannot {action} {remote}: access denied ({code})",
+                remote=remote,
                 hint="Check your AWS credentials and the bucket policy.",
             )
         return PublishError(f"cannot {action} {remote}: {code or status}: {err}", remote=remote)
@@ -140,8 +161,14 @@ def global_id(location: S3Location, bundle: Bundle) -> str:
     return location.url(slugify(bundle.project), bundle.id)
 
 
-def push_bundle(bundle: Bundle, destination: str, *, endpoint_url: str | None = None,
-                on_file: OnFile | None = None, client: Any = None) -> str:
+def push_bundle(
+    bundle: Bundle,
+    destination: str,
+    *,
+    endpoint_url: str | None = None,
+    on_file: OnFile | None = None,
+    client: Any = None,
+) -> str:
     """Upload a sealed bundle (checked against its metadata first); returns its global id.
 
     Raises:
@@ -158,18 +185,31 @@ def push_bundle(bundle: Bundle, destination: str, *, endpoint_url: str | None = 
     files = [(entry["path"], entry["sha256"]) for entry in entries]
     from ..fsutil import sha256_file
 
-    files.append((METADATA_FILE, sha256_file(bundle.path / METADATA_FILE)))  # last: marks it complete
+    files.append(
+        (METADATA_FILE, sha256_file(bundle.path / METADATA_FILE))
+    )  # last: marks it complete
     try:
-        remote = remote_objects(client, target)  # a re-push (or a resumed one) sends only what differs
+        remote = remote_objects(
+            client, target
+        )  # a re-push (or a resumed one) sends only what differs
     except _boto_errors() as err:
         raise translate_error(err, remote=target.url(), action="list") from err
     for relpath, digest in files:
         source = bundle.path / relpath
         key, size = target.key(relpath), source.stat().st_size
         try:
-            if not same_object(client, target.bucket, key, remote.get(key), size=size, sha256=digest):
-                client.upload_file(str(source), target.bucket, key,
-                                   ExtraArgs={"Metadata": {"sha256": digest}, "ContentType": _content_type(relpath)})
+            if not same_object(
+                client, target.bucket, key, remote.get(key), size=size, sha256=digest
+            ):
+                client.upload_file(
+                    str(source),
+                    target.bucket,
+                    key,
+                    ExtraArgs={
+                        "Metadata": {"sha256": digest},
+                        "ContentType": _content_type(relpath),
+                    },
+                )
         except (*_boto_errors(), _upload_failed()) as err:
             cause = err.__cause__ or err
             raise translate_error(cause, remote=target.url(relpath), action="upload to") from err
@@ -189,7 +229,9 @@ def remote_objects(client: Any, location: S3Location) -> dict[str, dict[str, Any
     return found
 
 
-def same_object(client: Any, bucket: str, key: str, remote: dict[str, Any] | None, *, size: int, sha256: str) -> bool:
+def same_object(
+    client: Any, bucket: str, key: str, remote: dict[str, Any] | None, *, size: int, sha256: str
+) -> bool:
     """Whether ``key`` already holds these bytes: same size and the sha256 a push recorded on it."""
     if remote is None or remote.get("Size") != size:
         return False
@@ -209,8 +251,15 @@ def _content_type(relpath: str) -> str:
     return content_type(relpath)
 
 
-def fetch_bundle(store: Store, address: str, *, endpoint_url: str | None = None,
-                 limits: SizeLimits | None = None, on_file: OnFile | None = None, client: Any = None) -> Path:
+def fetch_bundle(
+    store: Store,
+    address: str,
+    *,
+    endpoint_url: str | None = None,
+    limits: SizeLimits | None = None,
+    on_file: OnFile | None = None,
+    client: Any = None,
+) -> Path:
     """Download the bundle at ``s3://bucket/prefix/<project>/<id>``, verify it, add it to ``store``.
 
     Returns:
@@ -234,8 +283,11 @@ def fetch_bundle(store: Store, address: str, *, endpoint_url: str | None = None,
         except _boto_errors() as err:
             error = translate_error(err, remote=location.url(), action="clone")
             if isinstance(error, RemoteNotFoundError) and "bucket" not in str(error):
-                error = RemoteNotFoundError(f"no ModelKB bundle at {location.url()} (no metadata.json)",
-                                            remote=location.url(), hint="Check the address that `modelkb push` printed.")
+                error = RemoteNotFoundError(
+                    f"no ModelKB bundle at {location.url()} (no metadata.json)",
+                    remote=location.url(),
+                    hint="Check the address that `modelkb push` printed.",
+                )
             raise error from err
         try:
             metadata = parse_json(data.decode("utf-8"), location.url(METADATA_FILE))
@@ -261,7 +313,9 @@ def fetch_bundle(store: Store, address: str, *, endpoint_url: str | None = None,
         return install_bundle(store, raw, staging)
 
 
-def _download_limited(client: Any, location: S3Location, relpath: str, destination: Path, *, size: int) -> None:
+def _download_limited(
+    client: Any, location: S3Location, relpath: str, destination: Path, *, size: int
+) -> None:
     """Stream one object to ``destination``, stopping once it exceeds the size metadata.json lists."""
     response = client.get_object(Bucket=location.bucket, Key=location.key(relpath))
     written = 0
@@ -271,7 +325,8 @@ def _download_limited(client: Any, location: S3Location, relpath: str, destinati
             if written > size:
                 response["Body"].close()
                 raise IntegrityError(
-                    f"{location.url(relpath)} is larger than the {size} bytes metadata.json lists", path=relpath,
+                    f"{location.url(relpath)} is larger than the {size} bytes metadata.json lists",
+                    path=relpath,
                     hint="The remote copy was changed after it was pushed; push it again.",
                 )
             handle.write(chunk)

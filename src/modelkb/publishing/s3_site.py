@@ -109,7 +109,11 @@ class SiteSyncResult:
 
 def _foreign_bundles(remote: dict[str, Any], wanted: set[str]) -> list[str]:
     """Folders of pushed ModelKB bundles (their ``metadata.json``) under the prefix that are not the site's."""
-    return sorted(key.rsplit("/", 1)[0] for key in remote if key not in wanted and key.rsplit("/", 1)[-1] == METADATA_FILE)
+    return sorted(
+        key.rsplit("/", 1)[0]
+        for key in remote
+        if key not in wanted and key.rsplit("/", 1)[-1] == METADATA_FILE
+    )
 
 
 def _digests(path: Path) -> tuple[str, str]:
@@ -142,7 +146,16 @@ def local_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _unchanged(client: Any, location: S3Location, key: str, remote: dict[str, Any], *, size: int, md5: str, sha: str) -> bool:
+def _unchanged(
+    client: Any,
+    location: S3Location,
+    key: str,
+    remote: dict[str, Any],
+    *,
+    size: int,
+    md5: str,
+    sha: str,
+) -> bool:
     etag = remote.get("ETag", "")
     if etag and "-" not in etag:  # a single-part upload: the ETag is the MD5, no request needed
         return remote.get("Size") == size and etag == md5
@@ -165,9 +178,15 @@ def _make_public(client: Any, location: S3Location) -> None:
     from botocore.exceptions import ClientError
 
     # New buckets block public policies; lift only that block (ACLs stay blocked).
-    client.put_public_access_block(Bucket=location.bucket, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False, "RestrictPublicBuckets": False,
-    })
+    client.put_public_access_block(
+        Bucket=location.bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        },
+    )
     try:
         policy = json.loads(client.get_bucket_policy(Bucket=location.bucket)["Policy"])
     except ClientError as err:
@@ -182,19 +201,30 @@ def _make_public(client: Any, location: S3Location) -> None:
 
 def _website(client: Any, location: S3Location, files: dict[str, Path]) -> str:
     error_page = "404.html" if "404.html" in files else "index.html"
-    client.put_bucket_website(Bucket=location.bucket, WebsiteConfiguration={
-        "IndexDocument": {"Suffix": "index.html"},
-        "ErrorDocument": {"Key": location.key(error_page)},
-    })
+    client.put_bucket_website(
+        Bucket=location.bucket,
+        WebsiteConfiguration={
+            "IndexDocument": {"Suffix": "index.html"},
+            "ErrorDocument": {"Key": location.key(error_page)},
+        },
+    )
     region = client.meta.region_name or "us-east-1"
     path = location.key() + "/" if location.prefix else ""
     return f"http://{location.bucket}.s3-website-{region}.amazonaws.com/{path}"
 
 
-def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bool = False, public: bool = False,
-                 website: bool = False, endpoint_url: str | None = None,
-                 on_plan: Callable[[int, int], None] | None = None,
-                 on_file: Callable[[str, int], None] | None = None, client: Any = None) -> SiteSyncResult:
+def publish_site(
+    folder: str | os.PathLike[str],
+    destination: str,
+    *,
+    delete: bool = False,
+    public: bool = False,
+    website: bool = False,
+    endpoint_url: str | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+    on_file: Callable[[str, int], None] | None = None,
+    client: Any = None,
+) -> SiteSyncResult:
     """Mirror a built catalog folder into ``s3://bucket/prefix``.
 
     Args:
@@ -214,8 +244,10 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
     root = Path(folder)
     location = S3Location.parse(destination)
     if not (root / "index.html").is_file():
-        raise PublishError(f"{root} has no index.html; it is not a built catalog",
-                           hint="Build it first with `modelkb build --out DIR`.")
+        raise PublishError(
+            f"{root} has no index.html; it is not a built catalog",
+            hint="Build it first with `modelkb build --out DIR`.",
+        )
     files = local_files(root)
     client = client or make_client(endpoint_url)
     check_bucket(client, location)
@@ -226,25 +258,38 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
         wanted = {location.key(relpath) for relpath in files}
         foreign = _foreign_bundles(remote, wanted) if (public or delete) else []
         if foreign:
-            effect = "--public would let anyone read them" if public else "--delete would remove them"
+            effect = (
+                "--public would let anyone read them" if public else "--delete would remove them"
+            )
             raise PublishError(
                 f"{remote_url} also holds {len(foreign)} pushed bundle(s) (such as s3://{location.bucket}/{foreign[0]}); "
                 f"{effect}",
-                remote=remote_url, hint=f"Publish the site under a prefix of its own, e.g. {location.url('site')}.")
+                remote=remote_url,
+                hint=f"Publish the site under a prefix of its own, e.g. {location.url('site')}.",
+            )
         todo: list[tuple[str, Path, str]] = []
         for relpath, path in files.items():
             key = location.key(relpath)
             md5, sha = _digests(path)
-            if key in remote and _unchanged(client, location, key, remote[key], size=path.stat().st_size, md5=md5, sha=sha):
+            if key in remote and _unchanged(
+                client, location, key, remote[key], size=path.stat().st_size, md5=md5, sha=sha
+            ):
                 result.unchanged.append(key)
             else:
                 todo.append((key, path, sha))
         if on_plan:
             on_plan(len(todo), sum(path.stat().st_size for _, path, _ in todo))
         for key, path, sha in todo:
-            client.upload_file(str(path), location.bucket, key, ExtraArgs={
-                "ContentType": content_type(key), "CacheControl": cache_control(key), "Metadata": {"sha256": sha},
-            })
+            client.upload_file(
+                str(path),
+                location.bucket,
+                key,
+                ExtraArgs={
+                    "ContentType": content_type(key),
+                    "CacheControl": cache_control(key),
+                    "Metadata": {"sha256": sha},
+                },
+            )
             result.uploaded.append(key)
             if on_file:
                 on_file(key, path.stat().st_size)
@@ -252,7 +297,10 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
             stale = sorted(key for key in remote if key not in wanted)
             for start in range(0, len(stale), 1000):
                 batch = stale[start : start + 1000]
-                client.delete_objects(Bucket=location.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+                client.delete_objects(
+                    Bucket=location.bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                )
             result.deleted = stale
         if website:
             result.website_url = _website(client, location, files)
@@ -266,6 +314,8 @@ def publish_site(folder: str | os.PathLike[str], destination: str, *, delete: bo
         from boto3.exceptions import S3UploadFailedError
 
         if isinstance(err, S3UploadFailedError):
-            raise translate_error(err.__cause__ or err, remote=remote_url, action="publish to") from err
+            raise translate_error(
+                err.__cause__ or err, remote=remote_url, action="publish to"
+            ) from err
         raise
     return result

@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 SERVING_DIR = "serving"
 
 
-def render_serving(bundle_path: Path, metadata: dict[str, Any], out_dir: Path) -> tuple[list[str], str | None]:
+def render_serving(
+    bundle_path: Path, metadata: dict[str, Any], out_dir: Path
+) -> tuple[list[str], str | None]:
     """Render the inference package of a run into ``out_dir``.
 
     Returns:
@@ -37,5 +39,9 @@ def render_serving(bundle_path: Path, metadata: dict[str, Any], out_dir: Path) -
     except (ModelKBError, ImportError, OSError, ValueError) as err:
         logger.info("no serving package for %s: %s", metadata.get("id"), err)
         return [], f"serving files skipped: {err}"
-    files = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file() and not p.is_symlink())
+    files = sorted(
+        p.relative_to(out_dir).as_posix()
+        for p in out_dir.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
     return files, None

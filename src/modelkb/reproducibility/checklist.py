@@ -35,19 +35,59 @@ CHECKLIST_VERSION = 1
 
 # (id, title, what the NeurIPS reproducibility checklist asks)
 ITEMS: tuple[tuple[str, str, str], ...] = (
-    ("model", "Model description", "A clear description of the mathematical setting, algorithm and/or model."),
-    ("complexity", "Complexity", "An analysis of the complexity (time, space, sample size) of the algorithm."),
+    (
+        "model",
+        "Model description",
+        "A clear description of the mathematical setting, algorithm and/or model.",
+    ),
+    (
+        "complexity",
+        "Complexity",
+        "An analysis of the complexity (time, space, sample size) of the algorithm.",
+    ),
     ("code", "Source code", "A link to downloadable source code."),
-    ("dependencies", "Dependencies", "A specification of all dependencies, including external libraries."),
-    ("data_statistics", "Dataset statistics", "The relevant statistics of each dataset, such as the number of examples."),
+    (
+        "dependencies",
+        "Dependencies",
+        "A specification of all dependencies, including external libraries.",
+    ),
+    (
+        "data_statistics",
+        "Dataset statistics",
+        "The relevant statistics of each dataset, such as the number of examples.",
+    ),
     ("data_splits", "Data splits", "The details of the train / validation / test splits."),
-    ("data_preprocessing", "Pre-processing", "An explanation of any data that were excluded, and all pre-processing steps."),
-    ("data_location", "Data availability", "A link to a downloadable version of the dataset or simulation environment."),
-    ("hyperparameters", "Hyperparameters", "The range of hyperparameters considered, the method to select the best configuration, and all hyperparameters used."),
+    (
+        "data_preprocessing",
+        "Pre-processing",
+        "An explanation of any data that were excluded, and all pre-processing steps.",
+    ),
+    (
+        "data_location",
+        "Data availability",
+        "A link to a downloadable version of the dataset or simulation environment.",
+    ),
+    (
+        "hyperparameters",
+        "Hyperparameters",
+        "The range of hyperparameters considered, the method to select the best configuration, and all hyperparameters used.",
+    ),
     ("runs", "Number of runs", "The exact number of training and evaluation runs."),
-    ("metrics", "Metrics", "A clear definition of the specific measures or statistics used to report results."),
-    ("variation", "Central tendency and variation", "Results with central tendency (e.g. mean) and variation (e.g. error bars)."),
-    ("infrastructure", "Computing infrastructure", "A description of the computing infrastructure used."),
+    (
+        "metrics",
+        "Metrics",
+        "A clear definition of the specific measures or statistics used to report results.",
+    ),
+    (
+        "variation",
+        "Central tendency and variation",
+        "Results with central tendency (e.g. mean) and variation (e.g. error bars).",
+    ),
+    (
+        "infrastructure",
+        "Computing infrastructure",
+        "A description of the computing infrastructure used.",
+    ),
 )
 
 PROJECT_ITEMS = ("hyperparameters", "runs", "variation")
@@ -62,17 +102,24 @@ _METRIC_DEFINITIONS = {
     "sparse_categorical_accuracy": "fraction of samples whose predicted class equals the integer label",
     "categorical_accuracy": "fraction of samples whose predicted class equals the one-hot label's class",
     "binary_accuracy": "fraction of samples whose thresholded prediction (0.5) equals the label",
-    "mae": "mean absolute error", "mean_absolute_error": "mean absolute error",
-    "mse": "mean squared error", "mean_squared_error": "mean squared error",
-    "rmse": "root mean squared error", "root_mean_squared_error": "root mean squared error",
-    "auc": "area under the ROC curve", "precision": "true positives / predicted positives",
-    "recall": "true positives / actual positives", "f1": "harmonic mean of precision and recall",
+    "mae": "mean absolute error",
+    "mean_absolute_error": "mean absolute error",
+    "mse": "mean squared error",
+    "mean_squared_error": "mean squared error",
+    "rmse": "root mean squared error",
+    "root_mean_squared_error": "root mean squared error",
+    "auc": "area under the ROC curve",
+    "precision": "true positives / predicted positives",
+    "recall": "true positives / actual positives",
+    "f1": "harmonic mean of precision and recall",
     "top_5_accuracy": "fraction of samples whose label is among the 5 highest-scored classes",
     "lr": "learning rate at the end of the epoch",
 }
 
 
-def _item(item_id: str, status: str, value: dict[str, Any], text: str, how: str | None = None) -> dict[str, Any]:
+def _item(
+    item_id: str, status: str, value: dict[str, Any], text: str, how: str | None = None
+) -> dict[str, Any]:
     entry = {"id": item_id, "status": status, "value": value, "text": text}
     if how:
         entry["how_to_complete"] = how
@@ -99,17 +146,29 @@ def _model(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     value = {
         "framework": f"{framework.get('name', '?')} {framework.get('version', '')}".strip(),
         "layers": [f"{layer.get('type')}" for layer in layers if isinstance(layer, dict)],
-        "inputs": arch.get("inputs"), "outputs": arch.get("outputs"),
-        "loss": hyper.get("loss"), "optimizer": (hyper.get("optimizer") or {}).get("name"),
+        "inputs": arch.get("inputs"),
+        "outputs": arch.get("outputs"),
+        "loss": hyper.get("loss"),
+        "optimizer": (hyper.get("optimizer") or {}).get("name"),
         "description": meta.get("notes"),
     }
     text = f"{len(layers)}-layer {value['framework']} model ({' → '.join(value['layers'][:12])}), loss {value['loss']}, optimizer {value['optimizer']}"
     if not layers:
-        return _item("model", "missing", value, "no architecture recorded",
-                     "Train with a ModelKB framework callback, or call exp.set_architecture(...).")
+        return _item(
+            "model",
+            "missing",
+            value,
+            "no architecture recorded",
+            "Train with a ModelKB framework callback, or call exp.set_architecture(...).",
+        )
     if not meta.get("notes"):
-        return _item("model", "needs_user_input", value, text,
-                     "Describe the model and its mathematical setting in Experiment(..., notes='...').")
+        return _item(
+            "model",
+            "needs_user_input",
+            value,
+            text,
+            "Describe the model and its mathematical setting in Experiment(..., notes='...').",
+        )
     return _item("model", "filled", value, f"{text}. {meta['notes']}")
 
 
@@ -127,19 +186,34 @@ def _complexity(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "peak_memory_mb": (meta.get("resources") or {}).get("peak_rss_mb"),
         "train_samples": ((meta.get("dataset") or {}).get("samples") or {}).get("train"),
     }
-    parts = [f"{value['parameter_count']} parameters" if value["parameter_count"] is not None else None,
-             f"{value['flops_per_sample']:,} FLOPs per forward sample" if value["flops_per_sample"] else None,
-             f"training {value['training_time_s']} s" if value["training_time_s"] is not None else None,
-             f"peak RSS {value['peak_memory_mb']} MiB" if value["peak_memory_mb"] is not None else None]
-    missing = [k for k in ("parameter_count", "flops_per_sample", "training_time_s", "peak_memory_mb") if value[k] is None]
+    parts = [
+        f"{value['parameter_count']} parameters" if value["parameter_count"] is not None else None,
+        f"{value['flops_per_sample']:,} FLOPs per forward sample"
+        if value["flops_per_sample"]
+        else None,
+        f"training {value['training_time_s']} s" if value["training_time_s"] is not None else None,
+        f"peak RSS {value['peak_memory_mb']} MiB" if value["peak_memory_mb"] is not None else None,
+    ]
+    missing = [
+        k
+        for k in ("parameter_count", "flops_per_sample", "training_time_s", "peak_memory_mb")
+        if value[k] is None
+    ]
     text = ", ".join(p for p in parts if p) or "nothing recorded"
     if missing:
-        fixes = {"parameter_count": "train with a ModelKB framework callback (architecture summary)",
-                 "flops_per_sample": _flops_fix(meta, ctx),
-                 "training_time_s": "finish the run (exp.finish() or a `with` block)",
-                 "peak_memory_mb": "peak memory is recorded when the run finishes (runs from older ModelKB versions lack it)"}
-        return _item("complexity", "missing", {**value, "missing": missing}, text,
-                     "; ".join(f"{k}: {fixes[k]}" for k in missing) + ".")
+        fixes = {
+            "parameter_count": "train with a ModelKB framework callback (architecture summary)",
+            "flops_per_sample": _flops_fix(meta, ctx),
+            "training_time_s": "finish the run (exp.finish() or a `with` block)",
+            "peak_memory_mb": "peak memory is recorded when the run finishes (runs from older ModelKB versions lack it)",
+        }
+        return _item(
+            "complexity",
+            "missing",
+            {**value, "missing": missing},
+            text,
+            "; ".join(f"{k}: {fixes[k]}" for k in missing) + ".",
+        )
     return _item("complexity", "filled", value, text)
 
 
@@ -154,37 +228,88 @@ def _flops_fix(meta: dict[str, Any], ctx: dict[str, Any]) -> str:
 def _code(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     code = meta.get("code") or {}
     git = ((meta.get("context") or {}).get("git")) or {}
-    value = {"entry": code.get("entry"), "files": code.get("files"), "bundle_folder": f"{CODE_DIR}/",
-             "git_remote": git.get("remote"), "git_commit": git.get("commit"), "git_dirty": git.get("dirty"),
-             "command": (meta.get("context") or {}).get("command")}
+    value = {
+        "entry": code.get("entry"),
+        "files": code.get("files"),
+        "bundle_folder": f"{CODE_DIR}/",
+        "git_remote": git.get("remote"),
+        "git_commit": git.get("commit"),
+        "git_dirty": git.get("dirty"),
+        "command": (meta.get("context") or {}).get("command"),
+    }
     if not code.get("entry"):
-        return _item("code", "missing", value, "no training source captured",
-                     "Keep Experiment(capture_code=True) (the default) and run a script.")
-    where = f"{git['remote']} @ {str(git.get('commit'))[:12]}" if git.get("remote") else "the bundle's code/ folder"
-    return _item("code", "filled", value, f"entry {code['entry']} ({len(code.get('files') or [])} file(s)) in {where}; re-run with `modelkb reproduce {meta.get('id')}`")
+        return _item(
+            "code",
+            "missing",
+            value,
+            "no training source captured",
+            "Keep Experiment(capture_code=True) (the default) and run a script.",
+        )
+    where = (
+        f"{git['remote']} @ {str(git.get('commit'))[:12]}"
+        if git.get("remote")
+        else "the bundle's code/ folder"
+    )
+    return _item(
+        "code",
+        "filled",
+        value,
+        f"entry {code['entry']} ({len(code.get('files') or [])} file(s)) in {where}; re-run with `modelkb reproduce {meta.get('id')}`",
+    )
 
 
 def _dependencies(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     framework = meta.get("framework") or {}
-    value = {"lockfile": LOCK_FILE if ctx["lock_pins"] is not None else None, "pinned_distributions": ctx["lock_pins"],
-             "framework_versions": framework.get("versions"), "python": (meta.get("context") or {}).get("python")}
+    value = {
+        "lockfile": LOCK_FILE if ctx["lock_pins"] is not None else None,
+        "pinned_distributions": ctx["lock_pins"],
+        "framework_versions": framework.get("versions"),
+        "python": (meta.get("context") or {}).get("python"),
+    }
     if ctx["lock_pins"] is None:
-        return _item("dependencies", "missing", value, "no requirements.lock",
-                     "Keep Experiment(capture_environment=True) (the default).")
-    return _item("dependencies", "filled", value,
-                 f"{ctx['lock_pins']} pinned distributions in {LOCK_FILE} (Python {value['python']}); rebuild with `modelkb reproduce --env locked`")
+        return _item(
+            "dependencies",
+            "missing",
+            value,
+            "no requirements.lock",
+            "Keep Experiment(capture_environment=True) (the default).",
+        )
+    return _item(
+        "dependencies",
+        "filled",
+        value,
+        f"{ctx['lock_pins']} pinned distributions in {LOCK_FILE} (Python {value['python']}); rebuild with `modelkb reproduce --env locked`",
+    )
 
 
 def _data_statistics(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     data = meta.get("dataset") or {}
-    value = {k: data.get(k) for k in ("name", "kind", "shapes", "samples", "dtype", "num_classes", "classes")}
+    value = {
+        k: data.get(k)
+        for k in ("name", "kind", "shapes", "samples", "dtype", "num_classes", "classes")
+    }
     samples = data.get("samples") or {}
-    text = f"{data.get('name') or 'unnamed'} ({data.get('kind', '?')}): " + ", ".join(f"{k} {v}" for k, v in samples.items()) + f"; x shape {(data.get('shapes') or {}).get('x')}"
+    text = (
+        f"{data.get('name') or 'unnamed'} ({data.get('kind', '?')}): "
+        + ", ".join(f"{k} {v}" for k, v in samples.items())
+        + f"; x shape {(data.get('shapes') or {}).get('x')}"
+    )
     if not samples:
-        return _item("data_statistics", "missing", value, "no dataset statistics recorded",
-                     "Pass the data to fit() with a ModelKB callback, or call exp.set_dataset(samples={...}).")
+        return _item(
+            "data_statistics",
+            "missing",
+            value,
+            "no dataset statistics recorded",
+            "Pass the data to fit() with a ModelKB callback, or call exp.set_dataset(samples={...}).",
+        )
     if not data.get("name"):
-        return _item("data_statistics", "needs_user_input", value, text, "Name the dataset: exp.set_dataset(name='...').")
+        return _item(
+            "data_statistics",
+            "needs_user_input",
+            value,
+            text,
+            "Name the dataset: exp.set_dataset(name='...').",
+        )
     return _item("data_statistics", "filled", value, text)
 
 
@@ -192,7 +317,13 @@ def _data_splits(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     samples = (meta.get("dataset") or {}).get("samples") or {}
     value = {"samples": samples}
     if not samples:
-        return _item("data_splits", "missing", value, "no splits recorded", "exp.set_dataset(samples={'train': ..., 'val': ..., 'test': ...})")
+        return _item(
+            "data_splits",
+            "missing",
+            value,
+            "no splits recorded",
+            "exp.set_dataset(samples={'train': ..., 'val': ..., 'test': ...})",
+        )
     return _item("data_splits", "filled", value, ", ".join(f"{k}: {v}" for k, v in samples.items()))
 
 
@@ -204,8 +335,13 @@ def _data_preprocessing(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, 
     text = ("steps: " + ", ".join(ops)) if ops else "no pre-processing recorded"
     if data.get("notes"):
         return _item("data_preprocessing", "filled", value, f"{text}. {data['notes']}")
-    return _item("data_preprocessing", "needs_user_input", value, text,
-                 "State which data were excluded (or that none were): exp.set_dataset(notes='...').")
+    return _item(
+        "data_preprocessing",
+        "needs_user_input",
+        value,
+        text,
+        "State which data were excluded (or that none were): exp.set_dataset(notes='...').",
+    )
 
 
 def _data_location(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -216,35 +352,73 @@ def _data_location(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     if data.get("location"):
         return _item("data_location", "filled", value, str(data["location"]))
     if calls:
-        return _item("data_location", "filled", value, "loaded with " + ", ".join(str(c) for c in calls))
-    return _item("data_location", "needs_user_input", value, "no location recorded",
-                 "exp.set_dataset(location='https://...')")
+        return _item(
+            "data_location", "filled", value, "loaded with " + ", ".join(str(c) for c in calls)
+        )
+    return _item(
+        "data_location",
+        "needs_user_input",
+        value,
+        "no location recorded",
+        "exp.set_dataset(location='https://...')",
+    )
 
 
 def _hyperparameters(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     hyper = meta.get("hyperparameters") or {}
-    used = {k: v for k, v in hyper.items() if k not in ("params", "optimizer") and not isinstance(v, (dict, list))}
+    used = {
+        k: v
+        for k, v in hyper.items()
+        if k not in ("params", "optimizer") and not isinstance(v, (dict, list))
+    }
     if isinstance(hyper.get("optimizer"), dict):
         used["optimizer"] = hyper["optimizer"].get("name")
-    used.update({f"params.{k}": v for k, v in (hyper.get("params") or {}).items() if not isinstance(v, (dict, list))})
+    used.update(
+        {
+            f"params.{k}": v
+            for k, v in (hyper.get("params") or {}).items()
+            if not isinstance(v, (dict, list))
+        }
+    )
     ranges = ctx["ranges"]
     params = hyper.get("params") or {}
     selection = params.get("selection") or params.get("hparam_selection")
-    value = {"used": used, "ranges_in_project": ranges, "project_runs": ctx["project_runs"], "selection": selection}
-    parts: list[Any] = [f"{len(used)} hyperparameters recorded; ",
-                        _project_part(ctx, ["hyperparameters"], ranges is not None and _ranges_text(ranges, ctx["project_runs"]),
-                                      "ranges across the project's runs: see the catalog or `modelkb checklist`")]
+    value = {
+        "used": used,
+        "ranges_in_project": ranges,
+        "project_runs": ctx["project_runs"],
+        "selection": selection,
+    }
+    parts: list[Any] = [
+        f"{len(used)} hyperparameters recorded; ",
+        _project_part(
+            ctx,
+            ["hyperparameters"],
+            ranges is not None and _ranges_text(ranges, ctx["project_runs"]),
+            "ranges across the project's runs: see the catalog or `modelkb checklist`",
+        ),
+    ]
     if selection:
         parts.append(f"; selection: {selection}")
-    entry = _item("hyperparameters", "filled" if selection else "needs_user_input", value, _join(parts),
-                  None if selection else "Say how the configuration was chosen: exp.log_params(hparam_selection='grid search over ...').")
+    entry = _item(
+        "hyperparameters",
+        "filled" if selection else "needs_user_input",
+        value,
+        _join(parts),
+        None
+        if selection
+        else "Say how the configuration was chosen: exp.log_params(hparam_selection='grid search over ...').",
+    )
     return _with_parts(entry, parts, ctx)
 
 
 def _ranges_text(ranges: dict[str, dict[str, Any]], project_runs: int) -> str:
     varied = {k: r for k, r in ranges.items() if r.get("distinct", 1) > 1}
     return f"across {project_runs} run(s) of the project " + (
-        "varied: " + "; ".join(f"{k} {_range_text(r)}" for k, r in sorted(varied.items())) if varied else "none was varied")
+        "varied: " + "; ".join(f"{k} {_range_text(r)}" for k, r in sorted(varied.items()))
+        if varied
+        else "none was varied"
+    )
 
 
 def _with_parts(entry: dict[str, Any], parts: list[Any], ctx: dict[str, Any]) -> dict[str, Any]:
@@ -254,17 +428,42 @@ def _with_parts(entry: dict[str, Any], parts: list[Any], ctx: dict[str, Any]) ->
 
 
 def _runs(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-    value = {"project_runs": ctx["project_runs"], "group": meta.get("group"), "group_runs": ctx["group"]["n"] if ctx["group"] else None,
-             "reproductions": ctx["reproductions"], "seed": meta.get("seed"), "determinism": meta.get("determinism"),
-             "epochs": len((meta.get("metrics") or {}).get("history") or [])}
-    parts: list[Any] = [f"this run: 1 training run of {value['epochs']} epoch(s), seed {meta.get('seed')}",
-                        _project_part(ctx, ["runs_text"], _project_runs_text(ctx["project_runs"]),
-                                      "; runs in the project: see the catalog or `modelkb checklist`")]
+    value = {
+        "project_runs": ctx["project_runs"],
+        "group": meta.get("group"),
+        "group_runs": ctx["group"]["n"] if ctx["group"] else None,
+        "reproductions": ctx["reproductions"],
+        "seed": meta.get("seed"),
+        "determinism": meta.get("determinism"),
+        "epochs": len((meta.get("metrics") or {}).get("history") or []),
+    }
+    parts: list[Any] = [
+        f"this run: 1 training run of {value['epochs']} epoch(s), seed {meta.get('seed')}",
+        _project_part(
+            ctx,
+            ["runs_text"],
+            _project_runs_text(ctx["project_runs"]),
+            "; runs in the project: see the catalog or `modelkb checklist`",
+        ),
+    ]
     if ctx["group"] or (not ctx["project_level"] and meta.get("group")):
         group_id = str(meta.get("group"))
-        parts.append(_project_part(ctx, ["groups", group_id, "runs_text"], ctx["group"] and _group_runs_text(group_id, ctx["group"]["n"]),
-                                   f"; group {group_id}"))
-    parts.append(_project_part(ctx, ["reproduced", str(meta.get("id"))], _reproduced_text(len(ctx["reproductions"] or [])), ""))
+        parts.append(
+            _project_part(
+                ctx,
+                ["groups", group_id, "runs_text"],
+                ctx["group"] and _group_runs_text(group_id, ctx["group"]["n"]),
+                f"; group {group_id}",
+            )
+        )
+    parts.append(
+        _project_part(
+            ctx,
+            ["reproduced", str(meta.get("id"))],
+            _reproduced_text(len(ctx["reproductions"] or [])),
+            "",
+        )
+    )
     return _with_parts(_item("runs", "filled", value, _join(parts)), parts, ctx)
 
 
@@ -283,59 +482,117 @@ def _reproduced_text(count: int) -> str:
 def _metrics(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     final = (meta.get("metrics") or {}).get("final") or {}
     params = (meta.get("hyperparameters") or {}).get("params") or {}
-    user = params.get("metric_definitions") if isinstance(params.get("metric_definitions"), dict) else {}
+    user = (
+        params.get("metric_definitions")
+        if isinstance(params.get("metric_definitions"), dict)
+        else {}
+    )
     loss = (meta.get("hyperparameters") or {}).get("loss")
     definitions: dict[str, str | None] = {}
     for name in sorted(final):
         base = name.removeprefix("val_")
         known = user.get(name) or user.get(base) or _METRIC_DEFINITIONS.get(base)
         if known:
-            known = known.format(loss=loss or "loss") + (" on the validation split" if name.startswith("val_") else " on the training split")
+            known = known.format(loss=loss or "loss") + (
+                " on the validation split" if name.startswith("val_") else " on the training split"
+            )
         definitions[name] = known
     undefined = [n for n, d in definitions.items() if d is None]
     value = {"definitions": definitions, "final": final, "undefined": undefined}
     if not final:
-        return _item("metrics", "missing", value, "no metrics recorded", "Log metrics with exp.log_metrics(...) or a callback.")
+        return _item(
+            "metrics",
+            "missing",
+            value,
+            "no metrics recorded",
+            "Log metrics with exp.log_metrics(...) or a callback.",
+        )
     text = "; ".join(f"{n}: {d or '?'}" for n, d in definitions.items())
     if undefined:
-        return _item("metrics", "needs_user_input", value, text,
-                     "Define them: exp.log_params(metric_definitions={'" + undefined[0] + "': '...'}).")
+        return _item(
+            "metrics",
+            "needs_user_input",
+            value,
+            text,
+            "Define them: exp.log_params(metric_definitions={'" + undefined[0] + "': '...'}).",
+        )
     return _item("metrics", "filled", value, text)
 
 
 def _variation(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     if not ctx["project_level"] and meta.get("group"):
         group_id = str(meta["group"])
-        entry = _item("variation", "project_level", {"group": group_id},
-                      f"mean ± std over the runs of group {group_id}: see the catalog, `modelkb group {group_id}` or `modelkb checklist {meta.get('id')}`")
+        entry = _item(
+            "variation",
+            "project_level",
+            {"group": group_id},
+            f"mean ± std over the runs of group {group_id}: see the catalog, `modelkb group {group_id}` or `modelkb checklist {meta.get('id')}`",
+        )
         entry["project"] = ["groups", group_id, "variation"]
         return entry
     return _variation_of_group(ctx["group"], meta.get("group"), str(meta.get("id")))
 
 
-def _variation_of_group(group: dict[str, Any] | None, group_id: Any, experiment_id: str) -> dict[str, Any]:
+def _variation_of_group(
+    group: dict[str, Any] | None, group_id: Any, experiment_id: str
+) -> dict[str, Any]:
     if not group or group["n"] < 2:
-        return _item("variation", "missing", {"group": group_id}, "single run: no mean ± std",
-                     f"Run `modelkb repeat {experiment_id} -n 5` to get mean ± std over seeds.")
-    text = "; ".join(f"{name} {m['mean']:.4g} ± {m['std']:.2g}" for name, m in group["metrics"].items()) + f" (n={group['n']}, seeds {group['seeds']})"
+        return _item(
+            "variation",
+            "missing",
+            {"group": group_id},
+            "single run: no mean ± std",
+            f"Run `modelkb repeat {experiment_id} -n 5` to get mean ± std over seeds.",
+        )
+    text = (
+        "; ".join(
+            f"{name} {m['mean']:.4g} ± {m['std']:.2g}" for name, m in group["metrics"].items()
+        )
+        + f" (n={group['n']}, seeds {group['seeds']})"
+    )
     return _item("variation", "filled", group, text)
 
 
 def _infrastructure(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
     context = meta.get("context") or {}
-    value = {k: context.get(k) for k in ("cpu", "cpu_count", "memory_gb", "gpu", "os", "platform", "python")}
+    value = {
+        k: context.get(k)
+        for k in ("cpu", "cpu_count", "memory_gb", "gpu", "os", "platform", "python")
+    }
     if not context:
-        return _item("infrastructure", "missing", value, "no context recorded", "Keep Experiment(capture_environment=True).")
-    gpus = ", ".join(g.get("name", "?") for g in context.get("gpu") or [] if isinstance(g, dict)) or "no GPU"
-    return _item("infrastructure", "filled", value,
-                 f"{context.get('cpu')} ({context.get('cpu_count')} cores), {context.get('memory_gb')} GB RAM, {gpus}; {context.get('os')}, Python {context.get('python')}")
+        return _item(
+            "infrastructure",
+            "missing",
+            value,
+            "no context recorded",
+            "Keep Experiment(capture_environment=True).",
+        )
+    gpus = (
+        ", ".join(g.get("name", "?") for g in context.get("gpu") or [] if isinstance(g, dict))
+        or "no GPU"
+    )
+    return _item(
+        "infrastructure",
+        "filled",
+        value,
+        f"{context.get('cpu')} ({context.get('cpu_count')} cores), {context.get('memory_gb')} GB RAM, {gpus}; {context.get('os')}, Python {context.get('python')}",
+    )
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]] = {
-    "model": _model, "complexity": _complexity, "code": _code, "dependencies": _dependencies,
-    "data_statistics": _data_statistics, "data_splits": _data_splits, "data_preprocessing": _data_preprocessing,
-    "data_location": _data_location, "hyperparameters": _hyperparameters, "runs": _runs, "metrics": _metrics,
-    "variation": _variation, "infrastructure": _infrastructure,
+    "model": _model,
+    "complexity": _complexity,
+    "code": _code,
+    "dependencies": _dependencies,
+    "data_statistics": _data_statistics,
+    "data_splits": _data_splits,
+    "data_preprocessing": _data_preprocessing,
+    "data_location": _data_location,
+    "hyperparameters": _hyperparameters,
+    "runs": _runs,
+    "metrics": _metrics,
+    "variation": _variation,
+    "infrastructure": _infrastructure,
 }
 
 
@@ -353,7 +610,13 @@ def hyperparameter_ranges(runs_metadata: list[dict[str, Any]]) -> dict[str, dict
         flat = {k: v for k, v in hyper.items() if not isinstance(v, (dict, list))}
         if isinstance(hyper.get("optimizer"), dict):
             flat["optimizer"] = hyper["optimizer"].get("name")
-        flat.update({f"params.{k}": v for k, v in (hyper.get("params") or {}).items() if not isinstance(v, (dict, list))})
+        flat.update(
+            {
+                f"params.{k}": v
+                for k, v in (hyper.get("params") or {}).items()
+                if not isinstance(v, (dict, list))
+            }
+        )
         flat["seed"] = meta.get("seed")
         for key, value in flat.items():
             if value is not None:
@@ -372,7 +635,11 @@ def _lock_pins(bundle: Bundle) -> int | None:
     path = bundle.file(LOCK_FILE)
     if not path.is_file():
         return None
-    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and not line.startswith("#"))
+    return sum(
+        1
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    )
 
 
 def model_path(bundle: Bundle) -> Path:
@@ -393,8 +660,13 @@ def _flops(bundle: Bundle) -> dict[str, Any] | None:
         return {"flops": None, "error": f"{type(err).__name__}: {err}"}
 
 
-def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool | Mapping[str, Any] = True,
-              project_level: bool = True) -> dict[str, Any]:
+def checklist(
+    bundle: Bundle,
+    store: Store | None = None,
+    *,
+    flops: bool | Mapping[str, Any] = True,
+    project_level: bool = True,
+) -> dict[str, Any]:
     """Fill the reproducibility checklist of one run.
 
     Args:
@@ -421,7 +693,11 @@ def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool | Mappi
         runs = [r for r in store.search(project=bundle.project) if r.sealed]
         project_meta = []
         for run in runs:
-            project_meta.append(meta if run.id == bundle.id else {"hyperparameters": _unflatten_hyper(run.flat), "seed": run.flat.get("seed")})
+            project_meta.append(
+                meta
+                if run.id == bundle.id
+                else {"hyperparameters": _unflatten_hyper(run.flat), "seed": run.flat.get("seed")}
+            )
             if run.flat.get("reproduces") == bundle.id:
                 reproductions.append({"id": run.id, "status": run.flat.get("status")})
         if not any(m is meta for m in project_meta):
@@ -447,12 +723,25 @@ def checklist(bundle: Bundle, store: Store | None = None, *, flops: bool | Mappi
     items = []
     for item_id, title, question in ITEMS:
         entry = _BUILDERS[item_id](meta, ctx)
-        items.append({"id": item_id, "title": title, "question": question, **{k: v for k, v in entry.items() if k != "id"}})
+        items.append(
+            {
+                "id": item_id,
+                "title": title,
+                "question": question,
+                **{k: v for k, v in entry.items() if k != "id"},
+            }
+        )
     summary: dict[str, int] = {}
     for entry in items:
         summary[entry["status"]] = summary.get(entry["status"], 0) + 1
-    return {"checklist_version": CHECKLIST_VERSION, "experiment": bundle.id, "project": bundle.project,
-            "computed": utc_now(), "items": items, "summary": summary}
+    return {
+        "checklist_version": CHECKLIST_VERSION,
+        "experiment": bundle.id,
+        "project": bundle.project,
+        "computed": utc_now(),
+        "items": items,
+        "summary": summary,
+    }
 
 
 def project_summary(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -470,19 +759,29 @@ def project_summary(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         checklist point at, with the texts :func:`checklist` would write with a store.
     """
     runs = list(runs)
-    ranges = hyperparameter_ranges([{"hyperparameters": _unflatten_hyper(dict(flat)), "seed": flat.get("seed")} for flat in runs])
+    ranges = hyperparameter_ranges(
+        [
+            {"hyperparameters": _unflatten_hyper(dict(flat)), "seed": flat.get("seed")}
+            for flat in runs
+        ]
+    )
     members: dict[str, list[Mapping[str, Any]]] = {}
     reproductions: dict[str, int] = {}
     for flat in sorted(runs, key=lambda f: str(f.get("id"))):
         if flat.get("group") is not None:
             members.setdefault(str(flat["group"]), []).append(flat)
         if flat.get("reproduces") is not None:
-            reproductions[str(flat["reproduces"])] = reproductions.get(str(flat["reproduces"]), 0) + 1
+            reproductions[str(flat["reproduces"])] = (
+                reproductions.get(str(flat["reproduces"]), 0) + 1
+            )
     groups = {}
     for group_id, flats in sorted(members.items()):
         stats = _group_stats(group_id, flats)
-        groups[group_id] = {**stats, "runs_text": _group_runs_text(group_id, stats["n"]),
-                            "variation": _variation_of_group(stats, group_id, stats["runs"][0])}
+        groups[group_id] = {
+            **stats,
+            "runs_text": _group_runs_text(group_id, stats["n"]),
+            "variation": _variation_of_group(stats, group_id, stats["runs"][0]),
+        }
         del groups[group_id]["variation"]["id"]
         groups[group_id]["variation"].pop("value")
     return {
@@ -492,7 +791,9 @@ def project_summary(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "hyperparameters": _ranges_text(ranges, len(runs)),
         "ranges": ranges,
         "groups": groups,
-        "reproduced": {run_id: _reproduced_text(count) for run_id, count in sorted(reproductions.items())},
+        "reproduced": {
+            run_id: _reproduced_text(count) for run_id, count in sorted(reproductions.items())
+        },
     }
 
 
@@ -501,14 +802,31 @@ def _group_stats(group_id: str, flats: list[Mapping[str, Any]]) -> dict[str, Any
     values: dict[str, list[float]] = {}
     for flat in flats:
         for key, value in flat.items():
-            if key.startswith("metrics.final.") and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and math.isfinite(value):
-                values.setdefault(key[len("metrics.final."):], []).append(float(value))
-    metrics = {name: {"mean": statistics.fmean(series), "std": statistics.stdev(series) if len(series) > 1 else 0.0,
-                      "min": min(series), "max": max(series), "n": len(series), "values": series}
-               for name, series in sorted(values.items())}
-    return {"group": group_id, "n": len(flats), "runs": [str(f.get("id")) for f in flats],
-            "seeds": [f.get("seed") for f in flats], "metrics": metrics}
+            if (
+                key.startswith("metrics.final.")
+                and isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
+                values.setdefault(key[len("metrics.final.") :], []).append(float(value))
+    metrics = {
+        name: {
+            "mean": statistics.fmean(series),
+            "std": statistics.stdev(series) if len(series) > 1 else 0.0,
+            "min": min(series),
+            "max": max(series),
+            "n": len(series),
+            "values": series,
+        }
+        for name, series in sorted(values.items())
+    }
+    return {
+        "group": group_id,
+        "n": len(flats),
+        "runs": [str(f.get("id")) for f in flats],
+        "seeds": [f.get("seed") for f in flats],
+        "metrics": metrics,
+    }
 
 
 def _unflatten_hyper(flat: dict[str, Any]) -> dict[str, Any]:
@@ -517,7 +835,7 @@ def _unflatten_hyper(flat: dict[str, Any]) -> dict[str, Any]:
     for key, value in flat.items():
         if not key.startswith("hyperparameters."):
             continue
-        rest = key[len("hyperparameters."):]
+        rest = key[len("hyperparameters.") :]
         if rest == "optimizer.name":
             hyper["optimizer"] = {"name": value}
         elif rest.startswith("params.") and rest.count(".") == 1:
@@ -527,7 +845,11 @@ def _unflatten_hyper(flat: dict[str, Any]) -> dict[str, Any]:
     return hyper
 
 
-_STATUS_MARK = {"filled": "[x]", "needs_user_input": "[ ] needs your input:", "missing": "[ ] missing:"}
+_STATUS_MARK = {
+    "filled": "[x]",
+    "needs_user_input": "[ ] needs your input:",
+    "missing": "[ ] missing:",
+}
 
 
 def render_markdown(result: dict[str, Any]) -> str:

@@ -28,8 +28,13 @@ class MetricRow:
         return self.reproduced - self.original
 
     def as_dict(self) -> dict[str, Any]:
-        return {"scope": self.scope, "metric": self.metric, "original": self.original,
-                "reproduced": self.reproduced, "difference": self.difference}
+        return {
+            "scope": self.scope,
+            "metric": self.metric,
+            "original": self.original,
+            "reproduced": self.reproduced,
+            "difference": self.difference,
+        }
 
 
 @dataclass
@@ -51,7 +56,11 @@ class MetricComparison:
 
     @property
     def max_abs_difference(self) -> float | None:
-        diffs = [abs(r.difference) for r in self.rows if r.difference is not None and math.isfinite(r.difference)]
+        diffs = [
+            abs(r.difference)
+            for r in self.rows
+            if r.difference is not None and math.isfinite(r.difference)
+        ]
         return max(diffs) if diffs else None
 
     @property
@@ -77,8 +86,14 @@ class MetricComparison:
         return text
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "tolerance": self.tolerance, "max_abs_difference": self.max_abs_difference,
-                "reasons": list(self.reasons), "summary": self.summary(), "rows": [r.as_dict() for r in self.rows]}
+        return {
+            "status": self.status,
+            "tolerance": self.tolerance,
+            "max_abs_difference": self.max_abs_difference,
+            "reasons": list(self.reasons),
+            "summary": self.summary(),
+            "rows": [r.as_dict() for r in self.rows],
+        }
 
 
 def _number(value: Any) -> float | None:
@@ -94,7 +109,11 @@ def _epoch_values(entry: dict[str, Any]) -> dict[str, float | None]:
     for name, value in (entry.get("val") or {}).items():
         values[name if name.startswith("val_") else f"val_{name}"] = _number(value)
     for name, value in entry.items():
-        if name not in ("train", "val") and name not in _NOT_COMPARED and _number(value) is not None:
+        if (
+            name not in ("train", "val")
+            and name not in _NOT_COMPARED
+            and _number(value) is not None
+        ):
             values[name] = _number(value)
     return values
 
@@ -137,12 +156,16 @@ def environment_differences(original: dict[str, Any], reproduced: dict[str, Any]
         notes.append(f"deterministic ops: {det_a} -> {det_b}")
     env_a, env_b = ctx_a.get("env") or {}, ctx_b.get("env") or {}
     for name in sorted(set(env_a) | set(env_b)):
-        if name.startswith(("OMP_", "MKL_", "OPENBLAS_", "TF_NUM", "TF_DETERMINISTIC", "TF_ENABLE_ONEDNN")) and env_a.get(name) != env_b.get(name):
+        if name.startswith(
+            ("OMP_", "MKL_", "OPENBLAS_", "TF_NUM", "TF_DETERMINISTIC", "TF_ENABLE_ONEDNN")
+        ) and env_a.get(name) != env_b.get(name):
             notes.append(f"${name}: {env_a.get(name)} -> {env_b.get(name)}")
     return notes
 
 
-def compare_runs(original: dict[str, Any], reproduced: dict[str, Any], *, tolerance: float = DEFAULT_TOLERANCE) -> MetricComparison:
+def compare_runs(
+    original: dict[str, Any], reproduced: dict[str, Any], *, tolerance: float = DEFAULT_TOLERANCE
+) -> MetricComparison:
     """Compare two runs' metrics and explain the outcome.
 
     Args:
@@ -158,13 +181,19 @@ def compare_runs(original: dict[str, Any], reproduced: dict[str, Any], *, tolera
     reasons = environment_differences(original, reproduced)
     unseeded = original.get("seed") is None or reproduced.get("seed") is None
     if unseeded:
-        reasons.insert(0, "the original run is not seeded: its random initialisation and data order cannot be replayed")
+        reasons.insert(
+            0,
+            "the original run is not seeded: its random initialisation and data order cannot be replayed",
+        )
     equal = bool(rows) and all(
-        r.difference is not None and (abs(r.difference) <= tolerance or r.original == r.reproduced) for r in rows
+        r.difference is not None and (abs(r.difference) <= tolerance or r.original == r.reproduced)
+        for r in rows
     )
     if not rows:
         reasons.append("neither run recorded any metric")
     status = "match" if equal else "expected_difference" if unseeded else "mismatch"
     if status == "mismatch" and not reasons:
-        reasons.append("same seed and versions: a non-deterministic kernel or thread scheduling is the likely cause")
+        reasons.append(
+            "same seed and versions: a non-deterministic kernel or thread scheduling is the likely cause"
+        )
     return MetricComparison(rows, tolerance, status, reasons)

@@ -55,8 +55,15 @@ class EnvBuildReport:
         return not self.failed
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "python": self.python, "installed": list(self.installed), "failed": list(self.failed),
-                "skipped": list(self.skipped), "modelkb_source": self.modelkb_source, "complete": self.complete}
+        return {
+            "path": self.path,
+            "python": self.python,
+            "installed": list(self.installed),
+            "failed": list(self.failed),
+            "skipped": list(self.skipped),
+            "modelkb_source": self.modelkb_source,
+            "complete": self.complete,
+        }
 
     def summary(self) -> str:
         text = f"locked environment {self.path}: {len(self.installed)} installed as locked"
@@ -64,7 +71,9 @@ class EnvBuildReport:
             text += f", {len(self.skipped)} local package(s) skipped"
         if self.failed:
             names = ", ".join(f["requirement"] for f in self.failed)
-            text += f", {len(self.failed)} NOT installable ({names}); nothing was substituted for them"
+            text += (
+                f", {len(self.failed)} NOT installable ({names}); nothing was substituted for them"
+            )
         return text + "."
 
 
@@ -113,14 +122,22 @@ def _site_packages(python: Path) -> Path:
 def _pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
     logger.info("running %s", " ".join(command))
-    return subprocess.run(command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=_PIP_TIMEOUT_S,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _last_error(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR")]
-    return (errors[0] if errors else lines[-1] if lines else f"pip exited with status {done.returncode}")[:300]
+    return (
+        errors[0] if errors else lines[-1] if lines else f"pip exited with status {done.returncode}"
+    )[:300]
 
 
 def copy_running_modelkb(site_packages: Path) -> str:
@@ -128,8 +145,13 @@ def copy_running_modelkb(site_packages: Path) -> str:
     import modelkb
 
     source = Path(modelkb.__file__).parent  # a development link farm is copied through its links
-    shutil.copytree(source, site_packages / "modelkb", symlinks=False, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".*"))
+    shutil.copytree(
+        source,
+        site_packages / "modelkb",
+        symlinks=False,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", ".*"),
+    )
     return str(source)
 
 
@@ -159,10 +181,17 @@ def build_locked_env(
     venv = Path(dest).resolve()
     venv_python = _venv_python(venv)
     if not venv_python.exists():
-        done = subprocess.run([python or sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [python or sys.executable, "-m", "venv", str(venv)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
-            raise ReproductionError(f"cannot create a virtual environment at {venv}: {_last_error(done)}",
-                                    hint="Install the venv module (Debian: apt-get install python3-venv).")
+            raise ReproductionError(
+                f"cannot create a virtual environment at {venv}: {_last_error(done)}",
+                hint="Install the venv module (Debian: apt-get install python3-venv).",
+            )
     report = EnvBuildReport(path=str(venv), python=str(venv_python))
     local = local_distributions()
     wanted: list[str] = []
@@ -170,9 +199,16 @@ def build_locked_env(
         key = normalize_name(name)
         requirement = f"{name}=={version}"
         if key in _ALWAYS_LOCAL:
-            report.skipped.append({"requirement": requirement, "reason": "ModelKB is copied from the running installation"})
+            report.skipped.append(
+                {
+                    "requirement": requirement,
+                    "reason": "ModelKB is copied from the running installation",
+                }
+            )
         elif key in local:
-            report.skipped.append({"requirement": requirement, "reason": f"local/development install ({local[key]})"})
+            report.skipped.append(
+                {"requirement": requirement, "reason": f"local/development install ({local[key]})"}
+            )
         else:
             wanted.append(requirement)
     extra = list(pip_args or [])
@@ -183,13 +219,17 @@ def build_locked_env(
         if done.returncode == 0:
             report.installed.extend(wanted)
         else:  # find out which pins fail: one at a time, so the rest still gets installed
-            logger.info("installing the whole lockfile failed (%s); retrying pin by pin", _last_error(done))
+            logger.info(
+                "installing the whole lockfile failed (%s); retrying pin by pin", _last_error(done)
+            )
             for requirement in wanted:
                 single = _pip(venv_python, "install", "--no-deps", *extra, requirement)
                 if single.returncode == 0:
                     report.installed.append(requirement)
                 else:
-                    report.failed.append({"requirement": requirement, "reason": _last_error(single)})
+                    report.failed.append(
+                        {"requirement": requirement, "reason": _last_error(single)}
+                    )
     if install_modelkb:
         report.modelkb_source = copy_running_modelkb(_site_packages(venv_python))
     for failure in report.failed:
@@ -202,4 +242,10 @@ def default_env_dir(store_root: Path, experiment_id: str) -> Path:
     return store_root / ".modelkb" / "envs" / experiment_id
 
 
-__all__ = ["EnvBuildReport", "build_locked_env", "default_env_dir", "local_distributions", "read_pins"]
+__all__ = [
+    "EnvBuildReport",
+    "build_locked_env",
+    "default_env_dir",
+    "local_distributions",
+    "read_pins",
+]

@@ -25,7 +25,10 @@ def _dims(type_proto: Any) -> list[int | None] | None:
     tensor = type_proto.tensor_type
     if not tensor.HasField("shape"):
         return None
-    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim]
+    return [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+        for d in tensor.shape.dim
+    ]
 
 
 def _fix_dynamic_inputs(model: Any) -> None:
@@ -65,6 +68,7 @@ def _known(shape: list[int | None] | None) -> bool:
 
 def _node_macs(node: Any, shapes: dict[str, list[int | None] | None]) -> int | None:
     """Multiply-accumulates of one node, or ``None`` when a needed shape is unknown."""
+
     def get(names: Any, i: int) -> list[int | None] | None:
         return shapes.get(names[i]) if len(names) > i else None
 

@@ -73,7 +73,9 @@ def repeat(
     result = RepeatResult(group or new_group_id(), original)
     for index, seed in enumerate(chosen):
         logger.info("repeat %d/%d of %s with seed %d", index + 1, len(chosen), original.id, seed)
-        run = run_captured_code(store, original, seed=int(seed), group=result.group, timeout=timeout)
+        run = run_captured_code(
+            store, original, seed=int(seed), group=result.group, timeout=timeout
+        )
         result.runs.append(run)
         if on_run is not None:
             on_run(index, run)
@@ -112,7 +114,11 @@ def group_statistics(store: Store, group_id: str) -> dict[str, Any]:
     for bundle in bundles:
         final = (bundle.metadata.get("metrics") or {}).get("final") or {}
         for name, value in final.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            ):
                 values.setdefault(name, []).append(float(value))
     metrics = {}
     for name in sorted(values):

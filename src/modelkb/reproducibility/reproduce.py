@@ -49,7 +49,10 @@ class Reproduction:
             "command": self.rerun.command,
             "env": self.env_mode,
             "env_report": self.env_report.as_dict() if self.env_report else None,
-            "seed": {"original": self.original.metadata.get("seed"), "reproduction": self.rerun.bundle.metadata.get("seed")},
+            "seed": {
+                "original": self.original.metadata.get("seed"),
+                "reproduction": self.rerun.bundle.metadata.get("seed"),
+            },
             **self.comparison.as_dict(),
         }
 
@@ -91,16 +94,30 @@ def reproduce(
     if env == "locked":
         lockfile = original.file(LOCK_FILE)
         if not lockfile.is_file():
-            raise ReproductionError(f"{original.id} has no {LOCK_FILE}; --env locked needs it", hint="Use --env current.")
+            raise ReproductionError(
+                f"{original.id} has no {LOCK_FILE}; --env locked needs it",
+                hint="Use --env current.",
+            )
         recorded = (original.metadata.get("context") or {}).get("python")
         if recorded and recorded != platform.python_version():
-            logger.warning("the run used Python %s; the locked environment uses %s", recorded, platform.python_version())
+            logger.warning(
+                "the run used Python %s; the locked environment uses %s",
+                recorded,
+                platform.python_version(),
+            )
         target = Path(env_dir) if env_dir else default_env_dir(store.root, original.id)
         env_report = build_locked_env(lockfile, target, pip_args=pip_args)
         python = env_report.python
     try:
-        rerun = run_captured_code(store, original, python=python, seed=seed, reproduces=original.id,
-                                  keep_workdir=keep_workdir, timeout=timeout)
+        rerun = run_captured_code(
+            store,
+            original,
+            python=python,
+            seed=seed,
+            reproduces=original.id,
+            keep_workdir=keep_workdir,
+            timeout=timeout,
+        )
     except ReproductionError as err:
         if env_report is None or env_report.complete:
             raise
@@ -108,6 +125,7 @@ def reproduce(
     comparison = compare_runs(original.metadata, rerun.bundle.metadata, tolerance=tolerance)
     if env_report is not None and env_report.failed:
         comparison.reasons.append(
-            "locked environment incomplete: " + ", ".join(f["requirement"] for f in env_report.failed)
+            "locked environment incomplete: "
+            + ", ".join(f["requirement"] for f in env_report.failed)
         )
     return Reproduction(original, rerun, comparison, env, env_report)

@@ -30,7 +30,9 @@ KEEP_SEED = "keep"
 
 # Recorded variables that change numerics or threading; re-applied so the re-run sees them too.
 _REPLAYED_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "TF_", "PYTORCH_", "TORCH_")
-_REPLAYED_NAMES = frozenset({"CUBLAS_WORKSPACE_CONFIG", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "XLA_FLAGS"})
+_REPLAYED_NAMES = frozenset(
+    {"CUBLAS_WORKSPACE_CONFIG", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "XLA_FLAGS"}
+)
 _LINK_VARIABLES = ("MODELKB_REPRODUCES", "MODELKB_GROUP", "MODELKB_SEED_OVERRIDE")
 _TAIL_LINES = 25
 
@@ -91,7 +93,9 @@ def replayed_env(bundle: Bundle) -> dict[str, str]:
     }
 
 
-def prepare_workdir(bundle: Bundle, workdir: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+def prepare_workdir(
+    bundle: Bundle, workdir: str | os.PathLike[str] | None = None
+) -> tuple[Path, Path]:
     """Copy ``code/`` into a fresh folder; returns ``(workdir, entry script)``.
 
     Raises:
@@ -105,7 +109,11 @@ def prepare_workdir(bundle: Bundle, workdir: str | os.PathLike[str] | None = Non
             f"{bundle.id} has no captured training code to re-run (code.entry={entry_name!r})",
             hint="Record runs with Experiment(..., capture_code=True) (the default).",
         )
-    folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix=f"modelkb-rerun-{bundle.id[:10]}-"))
+    folder = (
+        Path(workdir)
+        if workdir is not None
+        else Path(tempfile.mkdtemp(prefix=f"modelkb-rerun-{bundle.id[:10]}-"))
+    )
     shutil.copytree(source, folder, dirs_exist_ok=True)
     return folder, folder / entry_name
 
@@ -154,10 +162,21 @@ def run_captured_code(
     before = {p.name for p in project_dir.iterdir()} if project_dir.is_dir() else set()
     logger.info("re-running %s in %s: %s", bundle.id, workdir, " ".join(command))
     try:
-        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            command,
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except subprocess.TimeoutExpired as err:
-        raise ReproductionError(f"the re-run of {bundle.id} took longer than {timeout} s", hint="Pass a larger --timeout.") from err
+        raise ReproductionError(
+            f"the re-run of {bundle.id} took longer than {timeout} s",
+            hint="Pass a larger --timeout.",
+        ) from err
     finally:
         if not keep_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -177,7 +196,9 @@ def run_captured_code(
     return RerunResult(new, command, str(workdir), done.returncode, tail, env_vars)
 
 
-def _find_new_run(project_dir: Path, before: set[str], *, reproduces: str | None, group: str | None) -> Bundle | None:
+def _find_new_run(
+    project_dir: Path, before: set[str], *, reproduces: str | None, group: str | None
+) -> Bundle | None:
     """The sealed run that appeared in ``project_dir`` and carries the expected links."""
     found: list[Bundle] = []
     for folder in sorted(project_dir.iterdir()) if project_dir.is_dir() else []:
@@ -189,6 +210,8 @@ def _find_new_run(project_dir: Path, before: set[str], *, reproduces: str | None
             logger.warning("skipped %s: %s", folder, err)
             continue
         meta: dict[str, Any] = candidate.metadata
-        if (reproduces is None or meta.get("reproduces") == reproduces) and (group is None or meta.get("group") == group):
+        if (reproduces is None or meta.get("reproduces") == reproduces) and (
+            group is None or meta.get("group") == group
+        ):
             found.append(candidate)
     return found[-1] if found else None
