@@ -345,7 +345,7 @@ KerasCallbacks = KerasCallback
 def _predict(model: Any, sample: Any) -> Any:
     try:
         output = model(sample, training=False)
-    except Exception:  # noqa: BLE001 - some models only accept tensors through predict()
+    except Exception:
         output = model.predict(sample, verbose=0)
     flat = _keras.tree.flatten(output)
     arrays = [_keras.ops.convert_to_numpy(o) for o in flat]

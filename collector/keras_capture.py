@@ -117,7 +117,7 @@ class DataSource:
                     batch = next(iter(self.x))
                 else:
                     return None
-            except Exception as err:  # noqa: BLE001 - user data code may fail its own way
+            except Exception as err:
                 logger.info("could not read a batch of %s: %s", type(self.x).__name__, err)
                 return None
             self._late_batch = _unpack(batch)
@@ -247,7 +247,7 @@ def hyperparameters(
         hyper["learning_rate"] = current_learning_rate(model)
     try:
         compile_config = model.get_compile_config() or {}
-    except Exception:  # noqa: BLE001 - custom losses may not serialize; fall back to the objects
+    except Exception:
         compile_config = {"loss": getattr(model, "loss", None)}
     loss = compile_config.get("loss", getattr(model, "loss", None))
     if loss is not None:
@@ -273,7 +273,7 @@ def current_learning_rate(model: Any) -> float | None:
     optimizer = getattr(optimizer, "inner_optimizer", None) or optimizer
     try:
         value = float(optimizer.learning_rate)  # a backend scalar tensor (schedules are evaluated)
-    except Exception:  # noqa: BLE001 - optimizers without a readable rate
+    except Exception:
         return None
     return value if math.isfinite(value) else None
 
@@ -289,7 +289,7 @@ def architecture(model: Any, source: DataSource | None, *, late: bool = False) -
         entry["config"] = _compact(config)
         try:
             entry["params"] = int(layer.count_params())
-        except Exception:  # noqa: BLE001 - unbuilt layers cannot count
+        except Exception:
             entry["params"] = None
         entry["output_shape"] = _output_shape(layer)
         layers.append(entry)
@@ -442,7 +442,7 @@ def _normalization_stats(layer: Any) -> dict[str, Any]:
     try:
         mean = _keras.ops.convert_to_numpy(layer.mean).reshape(-1)
         variance = _keras.ops.convert_to_numpy(layer.variance).reshape(-1)
-    except Exception:  # noqa: BLE001 - not adapted / not built
+    except Exception:
         mean = variance = None
     if mean is None or mean.size > 64:
         return {
@@ -475,7 +475,7 @@ def _scalars(config: Mapping[str, Any]) -> dict[str, Any]:
 def _safe_config(obj: Any) -> dict[str, Any]:
     try:
         config = obj.get_config()
-    except Exception:  # noqa: BLE001 - custom objects without get_config
+    except Exception:
         return {}
     return dict(config) if isinstance(config, Mapping) else {}
 

@@ -94,7 +94,7 @@ class ConverterLog:
             def emit(self, record: logging.LogRecord) -> None:
                 try:
                     collector.lines.append(f"{record.name}: {self.format(record)}")
-                except Exception:  # noqa: BLE001 - a log record that cannot be formatted is dropped
+                except Exception:
                     pass
 
         handler = _Keep()

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 from modelkb.collector.torch_capture import TorchCapture
 from modelkb.collector.torch_describe import current_lr, optimizer_summary
 from modelkb.collector.torch_tensors import _first_tensor, _plain
-from modelkb.metric_names import split_metric
-
 from modelkb.extras import require
+from modelkb.metric_names import split_metric
 
 try:
     import lightning.pytorch as pl
@@ -137,7 +136,7 @@ class LightningCallback(_Base):  # type: ignore[misc]
             steps = (
                 int(steps) if isinstance(steps, (int, float)) and steps != float("inf") else None
             )
-        except Exception as err:  # noqa: BLE001 - never break training; record what we can
+        except Exception as err:
             self.experiment.warn(
                 f"reading the trainer failed: {type(err).__name__}: {err}", source="lightning"
             )
@@ -178,7 +177,7 @@ class LightningCallback(_Base):  # type: ignore[misc]
         try:
             self._val = split_metrics(trainer.callback_metrics)[1]
             self._val_epoch = trainer.current_epoch
-        except Exception as err:  # noqa: BLE001 - never break training
+        except Exception as err:
             logger.warning("ModelKB: reading validation metrics failed: %s", err)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -192,7 +191,7 @@ class LightningCallback(_Base):  # type: ignore[misc]
                 val = {}  # no validation this epoch: older values in callback_metrics are stale
             optimizers = list(getattr(trainer, "optimizers", None) or [])
             lr = current_lr(optimizers[0]) if optimizers else None
-        except Exception as err:  # noqa: BLE001 - never break training
+        except Exception as err:
             logger.warning("ModelKB: reading epoch metrics failed: %s", err)
             return
         self._capture.epoch_end(trainer.current_epoch, train, val, lr=lr)

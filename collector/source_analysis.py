@@ -120,7 +120,7 @@ def analyze_experiment_code(experiment: Any) -> dict[str, list[dict[str, Any]]]:
         return {}
     try:
         return analyze_source_texts(snapshot.files)
-    except Exception:  # noqa: BLE001 - best effort: a run never fails on its source analysis
+    except Exception:
         logger.debug("source analysis failed", exc_info=True)
         return {}
 

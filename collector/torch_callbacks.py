@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelkb.collector.torch_capture import TorchCapture
 from modelkb.collector.torch_tensors import _is_array
-
 from modelkb.extras import require
 
 if TYPE_CHECKING:
@@ -190,7 +189,7 @@ class TorchRecorder:
             return self._capture.end()
         try:
             return self.experiment.finish(status, error=error)
-        except Exception as err:  # noqa: BLE001 - never raise into the user's code
+        except Exception as err:
             logger.warning("ModelKB: sealing the bundle failed: %s", err)
             return None
 

@@ -91,7 +91,7 @@ class TorchCapture:
         try:
             with self.experiment.guard(self.source, what):
                 yield
-        except Exception as err:  # noqa: BLE001 - even a broken experiment object must not stop training
+        except Exception as err:
             logger.warning("ModelKB: %s failed: %s", what, err)
 
     def begin(
@@ -234,8 +234,7 @@ class TorchCapture:
         if (
             self._arch_final
             or self.probe is None
-            or not self.probe.fired
-            and not self.probe.layer_shapes
+            or (not self.probe.fired and not self.probe.layer_shapes)
         ):
             return
         self.probe.remove()

@@ -230,7 +230,7 @@ class ShapeProbe:
             try:
                 self.layer_shapes.setdefault(name, _batchless_shape(output))
                 self._drop(name)
-            except Exception as err:  # noqa: BLE001 - a hook must never break the user's forward
+            except Exception as err:
                 logger.debug("shape probe on %s failed: %s", name, err)
 
         return hook
@@ -243,7 +243,7 @@ class ShapeProbe:
             if len(self._handles) == 1:  # the root is its own only leaf
                 self.layer_shapes.setdefault(_leaf_modules(module)[0][0], _batchless_shape(output))
             self._drop("")
-        except Exception as err:  # noqa: BLE001 - a hook must never break the user's forward
+        except Exception as err:
             logger.debug("shape probe on the model failed: %s", err)
 
     def _drop(self, name: str) -> None:

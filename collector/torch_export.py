@@ -111,7 +111,7 @@ def export_onnx_file(
                     dynamic_shapes=tuple({0: batch} for _ in args),
                 )
             return "dynamo"
-        except Exception as err:  # noqa: BLE001 - the exporter fails in many ways; try the legacy one
+        except Exception as err:
             warn(
                 f"the dynamo ONNX exporter failed ({type(err).__name__}: {err}); used the legacy exporter"
             )

@@ -28,7 +28,6 @@ from modelkb.collector.torch_tensors import (
     preserved_modes,
     torch,
 )
-
 from modelkb.extras import require
 
 if TYPE_CHECKING:

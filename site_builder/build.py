@@ -323,7 +323,7 @@ def build_site(
             if metadata is None:
                 metadata = load_metadata(summary)
             render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
-        except Exception as err:  # noqa: BLE001 - one bundle of odd shape never stops the catalog
+        except Exception as err:
             logger.debug("cannot render %s", summary.path, exc_info=True)
             unrenderable.append(
                 Problem(

@@ -20,7 +20,7 @@ sys.path.insert(
 # (the card tests import it too). The local Hub the publishing tests start has no Xet endpoint.
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 
-from sample_run import SAMPLE_ID, sample_metadata  # noqa: E402,F401 - after the path is set; SAMPLE_ID re-exported
+from sample_run import SAMPLE_ID, sample_metadata  # noqa: F401 - after the path is set; SAMPLE_ID re-exported
 
 
 @pytest.fixture(name="sample_metadata")

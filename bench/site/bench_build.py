@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from modelkb.site_builder.build import build_site
 from synthetic import make_store
 
+from modelkb.site_builder.build import build_site
 from modelkb.store import Store
 
 QUERY = "epochs > 10 && optimizer = Adam && accuracy > 0.9"
@@ -51,8 +51,9 @@ def bytes_per_experiment(site: Path) -> tuple[float, float]:
 
 
 def filter_timing(site: Path, slug: str) -> list[float]:
-    from modelkb.site_builder.serve import serve_in_thread
     from playwright.sync_api import sync_playwright
+
+    from modelkb.site_builder.serve import serve_in_thread
 
     server, url = serve_in_thread(site)
     try:

@@ -368,7 +368,7 @@ class BundleWriter:
                 from .card import render_model_card
 
                 atomic_write_text(self.folder / CARD_FILE, render_model_card(metadata))
-            except Exception as err:  # noqa: BLE001 - a card failure must not lose the run
+            except Exception as err:
                 logger.warning("model card not written: %s", err)
                 metadata.setdefault("warnings", []).append(
                     {

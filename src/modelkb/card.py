@@ -38,7 +38,9 @@ _LIBRARIES = {
     "lightning": "pytorch",
     "pytorch_lightning": "pytorch",
 }
-_NUMPY_DTYPES = frozenset("float16 float32 float64 int8 int16 int32 int64 uint8 bool".split())
+_NUMPY_DTYPES = frozenset(
+    ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"]
+)
 _SPLITS = (("val_", "validation"), ("test_", "test"))
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 

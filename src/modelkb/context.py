@@ -257,7 +257,7 @@ def _diff(cwd: Path, info: Mapping[str, Any], problems: list[str]) -> tuple[str 
 def _user() -> str | None:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in containers raises KeyError/OSError
+    except Exception:
         return None
 
 

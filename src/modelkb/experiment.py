@@ -180,7 +180,7 @@ class Experiment:
         """Run optional work; on failure record a warning instead of raising into training."""
         try:
             yield
-        except Exception as err:  # noqa: BLE001 - by design: ModelKB must never break training
+        except Exception as err:
             logger.debug(
                 "%s failed", what, exc_info=True
             )  # the traceback, for -vv; warn() prints one line
@@ -598,7 +598,7 @@ def _peak_rss_mb() -> float | None:
 def _login_name() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except Exception:
         return "unknown"
 
 

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 _TEMP_NAME = re.compile(r"\..+\.tmp|\.[^/]+-[a-z0-9_]{8}\.[A-Za-z0-9]+")
 
 

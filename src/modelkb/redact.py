@@ -440,7 +440,7 @@ def _unquoted(match: re.Match[str]) -> str:
     word = re.match(r"[A-Za-z_]\w*", value)
     if word and word.group().lower() in (name.lower(), name.rsplit(".", 1)[-1].lower()):
         return match.group()  # ``self.token = token``, ``api_key=api_key``: passing a variable on
-    if "=" in sep and not sep.startswith((" ", "\t")) or match.group("nq"):
+    if ("=" in sep and not sep.startswith((" ", "\t"))) or match.group("nq"):
         # ``NAME=value`` (shell, kwargs, flags) and quoted JSON/dict keys end at a delimiter.
         end = re.search(r"[\s,;)}\]]", value)
         keep = value[end.start() :] if end else ""

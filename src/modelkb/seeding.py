@@ -56,7 +56,7 @@ def seed_frameworks(
         if deterministic:
             try:
                 tf.config.experimental.enable_op_determinism()
-            except Exception as err:  # noqa: BLE001 - older TF lacks it; seeding still holds
+            except Exception as err:
                 logger.info("TensorFlow op determinism not enabled: %s", err)
         mark("tensorflow")
     if "keras" not in done and "keras" in sys.modules:

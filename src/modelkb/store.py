@@ -186,7 +186,7 @@ class Store:
             self.index.upsert(
                 bundle.metadata, path=str(bundle_path), sealed=bundle.sealed, mtime_ns=mtime_ns
             )
-        except Exception as err:  # noqa: BLE001 - the index is a cache; never fail a run for it
+        except Exception as err:
             logger.warning("could not index %s: %s", bundle_path, err)
 
     # -- lookups ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from modelkb.collector.dataset_info import describe_arrays, infer_kind, merge_dataset
 
 

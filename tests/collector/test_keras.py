@@ -21,7 +21,6 @@ datasets = pytest.importorskip("sklearn.datasets")
 
 from modelkb.collector.keras import KerasCallback, KerasCallbacks
 from modelkb.collector.onnx_check import OnnxExportError, verify_onnx
-
 from modelkb.experiment import Experiment
 from modelkb.schema import validate_metadata
 from modelkb.seeding import seed_frameworks
@@ -98,7 +97,7 @@ def run_script(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedPro
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(code), encoding="utf-8")
     environ = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    return subprocess.run(  # noqa: PLW1510 - the caller asserts on returncode
+    return subprocess.run(
         [sys.executable, str(script)],
         cwd=tmp_path,
         env=environ,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelkb.collector.preprocessing_steps import inference_steps
 from modelkb.collector.source_analysis import analyze_training_source
 

@@ -100,9 +100,11 @@ def test_values_outside_the_schema_are_refused_naming_the_field(
     tmp_path: Path, call, field: str
 ) -> None:
     store = tmp_path / "store"
-    with Experiment("P", "u", store=store, capture_code=False) as exp:
-        with pytest.raises(ValueError, match=field):
-            call(exp)
+    with (
+        Experiment("P", "u", store=store, capture_code=False) as exp,
+        pytest.raises(ValueError, match=field),
+    ):
+        call(exp)
     Store(store).get(exp.id)  # nothing half-recorded: the bundle still reads
     assert Store(store).reindex() == (1, [])
 

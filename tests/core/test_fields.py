@@ -161,7 +161,7 @@ def test_to_number_keeps_infinity() -> None:
 
 
 def test_date_keys() -> None:
-    assert DATE_KEYS == {"created", "finished"}
+    assert {"created", "finished"} == DATE_KEYS
     flat = flatten(metadata())
     assert all(to_number(flat[key]) is not None for key in DATE_KEYS)
 

@@ -27,8 +27,10 @@ def test_the_temporary_file_is_named_by_the_temp_rule_and_replaced_on_success(
 
 def test_a_failed_writer_leaves_neither_the_target_nor_the_temporary_file(tmp_path: Path) -> None:
     target = tmp_path / "model.keras"
-    with pytest.raises(RuntimeError, match="exporter broke"):
-        with atomic_target(target, keep_suffix=True) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("exporter broke")
+    with (
+        pytest.raises(RuntimeError, match="exporter broke"),
+        atomic_target(target, keep_suffix=True) as tmp,
+    ):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("exporter broke")
     assert list(tmp_path.iterdir()) == []

@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sample_run import SAMPLE_ID, sample_metadata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_run import SAMPLE_ID, sample_metadata
 
 from modelkb.store import Store
 

@@ -292,9 +292,9 @@ def _read_only_mount_works(folder: Path) -> bool:
 
 def test_a_read_only_store_is_listed_shown_and_queried(tmp_path: Path) -> None:
     """A store on a read-only mount (a share, a CD, a container layer): readable, with one warning."""
-    from modelkb.experiment import Experiment
-
     import shutil
+
+    from modelkb.experiment import Experiment
 
     written = tmp_path / "written"
     for optimizer in ("Adam", "SGD"):
@@ -321,7 +321,7 @@ def test_a_read_only_store_is_listed_shown_and_queried(tmp_path: Path) -> None:
     )
     out = done.stdout + done.stderr
     assert "Traceback" not in out and out.count("rc=0") == 3, out
-    assert exp.id[:10] in out and '"optimizer": "SGD"' in done.stdout or exp.id in done.stdout
+    assert (exp.id[:10] in out and '"optimizer": "SGD"' in done.stdout) or exp.id in done.stdout
     assert out.count("read-only") == 3  # said once per command: the index is not saved
     assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before
 

@@ -1,8 +1,11 @@
 """keras-io style: Embedding + LSTM on sequences padded by pad_sequences (defaults: pre)."""
 
-import json, sys
-import numpy as np
+import json
+import sys
+
 import keras
+import numpy as np
+
 from modelkb import Experiment
 from modelkb.keras import KerasCallback
 

@@ -4,7 +4,6 @@ import json
 import sys
 
 import keras
-import numpy as np
 from sklearn.datasets import load_diabetes
 
 from modelkb import Experiment

@@ -70,8 +70,8 @@ def test_named_bad_requests(name: str, handlers: dict, cases: dict) -> None:
         features = cases[name].metadata["dataset"]["features"]
         cases_ += [
             (dict(body={"features": {features[0]: 1.0}}), 400),  # missing features
-            (dict(body={"features": {**{f: 1.0 for f in features}, "bogus": 2}}), 400),
-            (dict(body={"features": {f: "x" for f in features}}), 422),
+            (dict(body={"features": {**dict.fromkeys(features, 1.0), "bogus": 2}}), 400),
+            (dict(body={"features": dict.fromkeys(features, "x")}), 422),
             (dict(body={"inputs": [1.0, 2.0]}), 400),
             (dict(body={"inputs": ["1.0"] * len(features)}), 400),
         ]

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from apigw import call
+from tools import require_tools, rie_binary
+
 from modelkb.serverless import container, rie
 from modelkb.serverless.local_server import http_event
-from tools import require_tools, rie_binary
 
 pytestmark = pytest.mark.slow
 

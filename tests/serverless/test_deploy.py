@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from modelkb.serverless.deploy import (
     deploy,
     deploy_stack,
@@ -111,9 +112,9 @@ def test_deploy_without_container_engine_names_what_is_missing(
     cases: dict, store_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from click.testing import CliRunner
-    from modelkb.errors import ContainerToolError
 
     from modelkb.cli import cli
+    from modelkb.errors import ContainerToolError
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, podman or buildah
     monkeypatch.delenv("MODELKB_CONTAINER_ENGINE", raising=False)
@@ -155,6 +156,7 @@ def test_a_deploy_is_recorded_in_the_bundle_the_index_and_the_catalog(
 
     from apigw import call
     from click.testing import CliRunner
+
     from modelkb import Store
     from modelkb.cli import cli
     from modelkb.serverless.deploy import record_deployment

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from jinja2 import UndefinedError
-from modelkb.serverless import sam
+
 from modelkb.errors import PackageError
+from modelkb.serverless import sam
 from modelkb.serverless.render import RENDERED, render_package, runtime_pins, template_environment
 from modelkb.serverless.spec import build_spec
 

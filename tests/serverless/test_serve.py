@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from apigw import call
+from tools import rie_binary
+
 from modelkb.serverless import rie
 from modelkb.serverless.local_server import http_event, serve_package, start_in_thread
-from tools import rie_binary
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,9 @@ def _train(program: str, tmp_path: Path, *needs: str) -> tuple[Any, dict[str, An
     """Run one program; returns (the run's bundle entry, what the program wrote)."""
     for module in needs or ("keras", "tf2onnx"):
         pytest.importorskip(module)
-    from modelkb import Store
     from user_programs import run_program
+
+    from modelkb import Store
 
     result = run_program(program, tmp_path / "store", tmp_path)
     entry = Store(tmp_path / "store").get(result["id"])
@@ -155,9 +156,10 @@ def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> 
     import subprocess
     import sys
 
+    from user_programs import PROGRAMS
+
     from modelkb.errors import PackageError
     from modelkb.serverless.render import render_package
-    from user_programs import PROGRAMS
 
     pytest.importorskip("tf2onnx")
     done = subprocess.run(

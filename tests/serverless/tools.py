@@ -10,8 +10,8 @@ import pytest
 
 def rie_binary(tmp_root: Path) -> Path:
     """The RIE from $MODELKB_RIE / PATH / cache, else extracted from the aws-sam-cli wheel (pip download)."""
-    from modelkb.serverless import rie
     from modelkb.errors import ContainerToolError
+    from modelkb.serverless import rie
 
     found = rie.find_rie()
     if found:

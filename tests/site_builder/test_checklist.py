@@ -17,8 +17,9 @@ from modelkb.store import Store
 from .conftest import PAYLOAD_ATTR, read_json, served_page
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "site"))
-from modelkb.site_builder.build import build_site
 from synthetic import metadata, write_bundle
+
+from modelkb.site_builder.build import build_site
 
 PROJECT = "Ablation"
 GROUP = f"grp-{PAYLOAD_ATTR}"  # group ids are user text: they reach the page as text only

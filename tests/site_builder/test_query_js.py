@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modelkb.site_builder.catalog import encode_cell
 
 from modelkb.errors import QuerySyntaxError
 from modelkb.fields import flatten
 from modelkb.query import Query, field_rows
+from modelkb.site_builder.catalog import encode_cell
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    except Exception as err:  # noqa: BLE001 - the one place that turns any error into one line
+    except Exception as err:
         if debug:
             raise
         message, hint = describe_error(err)

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ..errors import StoreError
-
 from .options import open_store, report_problems, store_option
 
 DEFAULT_OUT = "modelkb-site"

@@ -248,4 +248,4 @@ def reindex(store_path: str | None) -> None:
     )
 
 
-__all__ = ["ls", "query", "show", "compare", "rm", "reindex", "QuerySyntaxError"]
+__all__ = ["QuerySyntaxError", "compare", "ls", "query", "reindex", "rm", "show"]

@@ -121,7 +121,7 @@ def estimate_flops(path: str | os.PathLike[str]) -> dict[str, Any]:
     _fix_dynamic_inputs(model)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception as err:  # noqa: BLE001 - inference failure leaves the shapes that are stored
+    except Exception as err:
         logger.warning("ONNX shape inference failed on %s: %s", path, err)
     shapes = _shapes(model)
     by_op: Counter[str] = Counter()

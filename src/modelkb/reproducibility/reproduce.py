@@ -62,7 +62,7 @@ def reproduce(
     experiment_id: str,
     *,
     env: str = "current",
-    seed: int | None | str = KEEP_SEED,
+    seed: int | str | None = KEEP_SEED,
     tolerance: float = DEFAULT_TOLERANCE,
     env_dir: str | Path | None = None,
     pip_args: list[str] | None = None,

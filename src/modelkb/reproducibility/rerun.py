@@ -123,7 +123,7 @@ def run_captured_code(
     bundle: Bundle,
     *,
     python: str | None = None,
-    seed: int | None | str = KEEP_SEED,
+    seed: int | str | None = KEEP_SEED,
     reproduces: str | None = None,
     group: str | None = None,
     extra_env: Mapping[str, str] | None = None,
