@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from .preprocessing_steps import missing_values
+from modelkb.preprocessing import missing_values
 
 logger = logging.getLogger(__name__)
 

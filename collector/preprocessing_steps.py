@@ -1,40 +1,7 @@
-"""The replayable steps of ``dataset.preprocessing``, and which of them to replay at inference.
+"""Preprocessing steps recognised in training source: library calls (torchvision transforms, Keras
+preprocessing layers and utilities, scikit-learn scalers) turned into ``dataset.preprocessing`` steps.
 
-Framework-free and import-free: :mod:`modelkb.collector.source_analysis` builds these steps from
-training source, and inference code (the serverless generator) replays them. Every step is a JSON
-object ``{"op": ..., <fields>, "line", "file", "source"}``; the arrays are ``x``:
-
-* ``scale`` ``{factor}``: ``x * factor`` (``x / 255.0`` gives ``factor = 1/255``). ``factor`` is
-  ``null`` with ``expr`` and ``fitted: true`` when the divisor is computed from data.
-* ``normalize`` ``{mean, std}``: ``(x - mean) / std``; numbers or per-channel lists. Values that
-  cannot be resolved are ``null`` with ``mean_expr`` / ``std_expr`` (or ``params: null``) and
-  ``fitted: true``.
-* ``cast`` ``{dtype}`` (numpy name); ``reshape`` ``{shape}`` (batch axis included, ``-1`` inferred,
-  ``null`` unknown); ``expand_dims`` ``{axis}``.
-* ``rescale`` ``{scale, offset}``: ``x * scale + offset`` (Keras ``Rescaling``,
-  ``ImageDataGenerator(rescale=...)``).
-* ``resize`` ``{height, width}`` or ``{size}`` (torchvision int: the shorter side); optional
-  ``interpolation``. Also emitted for Keras ``image_dataset_from_directory`` / ``flow_from_*``
-  (``image_size`` / ``target_size``, default 256x256), ``tf.image.resize`` and ``cv2.resize``.
-* ``center_crop`` ``{height, width}``; ``grayscale`` ``{channels}``.
-* ``to_tensor`` ``{scale, layout}``: torchvision ``ToTensor`` (HWC uint8 -> CHW float32,
-  ``scale`` 1/255) or ``PILToTensor`` / ``ToImage`` (``scale`` 1.0, dtype kept).
-* ``augment`` ``{layer, args, kwargs}``: a random augmentation; always ``train_only: true``.
-* ``tokenize`` ``{tokenizer, <its literal kwargs>}`` (``TextVectorization``, Keras ``Tokenizer``:
-  ``fitted: true, params: null``; Hugging Face: ``pretrained``) and ``pad`` ``{maxlen, padding?,
-  truncating?, value?}`` (Keras ``pad_sequences``: defaults ``"pre"``).
-* ``standard_scaler``, ``min_max_scaler``, ``robust_scaler``, ... (snake case of any
-  ``sklearn.preprocessing`` / ``sklearn.impute`` / ``sklearn.decomposition`` class)
-  ``{kwargs, fitted: true, params: null, note}``: fitted at run time, not recoverable from source.
-* ``transform`` ``{name, args, kwargs}``: any other torchvision transform or Keras preprocessing
-  layer, recorded for people, not for replay.
-
-Optional fields on any step: ``train_only`` (inactive at inference), ``in_model`` (a Keras layer
-built into the model and so into its ONNX export: never apply it again), ``pipeline`` (the
-``Compose`` / ``Sequential`` it belongs to: the variable it is assigned to, else
-``<keyword>@<line>``), ``applies_to`` (the variables an array operation
-was applied to: one step stands for the same operation on ``x_train`` and ``x_test``).
-:func:`inference_steps` implements the replay rule.
+The step format, the replayed ops and the replay rule are the core's: :mod:`modelkb.preprocessing`.
 """
 
 from __future__ import annotations
@@ -42,41 +9,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
-RECORD_ONLY_OPS = frozenset({"augment", "transform", "center_crop", "grayscale", "to_tensor"})
-"""Ops recorded for people (and reproduction) that a generated handler does not replay: ``augment``
-is train-only and dropped by :func:`inference_steps`; the others make ``modelkb package`` refuse,
-naming the step. Every other op this package emits is replayed (``serverless.preprocess_runtime``);
-``tests/serverless/test_vocabulary.py`` checks that the two sets cover everything emitted."""
-
-FITTED_VALUES = {
-    "normalize": (("mean",), ("std",)),
-    "standardize": (("mean",), ("std",)),
-    "scale": (("factor", "scale"),),
-    "minmax": (("min",), ("max",)),
-    "tokenize": (("vocabulary", "vocab", "vocab_path", "vocab_file"),),
-}
-"""Per op, the values replay needs; each entry lists the field names that can hold one."""
-
-
-def missing_values(step: Mapping[str, Any]) -> list[str]:
-    """What a step needs for replay and lacks: ``["mean", "std"]`` for ``(x - mean) / std`` whose
-    statistics the source did not show, ``["params"]`` for any other step fitted to the data at run
-    time (a scikit-learn scaler). Empty when the step can be replayed as recorded. The one rule the
-    collector (a later step with the values replaces such a guess) and ``modelkb package`` (which
-    refuses it) share."""
-    needs = FITTED_VALUES.get(step.get("op"), ())
-    missing = [names[0] for names in needs if all(step.get(name) is None for name in names)]
-    if not needs and step.get("fitted") and "params" in step and step["params"] is None:
-        missing.append("params")
-    return missing
-
-
-PAD_DEFAULTS = {"maxlen": None, "padding": "pre", "truncating": "pre", "value": 0}
-"""``pad`` fields a step leaves out mean these (Keras ``pad_sequences``' defaults)."""
-PAD_SIDES = ("pre", "post")
+from modelkb.preprocessing import PAD_DEFAULTS
 
 # fmt: off
 AUGMENTATIONS = frozenset({
@@ -139,35 +74,7 @@ _OTHER_TOKENS = frozenset({
 })
 # fmt: on
 _SPLIT_TOKENS = {"train", "test", "val", "valid", "validation", "eval", "tr", "te"}
-_EVAL_NAMES = re.compile(r"test|val|eval|infer|predict|serv", re.IGNORECASE)
 _FITTED_NOTE = "fitted on the training data; parameters are not recoverable from source"
-
-
-def inference_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The steps to replay, in order, before calling an exported model.
-
-    Drops ``train_only`` and ``in_model`` steps. When the remaining steps name several ``pipeline``
-    values (a train and a test ``Compose``), keeps the steps of one: the last whose name looks like
-    evaluation (``test``, ``val``, ``eval``, ``infer``, ``predict``, ``serv``), else the last one
-    without augmentation, else the last one. Steps without ``pipeline`` are always kept.
-
-    Args:
-        steps: A ``dataset.preprocessing`` list.
-
-    Returns:
-        The steps to apply, in order.
-    """
-    kept = [s for s in steps if not s.get("train_only") and not s.get("in_model")]
-    pipelines = list(
-        dict.fromkeys(s["pipeline"] for s in steps if s.get("pipeline") and not s.get("in_model"))
-    )
-    if len(pipelines) > 1:
-        augmented = {s.get("pipeline") for s in steps if s.get("train_only")}
-        named = [p for p in pipelines if _EVAL_NAMES.search(p)]
-        plain = [p for p in pipelines if p not in augmented]
-        chosen = (named or plain or pipelines)[-1]
-        kept = [s for s in kept if s.get("pipeline") in (None, chosen)]
-    return kept
 
 
 def name_tokens(name: str) -> list[str]:

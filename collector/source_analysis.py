@@ -1,7 +1,7 @@
 """Find how a training script loaded and preprocessed its data, by reading its source (``ast``).
 
 Nothing is imported or executed. :func:`analyze_training_source` returns the ``loading`` calls and
-the ``preprocessing`` steps (vocabulary and replay rule: ``modelkb.collector.preprocessing_steps``).
+the ``preprocessing`` steps (vocabulary and replay rule: ``modelkb.preprocessing``).
 
 Which array arithmetic counts as preprocessing (scale, normalize, cast, reshape, expand_dims): the
 innermost operand is split into name tokens (``x_train`` -> ``x``, ``train``). A token such as
@@ -27,7 +27,6 @@ from modelkb.collector.preprocessing_steps import (
     DTYPES,
     data_like,
     dtype_name,
-    inference_steps,
     library_family,
     library_steps,
     merge_repeats,
@@ -40,7 +39,6 @@ __all__ = [
     "analyze_experiment_code",
     "analyze_source_texts",
     "analyze_training_source",
-    "inference_steps",
 ]
 
 # fmt: off

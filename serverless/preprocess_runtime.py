@@ -23,26 +23,6 @@ from typing import Any
 
 import numpy as np
 
-SUPPORTED_OPS = frozenset(
-    {
-        "scale",
-        "rescale",
-        "normalize",
-        "standardize",
-        "minmax",
-        "clip",
-        "cast",
-        "reshape",
-        "flatten",
-        "expand_dims",
-        "transpose",
-        "resize",
-        "tokenize",
-        "pad",
-    }
-)
-"""Preprocessing steps this runtime can replay (``{"op": name, ...}`` entries)."""
-
 MAX_IMAGE_PIXELS = 16_000_000
 """Decoded images larger than this are refused (decompression bombs)."""
 MAX_REQUEST_PIXELS = 32_000_000
@@ -184,11 +164,9 @@ def decode_image(
 
 
 def tokenize_texts(texts: Sequence[str], step: Mapping[str, Any]) -> list[list[int]]:
-    """Token ids of each text with the recorded vocabulary (``vocab`` mapping or ``vocabulary`` list)."""
-    vocab = step.get("vocab")
-    if vocab is None:
-        vocab = {token: index for index, token in enumerate(step.get("vocabulary") or [])}
-    oov = int(step.get("oov_index", step.get("oov", 1)))
+    """Token ids of each text with the step's ``vocab`` (``{token: id}``, written by the spec)."""
+    vocab = step["vocab"]
+    oov = int(step.get("oov_index", 1))
     if step.get("tokenizer") == "TextVectorization":
         return [_fixed_length(ids, step) for ids in _text_vectorization(texts, step, vocab, oov)]
     lower = bool(step.get("lower", True))
@@ -266,19 +244,16 @@ def pad_sequences(sequences: Sequence[Sequence[int]], step: Mapping[str, Any]) -
 
 
 # -- the recorded steps ------------------------------------------------------------------------------
-def _param(step: Mapping[str, Any], *names: str, default: Any = None) -> Any:
-    for name in names:
-        if name in step:
-            return step[name]
-    if default is None:
-        raise ValueError(f"preprocessing step {step.get('op')!r} lacks {names[0]!r}")
-    return default
+# The spec writes every step in canonical form (``modelkb.preprocessing.canonical_step``): one name per
+# field, pad defaults written out, a tokenizer's vocabulary as a ``{token: id}`` mapping.
+def _param(step: Mapping[str, Any], name: str) -> Any:
+    if name not in step:
+        raise ValueError(f"preprocessing step {step.get('op')!r} lacks {name!r}")
+    return step[name]
 
 
 def _broadcast(values: Any, x: np.ndarray, axis: int | None) -> np.ndarray:
-    if (
-        type(values) is float or type(values) is int
-    ):  # a scalar factor: no array to build or reshape
+    if type(values) is float or type(values) is int:  # a scalar: no array to build or reshape
         return np.float64(values)
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0 or axis is None or axis == -1 or axis == x.ndim - 1:
@@ -288,58 +263,93 @@ def _broadcast(values: Any, x: np.ndarray, axis: int | None) -> np.ndarray:
     return array.reshape(shape)
 
 
+def _tokenize(x: Any, step: Mapping[str, Any]) -> Any:
+    if isinstance(x, np.ndarray) or not all(isinstance(t, str) for t in x):
+        return x  # token ids given directly: nothing to tokenize
+    return tokenize_texts(x, step)
+
+
+def _pad(x: Any, step: Mapping[str, Any]) -> np.ndarray:
+    return pad_sequences(x.tolist() if isinstance(x, np.ndarray) else x, step)
+
+
+def _scale(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    return x * _broadcast(_param(step, "factor"), x, step.get("axis"))
+
+
+def _rescale(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    axis = step.get("axis")
+    return x * _broadcast(_param(step, "scale"), x, axis) + _broadcast(
+        step.get("offset", 0.0), x, axis
+    )
+
+
+def _normalize(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    axis = step.get("axis")
+    return (x - _broadcast(step.get("mean", 0.0), x, axis)) / _broadcast(
+        step.get("std", 1.0), x, axis
+    )
+
+
+def _minmax(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    low = _broadcast(_param(step, "min"), x, step.get("axis"))
+    high = _broadcast(_param(step, "max"), x, step.get("axis"))
+    return (x - low) / np.where(high - low == 0, 1.0, high - low)
+
+
+def _reshape(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    shape = [int(d) if d is not None else -1 for d in _param(step, "shape")]
+    try:
+        return x.reshape(shape)
+    except ValueError as err:
+        raise ShapeError(
+            f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}"
+        ) from err
+
+
+def _transpose(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    axes = [int(a) for a in _param(step, "axes")]
+    if len(axes) != x.ndim:
+        raise InputError(f"inputs have {x.ndim - 1} axes per sample; expected {len(axes) - 1}")
+    return np.transpose(x, axes)
+
+
+def _resize(x: np.ndarray, step: Mapping[str, Any]) -> np.ndarray:
+    return _resize_arrays(x, int(step["height"]), int(step["width"]))
+
+
+STEPS: dict[str, Any] = {
+    "tokenize": _tokenize,
+    "pad": _pad,
+    "scale": _scale,
+    "rescale": _rescale,
+    "normalize": _normalize,
+    "standardize": _normalize,
+    "minmax": _minmax,
+    "clip": lambda x, step: np.clip(x, step.get("min"), step.get("max")),
+    "cast": lambda x, step: x.astype(numpy_dtype(_param(step, "dtype"))),
+    "reshape": _reshape,
+    "flatten": lambda x, step: x.reshape(x.shape[0], -1),
+    "expand_dims": lambda x, step: np.expand_dims(x, int(step.get("axis", -1))),
+    "transpose": _transpose,
+    "resize": _resize,
+}
+"""Op name -> ``f(batch, step)``: the ops this runtime replays (``modelkb.preprocessing.REPLAYED_OPS``)."""
+SUPPORTED_OPS = frozenset(STEPS)
+_ON_TEXT = frozenset({"tokenize", "pad"})
+"""Ops that take a list of texts or token id lists; every other op works on a numeric array."""
+
+
 def apply_step(x: Any, step: Mapping[str, Any], *, skip_resize: bool = False) -> Any:
     """Apply one recorded step to a batch (an array, or a list of texts before ``tokenize``)."""
     op = step.get("op")
-    if op == "tokenize":
-        if isinstance(x, np.ndarray) or not all(isinstance(t, str) for t in x):
-            return x  # token ids given directly: nothing to tokenize
-        return tokenize_texts(x, step)
-    if op == "pad":
-        if isinstance(x, np.ndarray) and x.ndim == 2:
-            return pad_sequences(x.tolist(), step)
-        return pad_sequences(x, step)
-    if not isinstance(x, np.ndarray):
+    if op not in STEPS:
+        raise ValueError(f"unsupported preprocessing step {op!r}")
+    if op == "resize" and skip_resize:
+        return x
+    if op not in _ON_TEXT and not isinstance(x, np.ndarray):
         x = _stack_ids(x)
-    axis = step.get("axis")
-    if op == "scale":
-        return x * _broadcast(_param(step, "factor", "scale"), x, axis)
-    if op == "rescale":
-        return x * _broadcast(_param(step, "scale", "factor"), x, axis) + _broadcast(
-            step.get("offset", 0.0), x, axis
-        )
-    if op in ("normalize", "standardize"):
-        mean = _broadcast(step.get("mean", 0.0), x, axis)
-        std = _broadcast(step.get("std", 1.0), x, axis)
-        return (x - mean) / std
-    if op == "minmax":
-        low = _broadcast(_param(step, "min"), x, axis)
-        high = _broadcast(_param(step, "max"), x, axis)
-        return (x - low) / np.where(high - low == 0, 1.0, high - low)
-    if op == "clip":
-        return np.clip(x, step.get("min"), step.get("max"))
-    if op == "cast":
-        return x.astype(numpy_dtype(_param(step, "dtype")))
-    if op == "reshape":
-        shape = [int(d) if d is not None else -1 for d in _param(step, "shape")]
-        try:
-            return x.reshape(shape)
-        except ValueError as err:
-            raise ShapeError(
-                f"inputs of shape {list(x.shape[1:])} cannot be reshaped to {shape[1:]}"
-            ) from err
-    if op == "flatten":
-        return x.reshape(x.shape[0], -1)
-    if op == "expand_dims":
-        return np.expand_dims(x, int(step.get("axis", -1)))
-    if op == "transpose":
-        axes = [int(a) for a in _param(step, "axes", "perm")]
-        if len(axes) != x.ndim:
-            raise InputError(f"inputs have {x.ndim - 1} axes per sample; expected {len(axes) - 1}")
-        return np.transpose(x, axes)
-    if op == "resize":
-        return x if skip_resize else _resize_arrays(x, int(step["height"]), int(step["width"]))
-    raise ValueError(f"unsupported preprocessing step {op!r}")
+    return STEPS[op](x, step)
 
 
 def _stack_ids(sequences: Sequence[Sequence[int]]) -> np.ndarray:
@@ -389,7 +399,8 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
     if not isinstance(x, np.ndarray):
         x = _stack_ids(x)
     want = list(spec["input"]["shape"][1:])
-    if len(want) == x.ndim - 1 and all(w is None or w == g for w, g in zip(want, x.shape[1:])):
+    same_rank = len(want) == x.ndim - 1
+    if same_rank and all(w is None or w == g for w, g in zip(want, x.shape[1:], strict=True)):
         pass
     elif all(isinstance(w, int) for w in want) and x[0].size == math.prod(want):
         image = spec.get("image") or {}
@@ -408,11 +419,11 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
     if vocab_size and x.size and (x.min() < 0 or x.max() >= vocab_size):
         raise InputError(f"token ids must be between 0 and {int(vocab_size) - 1}")
     dtype = numpy_dtype(spec["input"]["dtype"])
-    if x.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
-        if not np.all(np.equal(np.mod(x, 1), 0)):
-            raise InputError(
-                f"inputs must be whole numbers for this model (dtype {spec['input']['dtype']})"
-            )
+    whole = x.dtype.kind != "f" or np.all(np.equal(np.mod(x, 1), 0))
+    if np.dtype(dtype).kind in "iu" and not whole:
+        raise InputError(
+            f"inputs must be whole numbers for this model (dtype {spec['input']['dtype']})"
+        )
     return np.ascontiguousarray(x, dtype=dtype)
 
 
@@ -458,8 +469,9 @@ def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray
         raise InputError("all samples must have the same shape")
     features = spec.get("features")
     if kind == "tabular" and features and rows[0].size != len(features):
+        shown = ", ".join(features[:8]) + (", ..." if len(features) > 8 else "")
         raise InputError(
-            f"each sample must have {len(features)} values ({', '.join(features[:8])}{', ...' if len(features) > 8 else ''}); got {rows[0].size}"
+            f"each sample must have {len(features)} values ({shown}); got {rows[0].size}"
         )
     batch = (rows[0][np.newaxis] if len(rows) == 1 else np.stack(rows)).astype(
         np.float64

@@ -15,33 +15,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..collector.preprocessing_steps import (
+from modelkb.errors import PackageError
+from modelkb.preprocessing import (
+    LINEAR_OPS,
     PAD_DEFAULTS,
     PAD_SIDES,
     RECORD_ONLY_OPS,
+    REPLAYED_OPS,
+    canonical_step,
     inference_steps,
     missing_values,
 )
-from ..errors import PackageError
-from ..task import run_task
-from .preprocess_runtime import SUPPORTED_OPS, numpy_dtype
+from modelkb.serverless.preprocess_runtime import numpy_dtype
+from modelkb.task import run_task
 
 logger = logging.getLogger(__name__)
 
 SPEC_VERSION = 1
-_LINEAR_OPS = {
-    "scale",
-    "rescale",
-    "normalize",
-    "standardize",
-    "minmax",
-    "cast",
-    "reshape",
-    "flatten",
-    "expand_dims",
-    "transpose",
-    "resize",
-}
 
 
 def build_spec(
@@ -112,7 +102,8 @@ def _model_input(metadata: Mapping[str, Any], found: Mapping[str, Any] | None) -
         # The ONNX graph often leaves axes symbolic; keep the recorded sizes where they agree in rank.
         if recorded.get("shape") and _rank(recorded["shape"]) == _rank(found["shape"]):
             merged["shape"] = [
-                f if f is not None else r for f, r in zip(found["shape"], recorded["shape"])
+                f if f is not None else r
+                for f, r in zip(found["shape"], recorded["shape"], strict=True)
             ]
             merged["shape"][0] = None
         recorded = merged
@@ -148,6 +139,7 @@ def _guess_kind(model: Mapping[str, Any]) -> str:
 def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, Any]:
     if not isinstance(step, Mapping) or "op" not in step:
         raise PackageError(f"dataset.preprocessing[{index}] is not a {{'op': ...}} step: {step!r}")
+    step = canonical_step(step)
     op = step["op"]
     _check_values(step, index)
     if op in RECORD_ONLY_OPS:
@@ -158,17 +150,17 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
         )
         raise PackageError(
             f"dataset.preprocessing[{index}] ({op}){where} is recorded but the generated handler cannot replay it yet",
-            hint="Do this step inside the model (it is then exported with it), or record an equivalent replayable "
-            f"step: {', '.join(sorted(SUPPORTED_OPS))}.",
+            hint="Do this step inside the model (it is then exported with it), or record an "
+            f"equivalent replayable step: {', '.join(sorted(REPLAYED_OPS))}.",
         )
-    if op not in SUPPORTED_OPS:
+    if op not in REPLAYED_OPS:
         raise PackageError(
-            f"dataset.preprocessing[{index}] uses op {op!r}, which the generated handler cannot replay; "
-            f"supported: {', '.join(sorted(SUPPORTED_OPS))}"
+            f"dataset.preprocessing[{index}] uses op {op!r}, which the generated handler cannot "
+            f"replay; supported: {', '.join(sorted(REPLAYED_OPS))}"
         )
-    step = dict(step)
-    if op == "tokenize" and "vocab" not in step and "vocabulary" not in step:
-        step["vocab"] = _load_vocab(step, bundle_path, index)
+    if op == "tokenize":
+        step["vocab"] = _vocab(step, bundle_path, index)
+        step.pop("vocabulary", None)
     if op == "tokenize" and step.get("tokenizer") == "TextVectorization":
         _check_text_vectorization(step, index)
     if op == "pad":
@@ -191,7 +183,7 @@ def _check_values(step: Mapping[str, Any], index: int) -> None:
     """Refuse a step fitted to the data whose values were not recorded: replaying it would guess."""
     missing = (
         [] if step["op"] == "tokenize" else missing_values(step)
-    )  # a vocabulary: _load_vocab says it
+    )  # a vocabulary: _vocab says it
     if not missing:
         return
     where = (
@@ -200,8 +192,9 @@ def _check_values(step: Mapping[str, Any], index: int) -> None:
         else ""
     )
     raise PackageError(
-        f"dataset.preprocessing[{index}] ({step['op']}){where} was fitted to the training data and its "
-        f"{'values' if missing == ['params'] else ', '.join(missing)} were not recorded, so the handler cannot replay it",
+        f"dataset.preprocessing[{index}] ({step['op']}){where} was fitted to the training data "
+        f"and its {'values' if missing == ['params'] else ', '.join(missing)} were not recorded, "
+        "so the handler cannot replay it",
         hint="Put the layer inside the model (it is then exported with it), or record the values: "
         "exp.set_dataset(preprocessing=[{'op': 'normalize', 'mean': [...], 'std': [...]}]).",
     )
@@ -231,8 +224,14 @@ def _check_text_vectorization(step: Mapping[str, Any], index: int) -> None:
         )
 
 
-def _load_vocab(step: Mapping[str, Any], bundle_path: Path | None, index: int) -> dict[str, int]:
-    name = step.get("vocab_path") or step.get("vocab_file")
+def _vocab(step: Mapping[str, Any], bundle_path: Path | None, index: int) -> dict[str, int]:
+    """The step's vocabulary as ``{token: id}``: the recorded mapping or token list, else the JSON
+    file ``vocab_path`` names inside the bundle."""
+    if isinstance(step.get("vocab"), Mapping):
+        return {str(token): int(i) for token, i in step["vocab"].items()}
+    if isinstance(step.get("vocabulary"), list):
+        return {str(token): i for i, token in enumerate(step["vocabulary"])}
+    name = step.get("vocab_path")
     if not name or bundle_path is None:
         raise PackageError(
             f"dataset.preprocessing[{index}] (tokenize) has no 'vocab', 'vocabulary' or 'vocab_path'"
@@ -304,7 +303,7 @@ def _pixel_range(dataset: Mapping[str, Any], steps: list[dict[str, Any]]) -> lis
     ):
         return [float(given[0]), float(given[1])]
     x_range = dataset.get("x_range")
-    if isinstance(x_range, Mapping) and steps and all(s["op"] in _LINEAR_OPS for s in steps):
+    if isinstance(x_range, Mapping) and steps and all(s["op"] in LINEAR_OPS for s in steps):
         low, high = x_range.get("min"), x_range.get("max")
         if isinstance(low, (int, float)) and isinstance(high, (int, float)):
             inverted = [_invert(float(low), steps), _invert(float(high), steps)]
@@ -321,11 +320,9 @@ def _invert(value: float, steps: list[dict[str, Any]]) -> float | None:
         op = step["op"]
         try:
             if op == "scale":
-                value /= float(step.get("factor", step.get("scale")))
+                value /= float(step["factor"])
             elif op == "rescale":
-                value = (value - float(step.get("offset", 0.0))) / float(
-                    step.get("scale", step.get("factor"))
-                )
+                value = (value - float(step.get("offset", 0.0))) / float(step["scale"])
             elif op in ("normalize", "standardize"):
                 value = value * float(step.get("std", 1.0)) + float(step.get("mean", 0.0))
             elif op == "minmax":
@@ -358,9 +355,6 @@ def _text(
         if vocab_size:
             break
     if vocab_size is None and tokenize is not None:
-        vocab = tokenize.get("vocab") or {
-            t: i for i, t in enumerate(tokenize.get("vocabulary") or [])
-        }
-        ids = list(vocab.values()) + [int(tokenize.get("oov_index", tokenize.get("oov", 1))), 0]
+        ids = [*tokenize["vocab"].values(), int(tokenize.get("oov_index", 1)), 0]
         vocab_size = max(ids) + 1
     return {"maxlen": maxlen, "vocab_size": vocab_size, "tokenizer": tokenize is not None}

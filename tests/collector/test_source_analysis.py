@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modelkb.collector.preprocessing_steps import inference_steps
+from modelkb.preprocessing import inference_steps
 from modelkb.collector.source_analysis import analyze_training_source
 
 KERAS_DIGITS = """\
