@@ -7,16 +7,18 @@ sha256 and writes ``metadata.json`` last, so a bundle is complete exactly when t
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from .errors import BundleSchemaError
+from .errors import BundleSchemaError, DiskFullError
 from .fsutil import (
     atomic_write_bytes,
     atomic_write_json,
@@ -37,6 +39,11 @@ CARD_FILE = "README.md"
 LOCK_FILE = "requirements.lock"
 CODE_DIR = "code"
 STATUSES = ("running", "completed", "failed", "interrupted")
+RESERVE_FILE = ".disk-reserve.tmp"
+"""Space set aside when a run is created, given back when the disk fills (a temp name: never an artifact)."""
+RESERVE_BYTES = 64 * 1024
+"""Enough for ``run.json``, the epochs and ``metadata.json`` of a typical run once the disk is full."""
+_T = TypeVar("_T")
 
 _ARTIFACT_KINDS = {
     ".onnx": "onnx",
@@ -212,9 +219,13 @@ def _running_bundle(folder: Path, state: dict[str, Any]) -> Bundle:
     ):
         raise BundleSchemaError("run.json lacks the experiment id or project", path=str(folder))
     history, problems = read_metrics(folder / METRICS_FILE)
+    kept = (metadata.get("metrics") or {}).get("history")
+    if isinstance(kept, list) and len(kept) > len(history):  # the disk filled: run.json has them
+        history = [entry for entry in kept if isinstance(entry, dict)]
     same_host = state.get("host") == socket.gethostname()
     alive = (not same_host) or _process_alive(int(state.get("pid", -1)), state.get("pid_start"))
-    metadata["status"] = "running" if alive else "interrupted"
+    ended = metadata.get("sealing") and metadata.get("status") in ("completed", "failed")
+    metadata["status"] = "running" if alive else metadata["status"] if ended else "interrupted"
     metrics = dict(metadata.get("metrics") or {})
     metrics["history"] = history
     metrics["final"] = {**final_from_history(history), **dict(metrics.get("final") or {})}
@@ -303,6 +314,41 @@ class BundleWriter:
         shutil.copytree(self.staging, self.folder, dirs_exist_ok=True)
         self.discard_staging()
 
+    def reserve_space(self) -> None:
+        """Set :data:`RESERVE_BYTES` aside in :attr:`staging` (as much as the disk has), before
+        anything else is written: when the disk fills, :meth:`_with_room` gives it back so the run
+        state, the epochs and the metadata can still be written. Best effort; never raises."""
+        chunk = b"\0" * 4096
+        try:
+            self.staging.mkdir(parents=True, exist_ok=True)
+            with open(self.staging / RESERVE_FILE, "wb") as handle:
+                for _ in range(RESERVE_BYTES // len(chunk)):
+                    handle.write(chunk)
+                    handle.flush()
+        except OSError:
+            pass  # a full disk keeps what fitted; anything else: no reserve
+
+    def release_space(self) -> bool:
+        """Give the reserved space back; True when there was some."""
+        freed = False
+        for folder in (self.folder, self.staging):
+            try:
+                (folder / RESERVE_FILE).unlink()
+                freed = True
+            except OSError:
+                pass
+        return freed
+
+    def _with_room(self, write: Callable[[], _T]) -> _T:
+        """Run ``write``; when the disk is full, give the reserved space back and try once more."""
+        try:
+            return write()
+        except OSError as err:
+            if not _disk_full(err) or not self.release_space():
+                raise
+        logger.warning("the disk is full: ModelKB used its reserved space to keep the run")
+        return write()
+
     def discard_staging(self) -> None:
         """Remove :attr:`staging` (a run that never started); idempotent."""
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -314,9 +360,13 @@ class BundleWriter:
         than the indented house form).
         """
         partial = {k: v for k, v in metadata.items() if k != "metrics"}
+        final = (metadata.get("metrics") or {}).get("final")
+        if final:  # the epochs are in metrics.jsonl; final values logged apart are kept here
+            partial["metrics"] = {"final": final}
         state = {**self.identity(), "heartbeat": utc_now(), "metadata": partial}
-        atomic_write_bytes(
-            self.folder / RUN_STATE_FILE, jsonl_line(state).encode("utf-8"), durable=False
+        data = jsonl_line(state).encode("utf-8")
+        self._with_room(
+            lambda: atomic_write_bytes(self.folder / RUN_STATE_FILE, data, durable=False)
         )
 
     def append_epoch(self, entry: dict[str, Any]) -> None:
@@ -325,15 +375,28 @@ class BundleWriter:
         The file stays open between epochs (opening it costs more than the write); :meth:`close`
         or :meth:`seal` closes it.
         """
-        line = jsonl_line(entry)
+        self._with_room(lambda: self._append_line(jsonl_line(entry)))
+
+    def _append_line(self, line: str) -> None:
         try:
             if self._metrics is None:
                 self._metrics = open(self.folder / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115 - kept open between epochs
             self._metrics.write(line)
             self._metrics.flush()
         except BaseException:
-            self.close()  # e.g. a full disk: the next epoch reopens and tries again
+            self._drop_partial_line()  # e.g. a full disk: the next epoch reopens and tries again
             raise
+
+    def _drop_partial_line(self) -> None:
+        """Close ``metrics.jsonl`` after a failed append, cutting a half-written last line."""
+        self.close()
+        path = self.folder / METRICS_FILE
+        try:
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                os.truncate(path, data.rfind(b"\n") + 1)
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Close ``metrics.jsonl`` if it is open; idempotent."""
@@ -357,6 +420,7 @@ class BundleWriter:
             The metadata as written.
         """
         self.close()
+        self.release_space()  # the card and metadata.json come first now
         metadata = dict(metadata)
         metadata["schema_version"] = SCHEMA_VERSION
         # the card names the bundle's files, so it sees a first listing (sizes only, no hashing)
@@ -379,12 +443,60 @@ class BundleWriter:
                 )
         _readable_by_all(self.folder)
         metadata["artifacts"] = list_artifacts(self.folder)
-        atomic_write_json(self.folder / METADATA_FILE, metadata)
+        try:
+            atomic_write_json(self.folder / METADATA_FILE, metadata)
+        except OSError as err:
+            if not _disk_full(err):
+                raise
+            epochs = len((metadata.get("metrics") or {}).get("history") or [])
+            kept = self._keep_final_state(metadata)
+            raise DiskFullError(
+                f"the disk is full: {self.folder / METADATA_FILE} could not be written; "
+                + (
+                    f"the final status and {epochs} epoch(s) are kept in {kept}"
+                    if kept
+                    else "nothing more could be written"
+                ),
+                hint="Free some space, then run `modelkb reindex`: it seals the run from what was kept.",
+            ) from err
         try:
             (self.folder / RUN_STATE_FILE).unlink()
         except FileNotFoundError:
             pass
         return metadata
+
+    def _keep_final_state(self, metadata: dict[str, Any]) -> str | None:
+        """After ``metadata.json`` failed: put the final status and every epoch in ``run.json`` (it
+        replaces the old one, or takes its place when a copy does not fit), so the run is later
+        sealed as it ended (``completed``), with the epochs ``metrics.jsonl`` could not hold.
+        Returns where they are kept, ``None`` when nothing could be written."""
+        final = {k: v for k, v in metadata.items() if k != "artifacts"}
+        final["sealing"] = "disk full"
+        partial = {k: v for k, v in final.items() if k != "metrics"}
+        state = {**self.identity(), "heartbeat": utc_now(), "metadata": final}
+        data = jsonl_line(state).encode("utf-8")
+        path = self.folder / RUN_STATE_FILE
+        try:
+            atomic_write_bytes(path, data, durable=False)
+            return RUN_STATE_FILE
+        except OSError:
+            pass
+        try:  # no room for a second copy: free the old one's space first
+            path.unlink(missing_ok=True)
+            atomic_write_bytes(path, data, durable=False)
+            return RUN_STATE_FILE
+        except OSError:
+            logger.debug("run.json with the epochs does not fit either", exc_info=True)
+        try:
+            self.write_run_state(partial)
+            return f"{RUN_STATE_FILE} and {METRICS_FILE}"
+        except OSError:
+            logger.debug("run.json not written", exc_info=True)
+            return None
+
+
+def _disk_full(err: OSError) -> bool:
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _readable_by_all(folder: Path) -> None:
@@ -411,16 +523,25 @@ def _umask() -> int:
 
 
 def seal_interrupted(bundle: Bundle) -> dict[str, Any]:
-    """Seal a run whose process died, keeping every finished epoch; returns the metadata."""
+    """Seal a run whose process died, keeping every finished epoch; returns the metadata.
+
+    A run that ended but could not write ``metadata.json`` (a full disk: ``run.json`` then says
+    ``sealing: "disk full"``) keeps the status it ended with.
+    """
     metadata = dict(bundle.metadata)
-    metadata["status"] = "interrupted"
     history = metadata.get("metrics", {}).get("history", [])
+    if metadata.pop("sealing", None) and metadata.get("status") in ("completed", "failed"):
+        message = (
+            f"metadata.json could not be written when the run ended (the disk was full); sealed "
+            f"by modelkb from run.json and {len(history)} epoch(s) in {METRICS_FILE}"
+        )
+    else:
+        metadata["status"] = "interrupted"
+        message = (
+            f"the training process died after {len(history)} finished epoch(s); sealed by modelkb"
+        )
     metadata.setdefault("warnings", []).append(
-        {
-            "message": f"the training process died after {len(history)} finished epoch(s); sealed by modelkb",
-            "source": "store",
-            "time": utc_now(),
-        }
+        {"message": message, "source": "store", "time": utc_now()}
     )
     return BundleWriter(bundle.path).seal(metadata)
 

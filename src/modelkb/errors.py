@@ -67,6 +67,10 @@ class StoreError(ModelKBError, OSError):
     """The store cannot be read or written."""
 
 
+class DiskFullError(StoreError):
+    """The store's disk is full: a bundle file could not be written (what was kept is said)."""
+
+
 class QuerySyntaxError(ModelKBError, ValueError):
     """A query expression cannot be parsed.
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .api_values import architecture_summary, dataset_fields, hyperparameter_values
 from .artifacts import copy_artifact
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
+from .errors import ModelKBError
 from .fsutil import atomic_write_bytes
 from .ids import auto_name, new_id, utc_now
 from .metric_names import split_metric
@@ -144,6 +145,7 @@ class Experiment:
         self._staged = False  # other ranks of a distributed launch stage nothing
         if _launcher_rank() == 0:
             with self.guard("store", "writing the training source and lockfile"):
+                self.writer.reserve_space()  # first: room for the run's record if the disk fills
                 self._write_captured(self.writer.staging)
                 self._staged = True
         atexit.register(self._at_exit)
@@ -184,7 +186,8 @@ class Experiment:
             logger.debug(
                 "%s failed", what, exc_info=True
             )  # the traceback, for -vv; warn() prints one line
-            self.warn(f"{what} failed: {type(err).__name__}: {err}", source=source)
+            hint = f". {err.hint}" if isinstance(err, ModelKBError) and err.hint else ""
+            self.warn(f"{what} failed: {type(err).__name__}: {err}{hint}", source=source)
 
     def warn(self, message: str, *, source: str = "modelkb") -> None:
         """Record a problem ModelKB met and survived."""

@@ -160,7 +160,7 @@ class Store:
         for folder in self.iter_bundle_dirs():
             try:
                 bundle = read_bundle(folder)
-                if not bundle.sealed and bundle.status == "interrupted" and seal_dead_runs:
+                if not bundle.sealed and bundle.status != "running" and seal_dead_runs:
                     seal_interrupted(bundle)
                     bundle = read_bundle(folder)
             except BundleError as err:
