@@ -53,7 +53,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from modelkb.errors import QuerySyntaxError, UnknownFieldError
 from modelkb.fields import NUMBER_RE, resolve, suggest, text_form, timestamp_seconds, to_number
@@ -132,7 +132,7 @@ class Not:
     operand: Node
 
 
-Node = Union[Compare, And, Or, Not]
+Node = Compare | And | Or | Not
 
 
 class _Token(NamedTuple):

@@ -362,7 +362,7 @@ def _redact_containers(text: str) -> str:
         start = match.end("open") - 1
         end = _closing(text, start)
         body = _STRING.sub(
-            lambda m: (
+            lambda m, start=start: (
                 m.group()
                 if re.match(r"\s*:", text[start + m.end() : start + m.end() + 8])
                 else m.group()[0] + REDACTED + m.group()[-1]

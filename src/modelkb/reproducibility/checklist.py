@@ -70,7 +70,8 @@ ITEMS: tuple[tuple[str, str, str], ...] = (
     (
         "hyperparameters",
         "Hyperparameters",
-        "The range of hyperparameters considered, the method to select the best configuration, and all hyperparameters used.",
+        "The range of hyperparameters considered, the method to select the best configuration, "
+        "and all hyperparameters used.",
     ),
     ("runs", "Number of runs", "The exact number of training and evaluation runs."),
     (
@@ -152,7 +153,11 @@ def _model(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "optimizer": (hyper.get("optimizer") or {}).get("name"),
         "description": meta.get("notes"),
     }
-    text = f"{len(layers)}-layer {value['framework']} model ({' → '.join(value['layers'][:12])}), loss {value['loss']}, optimizer {value['optimizer']}"
+    shown = " → ".join(value["layers"][:12])
+    text = (
+        f"{len(layers)}-layer {value['framework']} model ({shown}), loss {value['loss']}, "
+        f"optimizer {value['optimizer']}"
+    )
     if not layers:
         return _item(
             "model",
@@ -205,7 +210,8 @@ def _complexity(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
             "parameter_count": "train with a ModelKB framework callback (architecture summary)",
             "flops_per_sample": _flops_fix(meta, ctx),
             "training_time_s": "finish the run (exp.finish() or a `with` block)",
-            "peak_memory_mb": "peak memory is recorded when the run finishes (runs from older ModelKB versions lack it)",
+            "peak_memory_mb": "peak memory is recorded when the run finishes "
+            "(runs from older ModelKB versions lack it)",
         }
         return _item(
             "complexity",
@@ -254,7 +260,8 @@ def _code(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "code",
         "filled",
         value,
-        f"entry {code['entry']} ({len(code.get('files') or [])} file(s)) in {where}; re-run with `modelkb reproduce {meta.get('id')}`",
+        f"entry {code['entry']} ({len(code.get('files') or [])} file(s)) in {where}; "
+        f"re-run with `modelkb reproduce {meta.get('id')}`",
     )
 
 
@@ -278,7 +285,8 @@ def _dependencies(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
         "dependencies",
         "filled",
         value,
-        f"{ctx['lock_pins']} pinned distributions in {LOCK_FILE} (Python {value['python']}); rebuild with `modelkb reproduce --env locked`",
+        f"{ctx['lock_pins']} pinned distributions in {LOCK_FILE} (Python {value['python']}); "
+        "rebuild with `modelkb reproduce --env locked`",
     )
 
 
@@ -526,7 +534,8 @@ def _variation(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
             "variation",
             "project_level",
             {"group": group_id},
-            f"mean ± std over the runs of group {group_id}: see the catalog, `modelkb group {group_id}` or `modelkb checklist {meta.get('id')}`",
+            f"mean ± std over the runs of group {group_id}: see the catalog, "
+            f"`modelkb group {group_id}` or `modelkb checklist {meta.get('id')}`",
         )
         entry["project"] = ["groups", group_id, "variation"]
         return entry
@@ -575,7 +584,9 @@ def _infrastructure(meta: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]
         "infrastructure",
         "filled",
         value,
-        f"{context.get('cpu')} ({context.get('cpu_count')} cores), {context.get('memory_gb')} GB RAM, {gpus}; {context.get('os')}, Python {context.get('python')}",
+        f"{context.get('cpu')} ({context.get('cpu_count')} cores), "
+        f"{context.get('memory_gb')} GB RAM, {gpus}; {context.get('os')}, "
+        f"Python {context.get('python')}",
     )
 
 
