@@ -49,7 +49,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Run an experiment's configuration n times with different seeds, as a group.",
     ),
     "group": ("repro_commands:group", "Mean ± std of every final metric over a group of runs."),
-    "checklist": ("repro_commands:checklist", "Print an experiment's reproducibility checklist."),
+    "checklist": (
+        "repro_commands:checklist",
+        "Print a run's or a project's reproducibility or NeurIPS checklist.",
+    ),
     "export": (
         "publish_commands:export",
         "Write a run as a zip/tar archive usable without ModelKB.",

@@ -191,21 +191,67 @@ def group(group_id: str, store_path: str | None, fmt: str) -> None:
 
 
 @click.command("checklist")
-@click.argument("experiment_id")
+@click.argument("experiment_id", required=False)
 @store_option
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option(
+    "--list",
+    "which",
+    type=click.Choice(["reproducibility", "neurips"]),
+    default=None,
+    help="The ML reproducibility checklist (13 items, the default) or the NeurIPS paper "
+    "checklist (16 questions; the default with --format tex or --project).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "json", "tex"]), default="md", show_default=True
+)
+@click.option("--project", default=None, help="Answer the NeurIPS list across a project's runs.")
 @click.option("--no-flops", is_flag=True, help="Do not estimate FLOPs from model.onnx.")
-def checklist(experiment_id: str, store_path: str | None, fmt: str, no_flops: bool) -> None:
-    """Print EXPERIMENT_ID's reproducibility checklist (NeurIPS items, filled from the bundle)."""
+def checklist(
+    experiment_id: str | None,
+    store_path: str | None,
+    which: str | None,
+    fmt: str,
+    project: str | None,
+    no_flops: bool,
+) -> None:
+    """Print EXPERIMENT_ID's checklist, filled from its bundle (or a project's, with --project)."""
+    from ..errors import BundleNotFoundError
+    from ..reproducibility import neurips
     from ..reproducibility.checklist import checklist as fill_checklist
     from ..reproducibility.checklist import render_markdown
 
+    which = which or ("neurips" if fmt == "tex" or project else "reproducibility")
+    if (experiment_id is None) == (project is None):
+        raise click.UsageError("give either an EXPERIMENT_ID or --project NAME")
+    if which == "reproducibility" and (fmt == "tex" or project):
+        raise click.UsageError(
+            "--format tex and --project answer the NeurIPS list (--list neurips)"
+        )
     store = open_store(store_path)
-    result = fill_checklist(store.get(experiment_id), store, flops=not no_flops)
-    if fmt == "json":
+    if project is not None:
+        bundles = [store.get(run.id) for run in store.search(project=project) if run.sealed]
+        if not bundles:
+            raise BundleNotFoundError(
+                f"no finished runs in project {project!r}", hint="Run `modelkb ls` to see projects."
+            )
+        scope = f"project {bundles[0].project} ({len(bundles)} runs)"
+    else:
+        bundles = [store.get(experiment_id)]
+        scope = f"{bundles[0].project} / {bundles[0].id}"
+    filled = [
+        (b, fill_checklist(b, store, flops=not no_flops and which == "reproducibility"))
+        for b in bundles
+    ]
+    if which == "neurips":
+        result = neurips.paper_checklist(filled, scope=scope)
+        text = {"md": neurips.render_markdown, "tex": neurips.render_tex}.get(fmt)
+    else:
+        result = filled[0][1]
+        text = render_markdown if fmt == "md" else None
+    if text is None:
         click.echo(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False, default=str))
     else:
-        click.echo(render_markdown(result), nl=False)
+        click.echo(text(result), nl=False)
 
 
 __all__ = ["checklist", "group", "repeat", "reproduce"]
