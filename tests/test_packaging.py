@@ -47,6 +47,14 @@ def test_wheel_installs_one_namespace_with_data_and_command(tmp_path: Path) -> N
         "modelkb/cli/__init__.py",
     ):
         assert expected in names, expected
+    root = Path(__file__).resolve().parents[1]
+    sources = {root / "src" / "modelkb": "modelkb"} | {
+        root / name: f"modelkb/{name}" for name in ("collector", "site_builder", "serverless")
+    }
+    for folder, prefix in sources.items():  # every subpackage, also ones added later
+        for init in folder.rglob("__init__.py"):
+            expected = f"{prefix}/{init.relative_to(folder).as_posix()}"
+            assert expected in names, f"{expected} is missing from the wheel (pyproject packages)"
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -78,7 +86,8 @@ def test_wheel_installs_one_namespace_with_data_and_command(tmp_path: Path) -> N
             str(vpy),
             "-c",
             "import modelkb.collector, modelkb.templates as t; print(modelkb.collector.__file__); "
-            "import importlib.resources as r; print(r.files('modelkb.templates').joinpath('model_card.md.j2').is_file())",
+            "import importlib.resources as r; "
+            "print(r.files('modelkb.templates').joinpath('model_card.md.j2').is_file())",
         ],
         capture_output=True,
         text=True,

@@ -444,6 +444,21 @@ def _warnings(meta: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"entries": shown, "more": max(0, len(items) - MAX_WARNINGS)}
 
 
+def _imported(meta: Mapping[str, Any]) -> str | None:
+    """Where an imported run came from, and what that tool did not record (never invented)."""
+    imported = meta.get("imported")
+    if not isinstance(imported, Mapping) or not imported.get("from"):
+        return None
+    tool = _text(imported["from"])
+    text = f"Imported from {tool} ({_text(imported.get('uri'))})."
+    missing = [str(m) for m in imported.get("not_recorded") or []]
+    if missing:
+        text += f" Not recorded by {tool}: {', '.join(missing)}."
+    if imported.get("axis") == "step":
+        text += " Metrics were logged per step; the history's epoch numbers count the steps."
+    return text
+
+
 def card_context(meta: Mapping[str, Any]) -> dict[str, Any]:
     """Every variable of the card template (sections that do not apply are ``None`` or empty)."""
     return {
@@ -451,6 +466,7 @@ def card_context(meta: Mapping[str, Any]) -> dict[str, Any]:
         "title": f"{_text(meta.get('project'))} / {_text(meta.get('name'))}",
         "summary": _summary(meta),
         "notes": meta.get("notes") or None,
+        "imported": _imported(meta),
         "hyperparameters": _hyperparameters(meta),
         "architecture": _architecture(meta),
         "dataset": _dataset(meta),

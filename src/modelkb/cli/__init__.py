@@ -58,8 +58,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Write a run as a zip/tar archive usable without ModelKB.",
     ),
     "import": (
-        "publish_commands:import_",
-        "Add a run from an exported archive (verified, safely unpacked).",
+        "import_commands:import_group",
+        "Add runs: an exported archive (verified, safely unpacked) or TensorBoard logs.",
     ),
     "push": ("publish_commands:push", "Upload a run's bundle to S3 and print its global id."),
     "clone": (

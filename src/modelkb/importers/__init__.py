@@ -1,0 +1,1 @@
+"""Importers: runs tracked with other tools (TensorBoard) become ModelKB bundles."""
