@@ -186,11 +186,6 @@ class Index:
         )
         conn.executemany("INSERT OR IGNORE INTO keys(key) VALUES (?)", [(r[0],) for r in rows])
 
-    def upsert(self, metadata: dict[str, Any], *, path: str, sealed: bool, mtime_ns: int) -> None:
-        """Add or replace one bundle's entry."""
-        with self.transaction() as conn:
-            self._upsert(conn, metadata, path, sealed, mtime_ns)
-
     def upsert_many(self, entries: Iterable[tuple[dict[str, Any], str, bool, int]]) -> int:
         """Add or replace many entries in one transaction; returns how many."""
         count = 0

@@ -62,7 +62,8 @@ def package(
     out = Path(out_dir or f"modelkb-lambda-{bundle.id[-8:]}")
     result = _render(bundle, out, memory_size=memory_size, timeout=timeout)
     click.echo(
-        f"Packaged run {bundle.id} ({result.spec['kind']}, {result.spec['framework'] or 'unknown framework'}) into {result.path}"
+        f"Packaged run {bundle.id} ({result.spec['kind']}, "
+        f"{result.spec['framework'] or 'unknown framework'}) into {result.path}"
     )
     click.echo(f"  files: {', '.join(result.files)}")
     click.echo(f"  try it: python {result.path / 'predict.py'} {result.path / 'model.onnx'} INPUT")

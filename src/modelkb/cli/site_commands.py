@@ -89,7 +89,7 @@ def build(
             progress=progress,
             force=force,
         )
-    report_problems(store)
+    report_problems(report.problems)
     click.echo(
         f"Built {report.experiments} experiment(s) in {report.projects} project(s) into {report.out} "
         f"in {report.seconds:.1f} s ({report.rendered} page(s) rendered"

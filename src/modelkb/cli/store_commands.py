@@ -96,7 +96,7 @@ def ls(
     """List experiments (of PROJECT), newest first."""
     store = open_store(store_path)
     runs = store.search(project=project)
-    report_problems(store)
+    report_problems(store.problems)
     if not runs and fmt == "table":
         where = f"project {project!r} of " if project else ""
         click.echo(
@@ -132,7 +132,7 @@ def query(
     """
     store = open_store(store_path)
     runs = store.search(expression, project=project)
-    report_problems(store)
+    report_problems(store.problems)
     _print_runs(runs, store.index.known_keys(), columns, sort, fmt, limit)
 
 
@@ -209,7 +209,7 @@ def compare(
         values = [f.get(key) for f in flats]
         if not show_all and all(v == values[0] for v in values):
             continue
-        rows.append({"field": key, **dict(zip(ids, values))})
+        rows.append({"field": key, **dict(zip(ids, values, strict=True))})
     emit_rows(rows, ["field", *ids], fmt)
     if fmt == "table":
         same = len(keys) - len(rows) if not show_all else 0
@@ -241,7 +241,7 @@ def reindex(store_path: str | None) -> None:
     """Rebuild the index from the bundles (seals runs whose process died as 'interrupted')."""
     store = open_store(store_path)
     count, problems = store.reindex()
-    report_problems(store)
+    report_problems(problems)
     click.echo(
         f"indexed {count} experiment(s) in {store.root}"
         + (f"; skipped {len(problems)} unreadable" if problems else "")
