@@ -28,7 +28,8 @@ from modelkb.errors import (
 )
 from modelkb.publishing.clone import clone
 from modelkb.publishing.s3 import push_bundle
-from modelkb.publishing.s3_site import cache_control, content_type, publish_site
+from modelkb.publishing.s3_client import content_type
+from modelkb.publishing.s3_site import cache_control, publish_site
 from modelkb.store import Store
 
 pytest.importorskip("boto3")
@@ -118,7 +119,7 @@ def test_clone_of_tampered_object_leaves_store_untouched(
     other = Store(tmp_path / "other")
     make_bundle(other.root, "Other")
     snapshot = store_snapshot(other)
-    with pytest.raises(IntegrityError, match="code/train.py"):
+    with pytest.raises(IntegrityError, match=r"code/train\.py"):
         clone(other, gid, endpoint_url=moto)
     assert store_snapshot(other) == snapshot
 
