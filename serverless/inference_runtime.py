@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 if __package__:  # imported as modelkb.serverless.inference_runtime (tests, benchmarks)
-    from .preprocess_runtime import InputError, prepare_batch
+    from modelkb.serverless.preprocess_runtime import InputError, prepare_batch
 else:  # the generated package: preprocess.py sits next to this file
     from preprocess import InputError, prepare_batch
 
@@ -171,7 +171,9 @@ class Predictor:
         probabilities = scores
         if self.mode in ("sigmoid", "binary") and len(probabilities) == 1:
             probabilities = [1.0 - probabilities[0], probabilities[0]]
-        ranked = sorted(zip(self.labels(len(probabilities)), probabilities), key=_descending)
+        ranked = sorted(
+            zip(self.labels(len(probabilities)), probabilities, strict=True), key=_descending
+        )
         if top_k is not None:
             ranked = ranked[:top_k]
         return {

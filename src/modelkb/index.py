@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .fields import flatten
-from .ids import slugify
-from .query import FIELDS_DDL, Query, field_rows
+from modelkb.fields import flatten
+from modelkb.ids import slugify
+from modelkb.query import FIELDS_DDL, Query, field_rows
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..store import Problem, Store
+from modelkb.store import Problem, Store
 
 DEFAULT_COLUMNS = (
     "id",

@@ -7,10 +7,16 @@ from typing import Any
 
 import click
 
-from ..errors import QuerySyntaxError, UnknownFieldError
-from ..fields import flatten, resolve, suggest
-from ..index import IndexedRun
-from .options import DEFAULT_COLUMNS, emit_rows, open_store, report_problems, store_option
+from modelkb.cli.options import (
+    DEFAULT_COLUMNS,
+    emit_rows,
+    open_store,
+    report_problems,
+    store_option,
+)
+from modelkb.errors import QuerySyntaxError, UnknownFieldError
+from modelkb.fields import flatten, resolve, suggest
+from modelkb.index import IndexedRun
 
 FORMAT = click.Choice(["table", "json", "csv"])
 
@@ -178,7 +184,7 @@ def show(experiment_id: str, store_path: str | None, as_json: bool) -> None:
     if meta.get("reproduces"):
         click.echo(f"\nreproduces {meta['reproduces']}")
     if meta.get("group"):
-        from ..reproducibility.repeat import format_mean_std, group_statistics
+        from modelkb.reproducibility.repeat import format_mean_std, group_statistics
 
         stats = group_statistics(store, str(meta["group"]))
         click.echo(f"\ngroup {meta['group']}: {stats['n']} run(s), seeds {stats.get('seeds')}")
