@@ -301,10 +301,3 @@ def serve_package(
     """
     invoke = rie_invoker(rie_url) if rie_url else in_process(load_handler(package_dir))
     return LambdaHTTPServer((host, port), invoke, **limits)
-
-
-def start_in_thread(server: LambdaHTTPServer) -> threading.Thread:
-    """Run ``server.serve_forever`` in a daemon thread (tests, benchmarks)."""
-    thread = threading.Thread(target=server.serve_forever, name="modelkb-serve", daemon=True)
-    thread.start()
-    return thread

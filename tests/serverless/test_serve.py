@@ -13,8 +13,9 @@ import pytest
 from apigw import call
 from tools import rie_binary
 
+from modelkb.serve_loop import start_in_thread
 from modelkb.serverless import rie
-from modelkb.serverless.local_server import http_event, serve_package, start_in_thread
+from modelkb.serverless.local_server import http_event, serve_package
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ def test_local_server_concurrent_requests_equal_in_process(
         bodies = [{"inputs": sample} for sample in case.raw[:40]]
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(lambda body: _post(server.url + "/predict", body), bodies))
-        for body, (status, answer) in zip(bodies, answers):
+        for body, (status, answer) in zip(bodies, answers, strict=True):
             assert status == 200
             assert answer == call(handlers[name], "POST", "/predict", body)[1]
         assert _post(server.url + "/predict", b"{nope")[0] == 400
