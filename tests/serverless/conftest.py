@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from modelkb.extras import available
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 KINDS = ("image", "tabular", "text")
@@ -37,11 +39,11 @@ def cases(store_root: Path) -> dict[str, object]:
     import bundles
 
     found: dict[str, object] = {}
-    if _importable("keras") and _importable("tf2onnx"):
+    if available("keras") and available("tf2onnx"):
         for kind in KINDS:
             case = bundles.keras_case(store_root, kind)
             found[case.name] = case
-    if _importable("torch") and _importable("onnxscript"):
+    if available("torch") and available("onnxscript"):
         for kind in KINDS:
             case = bundles.torch_case(store_root, kind)
             found[case.name] = case
@@ -68,9 +70,3 @@ def handlers(packages: dict[str, Path]) -> dict[str, object]:
     from modelkb.serverless.local_server import load_handler
 
     return {name: load_handler(path) for name, path in packages.items()}
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
