@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+# Relative on purpose, the one exception to absolute imports: this file ships verbatim into every
+# package, where naming modelkb would tie it to a library that is not installed there.
 if __package__:  # imported as modelkb.serverless.inference_runtime (tests, benchmarks)
-    from modelkb.serverless.preprocess_runtime import InputError, prepare_batch
+    from .preprocess_runtime import InputError, prepare_batch
 else:  # the generated package: preprocess.py sits next to this file
     from preprocess import InputError, prepare_batch
 
