@@ -91,19 +91,24 @@ def http_event(
             "time": datetime.now(timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(time.time() * 1000),
         },
-        "isBase64Encoded": False,
+        **body_fields(body),
     }
     if parts.query:
         event["queryStringParameters"] = dict(parse_qsl(parts.query, keep_blank_values=True))
     if "cookie" in lowered:
         event["cookies"] = [c.strip() for c in lowered["cookie"].split(";") if c.strip()]
-    if body:
-        try:
-            event["body"] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            event["body"] = base64.b64encode(body).decode("ascii")
-            event["isBase64Encoded"] = True
     return event
+
+
+def body_fields(body: bytes) -> dict[str, Any]:
+    """An event's ``body`` and ``isBase64Encoded`` as API Gateway sets them: UTF-8 text as it is,
+    anything else base64-encoded; no ``body`` at all when the request has none."""
+    if not body:
+        return {"isBase64Encoded": False}
+    try:
+        return {"body": body.decode("utf-8"), "isBase64Encoded": False}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}
 
 
 class LambdaContext:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from modelkb.extras import available
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 KINDS = ("image", "tabular", "text")
 FRAMEWORKS = ("keras", "torch")
@@ -36,16 +33,16 @@ def cases(store_root: Path) -> dict[str, object]:
     """Six trained-and-exported models (Keras and PyTorch x image, tabular, text), as bundles."""
     pytest.importorskip("sklearn")
     pytest.importorskip("onnxruntime")
-    import bundles
+    from support import serving_models
 
     found: dict[str, object] = {}
     if available("keras") and available("tf2onnx"):
         for kind in KINDS:
-            case = bundles.keras_case(store_root, kind)
+            case = serving_models.keras_case(store_root, kind)
             found[case.name] = case
     if available("torch") and available("onnxscript"):
         for kind in KINDS:
-            case = bundles.torch_case(store_root, kind)
+            case = serving_models.torch_case(store_root, kind)
             found[case.name] = case
     if not found:
         pytest.skip("neither keras+tf2onnx nor torch+onnxscript is installed")

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from apigw import call
+from support.apigw import call
 
 from modelkb.serve_loop import start_in_thread
 from modelkb.serverless.local_server import serve_package

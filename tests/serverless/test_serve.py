@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from apigw import call
-from tools import rie_binary
+from support.apigw import call, recorded_event
+from support.container_tools import rie_binary
 
 from modelkb.serve_loop import start_in_thread
 from modelkb.serverless import rie
@@ -61,6 +61,12 @@ def test_event_shape_matches_api_gateway_v2() -> None:
     ]
     binary = http_event("POST", "/predict", b"\xff\x00")
     assert binary["isBase64Encoded"] is True
+    # The local server hands the handler what API Gateway would: the fields of a recorded event.
+    recorded = recorded_event("predict")
+    plain = http_event("POST", "/predict", b'{"a": 1}', {"content-type": "application/json"})
+    assert set(plain) == set(recorded)
+    assert set(plain["requestContext"]) == set(recorded["requestContext"])
+    assert set(plain["requestContext"]["http"]) == set(recorded["requestContext"]["http"])
 
 
 def test_local_server_concurrent_requests_equal_in_process(
