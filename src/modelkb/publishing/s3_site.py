@@ -23,17 +23,8 @@ from typing import Any
 
 from modelkb.bundle import METADATA_FILE
 from modelkb.errors import PublishError
-from modelkb.publishing.s3_client import (
-    S3Location,
-    boto_errors,
-    check_bucket,
-    content_type,
-    make_client,
-    remote_objects,
-    same_object,
-    translate_error,
-    upload_failed,
-)
+from modelkb.publishing import s3_client
+from modelkb.publishing.s3_client import S3Location
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +117,7 @@ def _unchanged(
     etag = remote.get("ETag", "")
     if etag and "-" not in etag:  # a single-part upload: the ETag is the MD5, no request needed
         return remote.get("Size") == size and etag == md5
-    return same_object(client, location.bucket, key, remote, size=size, sha256=sha)
+    return s3_client.same_object(client, location.bucket, key, remote, size=size, sha256=sha)
 
 
 def public_read_statement(location: S3Location) -> dict[str, Any]:
@@ -216,12 +207,12 @@ def publish_site(
             hint="Build it first with `modelkb build --out DIR`.",
         )
     files = local_files(root)
-    client = client or make_client(endpoint_url)
-    check_bucket(client, location)
+    client = client or s3_client.make_client(endpoint_url)
+    s3_client.check_bucket(client, location)
     result = SiteSyncResult()
     remote_url = location.url()
     try:
-        remote = remote_objects(client, location)
+        remote = s3_client.remote_objects(client, location)
         wanted = {location.key(relpath) for relpath in files}
         foreign = _foreign_bundles(remote, wanted) if (public or delete) else []
         if foreign:
@@ -252,7 +243,7 @@ def publish_site(
                 location.bucket,
                 key,
                 ExtraArgs={
-                    "ContentType": content_type(key),
+                    "ContentType": s3_client.content_type(key),
                     "CacheControl": cache_control(key),
                     "Metadata": {"sha256": sha},
                 },
@@ -275,7 +266,9 @@ def publish_site(
             _make_public(client, location)
             result.public = True
             result.public_scope = f"s3://{location.bucket}/{location.key('*')}"
-    except (*boto_errors(), upload_failed()) as err:
+    except (*s3_client.boto_errors(), s3_client.upload_failed()) as err:
         # An upload failure wraps the botocore error that says what went wrong.
-        raise translate_error(err.__cause__ or err, remote=remote_url, action="publish to") from err
+        raise s3_client.translate_error(
+            err.__cause__ or err, remote=remote_url, action="publish to"
+        ) from err
     return result
