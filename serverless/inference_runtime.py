@@ -62,9 +62,8 @@ SMALL_OUTPUT = 4096
 def score_rows(outputs: np.ndarray, mode: str) -> list[list[float]]:
     """:func:`postprocess` as lists of Python floats, one per sample, refusing NaN and infinities.
 
-    Small outputs skip numpy: for a few dozen scores its per-call overhead is most of the work
-    (~15 us of a small model's request). Same formulas; results agree with :func:`postprocess`
-    to the last bit or two.
+    Small outputs skip numpy: for a few dozen scores its per-call overhead is most of the work.
+    Same formulas; results agree with :func:`postprocess` to the last bit or two.
     """
     if outputs.size > SMALL_OUTPUT or mode not in ("softmax", "none", "binary", "regression"):
         scores = postprocess(outputs, mode)

@@ -153,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.request_timeout  # read by StreamRequestHandler.setup
         super().setup()
-        # Without this, small responses wait for the peer's delayed ACK (~40-90 ms a call).
+        # Without this, a small response waits for the peer's delayed ACK before it is sent.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
