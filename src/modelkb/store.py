@@ -73,7 +73,8 @@ class ScanEntry:
 
     Attributes:
         folder: The bundle folder.
-        stamp: Its :class:`Stamp` (``None`` for an unsealed run), taken before the bundle was read.
+        stamp: Its :class:`Stamp`, taken before the bundle was read (``None`` for an unsealed run,
+            and when ``bundle`` is).
         bundle: The bundle, or ``None`` when the scan's ``current`` test said the caller's copy
             is up to date and the folder was not read.
     """
@@ -151,8 +152,8 @@ class Store:
             if current is not None and current(folder):
                 yield ScanEntry(folder, None, None)
                 continue
-            stamp = metadata_stamp(folder)
             try:
+                stamp = metadata_stamp(folder)
                 bundle = read_bundle(folder, validate=validate)
                 if seal_dead_runs and not bundle.sealed and bundle.status == "interrupted":
                     seal_interrupted(bundle)
