@@ -21,8 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ContainerToolError
-from .render import PLATFORMS, PYTHON_VERSION
+from modelkb.errors import ContainerToolError
+from modelkb.serverless.render import PLATFORMS, PYTHON_VERSION
 
 logger = logging.getLogger(__name__)
 

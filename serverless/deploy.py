@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DeployError
-from .sam import load_template, translate
+from modelkb.errors import DeployError
+from modelkb.serverless.sam import load_template, translate
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,13 @@ def plan_deploy(
         endpoint_url=endpoint_url,
     )
     plan.steps = [
-        f"render the package into {package_dir} (handler.py, Dockerfile, template.yaml, model.onnx, ...)",
-        "vendor onnxruntime, numpy, powertools (and Pillow for images) into deps/ for manylinux_2_28_x86_64 / CPython 3.12",
+        f"render the package into {package_dir} "
+        "(handler.py, Dockerfile, template.yaml, model.onnx, ...)",
+        "vendor onnxruntime, numpy, powertools (and Pillow for images) into deps/ "
+        "for manylinux_2_28_x86_64 / CPython 3.12",
         f"create the ECR repository {plan.repository!r} if missing and log the container engine in to it",
-        f"build the image from public.ecr.aws/lambda/python:3.12 and push it as <account>.dkr.ecr.{region}.amazonaws.com/{plan.repository}:{plan.image_tag}",
+        "build the image from public.ecr.aws/lambda/python:3.12 and push it as "
+        f"<account>.dkr.ecr.{region}.amazonaws.com/{plan.repository}:{plan.image_tag}",
         "translate template.yaml with the SAM translator locally (ImageUri = the pushed image)",
         f"create or update the CloudFormation stack {stack!r} (CAPABILITY_IAM) and wait for it",
         "print the stack's InvokeUrl output",
@@ -146,7 +149,7 @@ def registry_login(
 
 def push_image(local_tag: str, image_uri: str, *, login: tuple[str, str, str], engine: Any) -> None:
     """Log the engine in to the registry, tag and push (buildah/podman/docker)."""
-    from .container import run_tool
+    from modelkb.serverless.container import run_tool
 
     registry, username, password = login
     run_tool(
@@ -288,8 +291,8 @@ def record_deployment(
     session: Any = None,
 ) -> dict[str, Any]:
     """Write a finished deploy into the bundle through ``store`` (so the index and the catalog see it)."""
-    from ..ids import utc_now
-    from .example_request import example_request
+    from modelkb.ids import utc_now
+    from modelkb.serverless.example_request import example_request
 
     digest = image_digest(
         result.image_uri, region=plan.region, endpoint_url=plan.endpoint_url, session=session

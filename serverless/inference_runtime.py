@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+# Relative on purpose, the one exception to absolute imports: this file ships verbatim into every
+# package, where naming modelkb would tie it to a library that is not installed there.
 if __package__:  # imported as modelkb.serverless.inference_runtime (tests, benchmarks)
     from .preprocess_runtime import InputError, prepare_batch
 else:  # the generated package: preprocess.py sits next to this file
@@ -60,9 +62,8 @@ SMALL_OUTPUT = 4096
 def score_rows(outputs: np.ndarray, mode: str) -> list[list[float]]:
     """:func:`postprocess` as lists of Python floats, one per sample, refusing NaN and infinities.
 
-    Small outputs skip numpy: for a few dozen scores its per-call overhead is most of the work
-    (~15 us of a small model's request). Same formulas; results agree with :func:`postprocess`
-    to the last bit or two.
+    Small outputs skip numpy: for a few dozen scores its per-call overhead is most of the work.
+    Same formulas; results agree with :func:`postprocess` to the last bit or two.
     """
     if outputs.size > SMALL_OUTPUT or mode not in ("softmax", "none", "binary", "regression"):
         scores = postprocess(outputs, mode)
@@ -171,7 +172,9 @@ class Predictor:
         probabilities = scores
         if self.mode in ("sigmoid", "binary") and len(probabilities) == 1:
             probabilities = [1.0 - probabilities[0], probabilities[0]]
-        ranked = sorted(zip(self.labels(len(probabilities)), probabilities), key=_descending)
+        ranked = sorted(
+            zip(self.labels(len(probabilities)), probabilities, strict=True), key=_descending
+        )
         if top_k is not None:
             ranked = ranked[:top_k]
         return {

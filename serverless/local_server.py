@@ -91,19 +91,24 @@ def http_event(
             "time": datetime.now(timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(time.time() * 1000),
         },
-        "isBase64Encoded": False,
+        **body_fields(body),
     }
     if parts.query:
         event["queryStringParameters"] = dict(parse_qsl(parts.query, keep_blank_values=True))
     if "cookie" in lowered:
         event["cookies"] = [c.strip() for c in lowered["cookie"].split(";") if c.strip()]
-    if body:
-        try:
-            event["body"] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            event["body"] = base64.b64encode(body).decode("ascii")
-            event["isBase64Encoded"] = True
     return event
+
+
+def body_fields(body: bytes) -> dict[str, Any]:
+    """An event's ``body`` and ``isBase64Encoded`` as API Gateway sets them: UTF-8 text as it is,
+    anything else base64-encoded; no ``body`` at all when the request has none."""
+    if not body:
+        return {"isBase64Encoded": False}
+    try:
+        return {"body": body.decode("utf-8"), "isBase64Encoded": False}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode("ascii"), "isBase64Encoded": True}
 
 
 class LambdaContext:
@@ -148,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.request_timeout  # read by StreamRequestHandler.setup
         super().setup()
-        # Without this, small responses wait for the peer's delayed ACK (~40-90 ms a call).
+        # Without this, a small response waits for the peer's delayed ACK before it is sent.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -301,10 +306,3 @@ def serve_package(
     """
     invoke = rie_invoker(rie_url) if rie_url else in_process(load_handler(package_dir))
     return LambdaHTTPServer((host, port), invoke, **limits)
-
-
-def start_in_thread(server: LambdaHTTPServer) -> threading.Thread:
-    """Run ``server.serve_forever`` in a daemon thread (tests, benchmarks)."""
-    thread = threading.Thread(target=server.serve_forever, name="modelkb-serve", daemon=True)
-    thread.start()
-    return thread

@@ -21,8 +21,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ..errors import PackageError
-from .spec import build_spec
+from modelkb.errors import PackageError
+from modelkb.serverless.spec import build_spec
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def choose_postprocess(session: Any, spec: dict[str, Any]) -> str:
     """
     import numpy as np
 
-    from .preprocess_runtime import numpy_dtype
+    from modelkb.serverless.preprocess_runtime import numpy_dtype
 
     if spec.get("task") == "regression":  # the recorded loss says so: values, whatever their number
         return "regression"
@@ -244,9 +244,9 @@ def render_package(
 
 def _example(model_path: Path, spec: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The example body and the packaged model's answer to it (refused at package time if it fails)."""
-    from .example_request import example_request, request_samples
-    from .inference_runtime import Predictor
-    from .preprocess_runtime import InputError
+    from modelkb.serverless.example_request import example_request, request_samples
+    from modelkb.serverless.inference_runtime import Predictor
+    from modelkb.serverless.preprocess_runtime import InputError
 
     body = example_request(spec)
     samples, batch = request_samples(body)

@@ -24,8 +24,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from ..errors import ContainerToolError
-from ..fsutil import atomic_target
+from modelkb.errors import ContainerToolError
+from modelkb.fsutil import atomic_target
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def wait_until_invokable(
     url: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     """Poll the RIE with a GET /health event until the function answers."""
-    from .local_server import http_event
+    from modelkb.serverless.local_server import http_event
 
     deadline = time.monotonic() + timeout
     data = json.dumps(http_event("GET", "/health")).encode()

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import PackageError
+from modelkb.errors import PackageError
 
 PLACEHOLDER_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/modelkb:placeholder"
 _MANAGED_POLICIES = {

@@ -39,12 +39,11 @@ import modelkb
 from modelkb.errors import OutputFolderError
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
+from modelkb.site_builder import assets, mkdocs_shell, pages
+from modelkb.site_builder import checklist as site_checklist
+from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
+from modelkb.site_builder.search_index import write_search_index
 from modelkb.store import Problem, Store
-
-from . import assets, mkdocs_shell, pages
-from . import checklist as site_checklist
-from .catalog import ExperimentSummary, load_metadata, scan, summary_from_json
-from .search_index import write_search_index
 
 logger = logging.getLogger(__name__)
 

@@ -1,28 +1,28 @@
 """Collect a store's bundles into the catalog's data model.
 
 Reads bundles directly (``metadata.json`` is the truth), so the build never depends on the SQLite
-index being current. A bundle that cannot be read is reported as a :class:`~modelkb.store.Problem`
-and skipped. Each experiment is summarised as a :class:`ExperimentSummary`: everything the
-dashboard, project tables and search index need, small enough to cache between builds.
+index being current: the walk is the store's own :meth:`~modelkb.store.Store.scan`. A bundle that
+cannot be read or used is reported as a :class:`~modelkb.store.Problem` and skipped. Each
+experiment is summarised as a :class:`ExperimentSummary`: everything the dashboard, project tables
+and search index need, small enough to cache between builds.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from modelkb.bundle import METADATA_FILE, RUN_STATE_FILE, read_bundle
+from modelkb.bundle import read_bundle
 from modelkb.errors import BundleError
 from modelkb.fields import flatten
 from modelkb.ids import slugify
 from modelkb.query import field_rows
-from modelkb.store import Problem, Store
+from modelkb.store import Problem, Store, metadata_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ class ExperimentSummary:
         return None if cell is None else decode_cell(cell)[1]
 
     def to_json(self) -> dict[str, Any]:
-        # Shallow on purpose: dataclasses.asdict deep-copies every cell (6 s for 10,000 runs).
+        # Shallow on purpose: dataclasses.asdict deep-copies every cell, which dominates the
+        # cache write of a large store.
         return {name: getattr(self, name) for name in _FIELD_NAMES}
 
 
@@ -177,14 +178,6 @@ def project_slug(title: str) -> str:
     return f"{slug}-project" if slug in RESERVED_SLUGS else slug
 
 
-def _stamp(folder: Path) -> list[int] | None:
-    try:
-        info = os.stat(folder / METADATA_FILE)
-    except FileNotFoundError:
-        return None
-    return [info.st_mtime_ns, info.st_size]
-
-
 @dataclass
 class ScanResult:
     """The outcome of :func:`scan`.
@@ -224,29 +217,25 @@ def scan(
         None if projects is None else {p for name in projects for p in (name, project_slug(name))}
     )
     by_path = {summary.path: summary for summary in (previous or {}).values()}
+
+    def cached(folder: Path) -> bool:
+        summary = by_path.get(str(folder))
+        stamp = metadata_stamp(folder)
+        return summary is not None and stamp is not None and summary.stamp == list(stamp)
+
     result = ScanResult({}, set(), {}, [])
-    for folder in store.iter_bundle_dirs():
-        stamp = _stamp(folder)
-        cached = by_path.get(str(folder))
-        if cached is not None and stamp is not None and cached.stamp == stamp:
-            summary = cached
+    for entry in store.scan(current=cached, validate=validate):
+        if isinstance(entry, Problem):
+            result.problems.append(entry)
+            continue
+        folder = entry.folder
+        if entry.bundle is None:
+            summary = by_path[str(folder)]
         else:
-            if stamp is None and not (folder / RUN_STATE_FILE).exists():
-                result.problems.append(
-                    Problem(str(folder), "not a bundle: neither metadata.json nor run.json")
-                )
-                continue
+            metadata = entry.bundle.metadata
+            stamp = None if entry.stamp is None else list(entry.stamp)
             try:
-                bundle = read_bundle(folder, validate=validate)
-                metadata = bundle.metadata
-                if not isinstance(metadata.get("id"), str) or not isinstance(
-                    metadata.get("project"), str
-                ):
-                    raise BundleError("metadata.json lacks a string 'id' or 'project'")
-                if not SAFE_ID.fullmatch(metadata["id"]):
-                    raise BundleError(
-                        f"unusable experiment id {metadata['id'][:80]!r} (letters, digits, '-', '_' only)"
-                    )
+                _check_identity(metadata)
                 summary = summarize(
                     metadata, folder=folder, slug=project_slug(metadata["project"]), stamp=stamp
                 )
@@ -259,7 +248,7 @@ def scan(
                 AttributeError,
                 RecursionError,
             ) as err:
-                result.problems.append(Problem(str(folder), str(err).removeprefix(f"{folder}: ")))
+                result.problems.append(Problem.from_error(folder, err))
                 continue
             result.changed.add(summary.id)
             result.metadata[summary.id] = metadata
@@ -273,8 +262,17 @@ def scan(
         result.summaries[summary.id] = summary
     for problem in result.problems:
         logger.warning("skipped %s", problem)
-    store.problems = list(result.problems)
     return result
+
+
+def _check_identity(metadata: Mapping[str, Any]) -> None:
+    """The catalog names pages and folders after the id and project: both must be usable."""
+    if not isinstance(metadata.get("id"), str) or not isinstance(metadata.get("project"), str):
+        raise BundleError("metadata.json lacks a string 'id' or 'project'")
+    if not SAFE_ID.fullmatch(metadata["id"]):
+        raise BundleError(
+            f"unusable experiment id {metadata['id'][:80]!r} (letters, digits, '-', '_' only)"
+        )
 
 
 def load_metadata(summary: ExperimentSummary) -> dict[str, Any]:

@@ -10,16 +10,15 @@ rewrites that one small JSON file, not the pages of the project's other runs.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import math
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from modelkb.bundle import Bundle
+from modelkb.extras import available
 from modelkb.reproducibility.checklist import (
     FLOPS_MAX_BYTES,
     ITEMS,
@@ -27,8 +26,7 @@ from modelkb.reproducibility.checklist import (
     model_path,
     project_summary,
 )
-
-from .catalog import ExperimentSummary, decode_cell, shorten
+from modelkb.site_builder.catalog import ExperimentSummary, decode_cell, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +42,6 @@ _PROJECT_KEYS = ("id", "seed", "group", "reproduces")
 _PROJECT_PREFIXES = ("hyperparameters.", "metrics.final.")
 
 
-@lru_cache(maxsize=1)
-def _onnx_available() -> bool:
-    return importlib.util.find_spec("onnx") is not None
-
-
 def _flops(bundle: Bundle) -> bool | dict[str, Any]:
     """An estimate for small enough models when ``onnx`` is installed; else ``False`` (the item says how)."""
     path = model_path(bundle)
@@ -56,7 +49,7 @@ def _flops(bundle: Bundle) -> bool | dict[str, Any]:
         size = path.stat().st_size
     except OSError:
         return False
-    if size > FLOPS_MAX_BYTES or not _onnx_available():
+    if size > FLOPS_MAX_BYTES or not available("onnx"):
         return False
     from modelkb.reproducibility.flops import estimate_flops
 

@@ -196,7 +196,7 @@ class Chrome:
 
 
 def _squeeze(html: str) -> str:
-    """Drop blank lines and indentation (about 2.4 KB of every experiment page; a newline stays,
+    """Drop blank lines and indentation (a good part of every experiment page; a newline stays,
     so whitespace between inline elements survives). Left alone if it holds ``<pre>``/``<textarea>``."""
     if "<pre" in html or "<textarea" in html:
         return html

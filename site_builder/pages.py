@@ -20,10 +20,9 @@ from markupsafe import Markup
 
 from modelkb.fields import flatten
 from modelkb.query import field_rows
+from modelkb.site_builder.catalog import ExperimentSummary, shorten
+from modelkb.site_builder.checklist import run_checklist
 from modelkb.task import lower_is_better, run_task
-
-from .catalog import ExperimentSummary, shorten
-from .checklist import run_checklist
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
 
@@ -351,7 +350,8 @@ def _curl(url: str, body: object) -> str:
     if not url or not isinstance(body, Mapping):
         return ""
     payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).replace("'", "'\\''")
-    return f"curl -s -X POST {shlex.quote(url.rstrip('/') + '/predict')} -H 'content-type: application/json' -d '{payload}'"
+    endpoint = shlex.quote(url.rstrip("/") + "/predict")
+    return f"curl -s -X POST {endpoint} -H 'content-type: application/json' -d '{payload}'"
 
 
 def _url(value: object) -> str:

@@ -13,9 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .catalog import ExperimentSummary
-from .mkdocs_shell import CHROME_PAGE, TITLE_TOKEN
-from .pages import ProjectInfo
+from modelkb.site_builder.catalog import ExperimentSummary
+from modelkb.site_builder.mkdocs_shell import CHROME_PAGE, TITLE_TOKEN
+from modelkb.site_builder.pages import ProjectInfo
 
 SEARCH_KEYS = (
     ("id", "id"),
@@ -46,7 +46,10 @@ def experiment_entry(summary: ExperimentSummary) -> dict[str, str]:
 
 
 def project_entry(project: ProjectInfo) -> dict[str, str]:
-    text = f"Project {project.title}: {project.count} experiments. Owners: {', '.join(project.owners)}. Tags: {', '.join(project.tags)}."
+    text = (
+        f"Project {project.title}: {project.count} experiments. "
+        f"Owners: {', '.join(project.owners)}. Tags: {', '.join(project.tags)}."
+    )
     return {
         "location": f"projects/{project.slug}/",
         "title": escape(project.title),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
+
+from modelkb.serve_loop import start_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -62,5 +63,5 @@ def serve_in_thread(
 ) -> tuple[ThreadingHTTPServer, str]:
     """Start serving in a daemon thread; returns the server (call ``shutdown()``) and its URL."""
     server = make_server(site_dir, host=host, port=port)
-    threading.Thread(target=server.serve_forever, name="modelkb-catalog", daemon=True).start()
+    start_in_thread(server, name="modelkb-catalog")
     return server, server_url(server)

@@ -135,12 +135,12 @@ def main() -> None:
         "--skip-size", action="store_true", help="skip vendoring the Lambda deps (needs PyPI)"
     )
     args = parser.parse_args()
+    from modelkb.serve_loop import start_in_thread
     from modelkb.serverless.local_server import (
         LambdaContext,
         http_event,
         load_handler,
         serve_package,
-        start_in_thread,
     )
     from modelkb.serverless.render import render_package
 

@@ -2,7 +2,7 @@
 
 Usage: ``python bench/site/bench_build.py [--count 10000] [--projects 20] [--workdir DIR] [--no-browser]``
 
-Measures, on synthetic bundles (``synthetic.py``):
+Measures, on synthetic bundles (``tests/support/synthetic_store.py``):
 
 1. a full build (cold: mkdocs shell, Netron copy, every experiment page, zips);
 2. an incremental build after adding one new run;
@@ -20,22 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import make_store
+# The synthetic-store generator and the browser options are the catalog tests' own (tests/support).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from support.browser import CHROMIUM, CHROMIUM_ARGS
+from support.synthetic_store import make_store
 
 from modelkb.site_builder.build import build_site
 from modelkb.store import Store
 
 QUERY = "epochs > 10 && optimizer = Adam && accuracy > 0.9"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def bytes_per_experiment(site: Path) -> tuple[float, float]:
@@ -58,9 +51,7 @@ def filter_timing(site: Path, slug: str) -> list[float]:
     server, url = serve_in_thread(site)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page()
             t0 = time.perf_counter()
             page.goto(f"{url}projects/{slug}/")
@@ -101,7 +92,8 @@ def main() -> None:
     make_store(store_dir, count=1, projects=1, seed=12345, start_ms=1_900_000_000_000)
     one = build_site(Store(store_dir), site)
     print(
-        f"one new run: {one.seconds:.2f} s ({one.rendered} page) = {100 * one.seconds / full.seconds:.1f} % of the full build"
+        f"one new run: {one.seconds:.2f} s ({one.rendered} page) = "
+        f"{100 * one.seconds / full.seconds:.1f} % of the full build"
     )
     per_exp, per_zip = bytes_per_experiment(site)
     print(

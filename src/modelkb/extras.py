@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from functools import cache
 from types import ModuleType
 
-from .errors import MissingExtraError
+from modelkb.errors import MissingExtraError
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -19,6 +20,8 @@ def require(module: str, extra: str) -> ModuleType:
         raise MissingExtraError(module.split(".")[0], extra) from err
 
 
+@cache
 def available(module: str) -> bool:
-    """Whether ``module`` can be imported (without importing it)."""
+    """Whether ``module`` can be imported (without importing it); remembered per process, since
+    the catalog asks once per bundle."""
     return importlib.util.find_spec(module) is not None

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .fields import flatten
-from .ids import slugify
-from .query import FIELDS_DDL, Query, field_rows
+from modelkb.fields import flatten
+from modelkb.ids import slugify
+from modelkb.query import FIELDS_DDL, Query, field_rows
 
 logger = logging.getLogger(__name__)
 
@@ -185,11 +185,6 @@ class Index:
             "INSERT INTO fields(exp, key, num, txt) VALUES (?,?,?,?)", [(rowid, *r) for r in rows]
         )
         conn.executemany("INSERT OR IGNORE INTO keys(key) VALUES (?)", [(r[0],) for r in rows])
-
-    def upsert(self, metadata: dict[str, Any], *, path: str, sealed: bool, mtime_ns: int) -> None:
-        """Add or replace one bundle's entry."""
-        with self.transaction() as conn:
-            self._upsert(conn, metadata, path, sealed, mtime_ns)
 
     def upsert_many(self, entries: Iterable[tuple[dict[str, Any], str, bool, int]]) -> int:
         """Add or replace many entries in one transaction; returns how many."""

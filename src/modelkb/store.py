@@ -5,23 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from .bundle import (
+from modelkb.bundle import (
     METADATA_FILE,
-    RUN_STATE_FILE,
     Bundle,
     read_bundle,
     seal_interrupted,
     update_metadata,
 )
-from .errors import AmbiguousIdError, BundleError, BundleNotFoundError, StoreError
-from .ids import slugify
-from .index import Index, IndexedRun
-from .query import Query
+from modelkb.errors import AmbiguousIdError, BundleError, BundleNotFoundError, StoreError
+from modelkb.ids import slugify
+from modelkb.index import Index, IndexedRun
+from modelkb.query import Query
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,46 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+    @classmethod
+    def from_error(cls, folder: Path, err: Exception) -> Problem:
+        """The problem an error while reading ``folder`` stands for (its message without the path)."""
+        if isinstance(err, OSError) and not isinstance(err, BundleError):
+            return cls(str(folder), f"cannot read: {err}")
+        return cls(str(folder), str(err).removeprefix(f"{folder}: "))
+
+
+class Stamp(NamedTuple):
+    """When ``metadata.json`` was last written and how long it is: a sealed bundle's version."""
+
+    mtime_ns: int
+    size: int
+
+
+def metadata_stamp(folder: Path) -> Stamp | None:
+    """The :class:`Stamp` of a bundle folder, or ``None`` while the run is unsealed."""
+    try:
+        info = os.stat(folder / METADATA_FILE)
+    except FileNotFoundError:
+        return None
+    return Stamp(info.st_mtime_ns, info.st_size)
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    """One bundle folder found by :meth:`Store.scan`.
+
+    Attributes:
+        folder: The bundle folder.
+        stamp: Its :class:`Stamp`, taken before the bundle was read (``None`` for an unsealed run,
+            and when ``bundle`` is).
+        bundle: The bundle, or ``None`` when the scan's ``current`` test said the caller's copy
+            is up to date and the folder was not read.
+    """
+
+    folder: Path
+    stamp: Stamp | None
+    bundle: Bundle | None
 
 
 class Store:
@@ -79,7 +118,7 @@ class Store:
         return self.root / slugify(project) / experiment_id
 
     def iter_bundle_dirs(self) -> Iterator[Path]:
-        """Every folder that looks like a bundle (has metadata.json or run.json)."""
+        """Every non-hidden ``<project>/<id>`` folder: a bundle or not, :meth:`scan` tells."""
         if not self.root.is_dir():
             return
         for project in os.scandir(self.root):
@@ -90,6 +129,45 @@ class Store:
                     continue
                 yield Path(entry.path)
 
+    def scan(
+        self,
+        *,
+        current: Callable[[Path], bool] | None = None,
+        validate: bool = True,
+        seal_dead_runs: bool = False,
+    ) -> Iterator[ScanEntry | Problem]:
+        """Every bundle folder of the store, read, or the :class:`Problem` that kept it unread.
+
+        The one walk over the store that :meth:`refresh`, :meth:`reindex` and the catalog build
+        share. When the walk finishes, its problems are also kept in :attr:`problems`.
+
+        Args:
+            current: Called with each folder before it is read; ``True`` means the caller's copy
+                is up to date, and the entry comes without a bundle (an incremental scan).
+            validate: Check each ``metadata.json`` against the JSON Schema.
+            seal_dead_runs: Seal unsealed runs whose process died (as ``interrupted``, or as they
+                ended when ``run.json`` says so: a full disk kept ``metadata.json`` from being written).
+        """
+        problems: list[Problem] = []
+        for folder in self.iter_bundle_dirs():
+            if current is not None and current(folder):
+                yield ScanEntry(folder, None, None)
+                continue
+            try:
+                stamp = metadata_stamp(folder)
+                bundle = read_bundle(folder, validate=validate)
+                if seal_dead_runs and not bundle.sealed and bundle.status != "running":
+                    seal_interrupted(bundle)
+                    stamp = metadata_stamp(folder)
+                    bundle = read_bundle(folder, validate=validate)
+            except (BundleError, OSError) as err:
+                problem = Problem.from_error(folder, err)
+                problems.append(problem)
+                yield problem
+                continue
+            yield ScanEntry(folder, stamp, bundle)
+        self.problems = problems
+
     # -- keeping the index in step with the disk -------------------------------------------------
     def refresh(self) -> list[Problem]:
         """Bring the index up to date with the bundles on disk; returns unreadable bundles.
@@ -99,44 +177,30 @@ class Store:
         ``modelkb reindex`` after editing files by hand), so refresh costs one directory listing
         per project, not one ``stat`` per bundle.
         """
-        problems: list[Problem] = []
         known = self.index.states()
+
+        def indexed_and_sealed(folder: Path) -> bool:
+            state = known.get(folder.name)
+            return state is not None and state[1] and state[0] == self.index.relative(folder)
+
         seen: set[str] = set()
         pending = []
-        for folder in self.iter_bundle_dirs():
-            state = known.get(folder.name)
-            if state is not None and state[1] and state[0] == self.index.relative(folder):
-                seen.add(folder.name)
+        for entry in self.scan(current=indexed_and_sealed):
+            if isinstance(entry, Problem):
                 continue
-            meta = folder / METADATA_FILE
-            try:
-                mtime_ns = meta.stat().st_mtime_ns
-            except FileNotFoundError:
-                if not (folder / RUN_STATE_FILE).exists():
-                    problems.append(
-                        Problem(str(folder), "not a bundle: neither metadata.json nor run.json")
-                    )
-                    continue
-                mtime_ns = -1
-            try:
-                bundle = read_bundle(folder)
-            except BundleError as err:
-                problems.append(Problem(str(folder), str(err).removeprefix(f"{folder}: ")))
+            if entry.bundle is None:
+                seen.add(entry.folder.name)
                 continue
-            except OSError as err:
-                problems.append(Problem(str(folder), f"cannot read: {err}"))
-                continue
-            pending.append((bundle.metadata, str(folder), bundle.sealed, mtime_ns))
-            seen.add(bundle.id)
+            pending.append(_index_row(entry.bundle, entry.stamp))
+            seen.add(entry.bundle.id)
         if pending:
             self.index.upsert_many(pending)
         gone = [experiment_id for experiment_id in known if experiment_id not in seen]
         if gone:
             self.index.remove(gone)
-        for problem in problems:
+        for problem in self.problems:
             logger.warning("skipped %s", problem)
-        self.problems = problems
-        return problems
+        return self.problems
 
     def update_metadata(self, id_or_prefix: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge top-level ``changes`` into a sealed bundle's metadata (unknown keys kept) and reindex it."""
@@ -155,37 +219,21 @@ class Store:
         Returns:
             The number of bundles indexed and the unreadable ones.
         """
-        problems: list[Problem] = []
-        entries = []
-        for folder in self.iter_bundle_dirs():
-            try:
-                bundle = read_bundle(folder)
-                if not bundle.sealed and bundle.status != "running" and seal_dead_runs:
-                    seal_interrupted(bundle)
-                    bundle = read_bundle(folder)
-            except BundleError as err:
-                problems.append(Problem(str(folder), str(err).removeprefix(f"{folder}: ")))
-                continue
-            except OSError as err:
-                problems.append(Problem(str(folder), f"cannot read: {err}"))
-                continue
-            meta = folder / METADATA_FILE
-            mtime_ns = meta.stat().st_mtime_ns if bundle.sealed else -1
-            entries.append((bundle.metadata, str(folder), bundle.sealed, mtime_ns))
+        entries = [
+            _index_row(entry.bundle, entry.stamp)
+            for entry in self.scan(seal_dead_runs=seal_dead_runs)
+            if isinstance(entry, ScanEntry) and entry.bundle is not None
+        ]
         self.index.clear()
         count = self.index.upsert_many(entries)
-        self.problems = problems
-        return count, problems
+        return count, self.problems
 
     def record(self, bundle_path: Path) -> None:
         """Index one bundle just written (best effort: the next refresh catches up anyway)."""
         try:
+            stamp = metadata_stamp(bundle_path)
             bundle = read_bundle(bundle_path, validate=False)
-            meta = bundle_path / METADATA_FILE
-            mtime_ns = meta.stat().st_mtime_ns if bundle.sealed else -1
-            self.index.upsert(
-                bundle.metadata, path=str(bundle_path), sealed=bundle.sealed, mtime_ns=mtime_ns
-            )
+            self.index.upsert_many([_index_row(bundle, stamp)])
         except Exception as err:
             logger.warning("could not index %s: %s", bundle_path, err)
 
@@ -267,6 +315,12 @@ class Store:
             shutil.rmtree(folder, ignore_errors=False)
         self.index.remove([experiment_id])
         return experiment_id
+
+
+def _index_row(bundle: Bundle, stamp: Stamp | None) -> tuple[dict[str, Any], str, bool, int]:
+    """What the index keeps of a read bundle; its ``mtime_ns`` is ``-1`` while the run is unsealed."""
+    mtime_ns = stamp.mtime_ns if stamp is not None and bundle.sealed else -1
+    return bundle.metadata, str(bundle.path), bundle.sealed, mtime_ns
 
 
 def _quote(text: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sample_run import SAMPLE_ID, sample_metadata
+from support.sample_run import SAMPLE_ID, sample_metadata
 
 from modelkb.store import Store
 

@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import artifact_bytes, make_bundle, run_cli, store_snapshot, tiny_onnx_model
+from support.processes import run_cli
+from support.runs import artifact_bytes, make_bundle, store_snapshot, tiny_onnx_model
 
 from modelkb.errors import BundleExistsError, IntegrityError, UnsafeArchiveError
 from modelkb.publishing.archive import safe_extract
@@ -197,7 +198,7 @@ def test_tampered_archive_is_refused_and_store_untouched(tmp_path: Path, store: 
     target = Store(tmp_path / "target")
     make_bundle(target.root, "Other")
     snapshot = store_snapshot(target)
-    with pytest.raises(IntegrityError, match="model.onnx has sha256"):
+    with pytest.raises(IntegrityError, match=r"model\.onnx has sha256"):
         import_archive(target, tampered)
     assert store_snapshot(target) == snapshot
 

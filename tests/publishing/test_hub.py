@@ -7,17 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import (
-    OTHER_TOKEN,
-    TOKEN,
-    USER,
-    artifact_bytes,
-    free_port,
-    make_bundle,
-    run_cli,
-    store_snapshot,
-    tiny_onnx_model,
-)
+from support.hub_server import OTHER_TOKEN, TOKEN, USER
+from support.processes import free_port, run_cli
+from support.runs import artifact_bytes, make_bundle, store_snapshot, tiny_onnx_model
 
 from modelkb.errors import BundleExistsError, RemoteConflictError
 from modelkb.store import Store
@@ -228,7 +220,7 @@ def test_clone_existing_and_tampered(hub, store: Store, bundle_id: str, tmp_path
         commit_message="edit",
     )
     other = Store(tmp_path / "other")
-    with pytest.raises(IntegrityError, match="code/train.py"):
+    with pytest.raises(IntegrityError, match=r"code/train\.py"):
         fetch_bundle(other, f"hf://{USER}/m", endpoint=hub.url)
     assert not list(other.iter_bundle_dirs())
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import (
-    VENV_BIN,
-    artifact_bytes,
-    free_port,
-    make_bundle,
-    run_cli,
-    stop,
-    store_snapshot,
-    wait_for_port,
-)
+from support.catalog_site import tiny_catalog
+from support.processes import VENV_BIN, free_port, local_server, run_cli
+from support.runs import artifact_bytes, make_bundle, store_snapshot
 
 from modelkb.errors import (
     BundleExistsError,
@@ -28,7 +20,8 @@ from modelkb.errors import (
 )
 from modelkb.publishing.clone import clone
 from modelkb.publishing.s3 import push_bundle
-from modelkb.publishing.s3_site import cache_control, content_type, publish_site
+from modelkb.publishing.s3_client import content_type
+from modelkb.publishing.s3_site import cache_control, publish_site
 from modelkb.store import Store
 
 pytest.importorskip("boto3")
@@ -118,7 +111,7 @@ def test_clone_of_tampered_object_leaves_store_untouched(
     other = Store(tmp_path / "other")
     make_bundle(other.root, "Other")
     snapshot = store_snapshot(other)
-    with pytest.raises(IntegrityError, match="code/train.py"):
+    with pytest.raises(IntegrityError, match=r"code/train\.py"):
         clone(other, gid, endpoint_url=moto)
     assert store_snapshot(other) == snapshot
 
@@ -170,17 +163,9 @@ def moto_with_auth() -> str:
     """A moto server that checks credentials (IAM auth on from the first request)."""
     port = free_port()
     env = {"INITIAL_NO_AUTH_ACTION_COUNT": "0", "PATH": "/usr/bin:/bin"}
-    process = subprocess.Popen(
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with local_server(command, port, env=env) as url:
+        yield url
 
 
 def test_access_denied(moto_with_auth: str, store: Store, bundle_id: str) -> None:
@@ -192,7 +177,7 @@ def test_access_denied(moto_with_auth: str, store: Store, bundle_id: str) -> Non
     done = run_cli(
         "publish",
         "site",
-        str(_site(store.root.parent / "site")),
+        str(tiny_catalog(store.root.parent / "site")),
         "s3://models/site",
         "--endpoint-url",
         moto_with_auth,
@@ -216,21 +201,6 @@ def test_errors_map_to_builtin_families(moto: str, store: Store, bundle_id: str)
 
 
 # -- publish site ----------------------------------------------------------------------------------------
-def _site(root: Path) -> Path:
-    (root / "assets").mkdir(parents=True, exist_ok=True)
-    (root / "runs").mkdir(exist_ok=True)
-    (root / "index.html").write_text(
-        "<!doctype html><title>catalog</title><h1>Runs</h1>", encoding="utf-8"
-    )
-    (root / "404.html").write_text("<!doctype html><title>missing</title>", encoding="utf-8")
-    (root / "assets" / "app.3f9c2b7e.js").write_text("console.log('hi')", encoding="utf-8")
-    (root / "assets" / "style.css").write_text("body{}", encoding="utf-8")
-    (root / "assets" / "ort.wasm").write_bytes(b"\0asm\1\0\0\0")
-    (root / "search.json").write_text("[]", encoding="utf-8")
-    (root / "runs" / "model.onnx").write_bytes(b"onnx-bytes")
-    return root
-
-
 def test_content_types_and_cache_control() -> None:
     assert content_type("a/index.html") == "text/html; charset=utf-8"
     assert content_type("x.wasm") == "application/wasm"
@@ -250,7 +220,7 @@ def test_publish_site_changed_only_delete_and_private_by_default(
     moto: str, s3, tmp_path: Path
 ) -> None:
     s3.create_bucket(Bucket="www")
-    site = _site(tmp_path / "site")
+    site = tiny_catalog(tmp_path / "site")
     s3.put_object(Bucket="www", Key="other/keep.txt", Body=b"not ours")
     s3.put_object(Bucket="www", Key="cat/stale.html", Body=b"old")
 
@@ -295,7 +265,7 @@ def test_publish_site_changed_only_delete_and_private_by_default(
 
 def test_publish_site_multipart_file_compared_by_sha256(moto: str, s3, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="www")
-    site = _site(tmp_path / "site")
+    site = tiny_catalog(tmp_path / "site")
     (site / "runs" / "big.onnx").write_bytes(
         b"\1" * (9 << 20)
     )  # over boto3's 8 MiB multipart threshold
@@ -308,7 +278,7 @@ def test_publish_site_multipart_file_compared_by_sha256(moto: str, s3, tmp_path:
 
 def test_publish_site_public_and_website(moto: str, s3, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="www")
-    site = _site(tmp_path / "site")
+    site = tiny_catalog(tmp_path / "site")
     done = run_cli(
         "publish",
         "site",
@@ -353,7 +323,7 @@ def test_publish_site_refuses_a_folder_that_is_not_a_catalog(moto: str, tmp_path
 
 def test_publish_site_never_uploads_build_state_or_dotfiles(moto: str, s3, tmp_path: Path) -> None:
     s3.create_bucket(Bucket="www")
-    site = _site(tmp_path / "site")
+    site = tiny_catalog(tmp_path / "site")
     (site / ".modelkb-build").mkdir()
     (site / ".modelkb-build" / "manifest.json").write_text(
         '{"summaries": {"path": "/home/alice/store"}}'
@@ -374,7 +344,7 @@ def test_publish_site_refuses_a_prefix_holding_pushed_bundles(
     pushed = push_bundle(
         store.get(bundle_id), "s3://www", endpoint_url=moto
     )  # a private bundle at the bucket root
-    site = _site(tmp_path / "site")
+    site = tiny_catalog(tmp_path / "site")
     done = run_cli("publish", "site", str(site), "s3://www", flag, "--endpoint-url", moto)
     assert (
         done.returncode == 1 and "pushed bundle" in done.stderr and "s3://www/site" in done.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from test_s3 import _site
+from support.catalog_site import tiny_catalog
 
 from modelkb.publishing.s3_site import publish_site
 
@@ -36,7 +36,7 @@ def test_published_site_is_served_by_the_website_endpoint(s3rver: str, tmp_path:
         aws_secret_access_key="S3RVER",
     )
     client.create_bucket(Bucket="catalog")
-    site = _site(tmp_path / "site")
+    site = tiny_catalog(tmp_path / "site")
     result = publish_site(
         site, "s3://catalog/site", website=True, public=False, endpoint_url=s3rver, client=client
     )

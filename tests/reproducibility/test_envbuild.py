@@ -6,12 +6,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from support.training_scripts import run_script
 
 from modelkb import Store
 from modelkb.cli import main
 from modelkb.reproducibility.envbuild import read_pins
-
-from .conftest import run_script
 
 IMPOSSIBLE = "modelkb-test-no-such-distribution==0.0.1"
 # What the framework-free toy script needs: ModelKB's own dependencies, at the installed versions.

@@ -11,11 +11,10 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.training_scripts import run_script
 
 from modelkb import Store
 from modelkb.cli import cli as modelkb_cli
-
-from .conftest import run_script
 
 
 def cli(*args: str) -> str:

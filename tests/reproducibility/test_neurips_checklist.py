@@ -7,14 +7,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.training_scripts import run_script
 
 from modelkb import Store
 from modelkb.cli import main
 from modelkb.reproducibility.checklist import checklist
 from modelkb.reproducibility.neurips import QUESTIONS, latex_escape, paper_checklist, render_tex
 from modelkb.reproducibility.repeat import repeat
-
-from .conftest import run_script
 
 HOSTILE_SCRIPT = textwrap.dedent(r"""
     import argparse

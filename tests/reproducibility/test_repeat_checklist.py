@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from support.training_scripts import run_script
 
 from modelkb import Store
 from modelkb.cli import main
 from modelkb.reproducibility.checklist import ITEMS, checklist, render_markdown
 from modelkb.reproducibility.repeat import group_statistics, repeat
-
-from .conftest import run_script
 
 STATUSES = {"filled", "needs_user_input", "missing"}
 

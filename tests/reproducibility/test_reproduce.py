@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from support.training_scripts import run_script
 
 from modelkb import Store
 from modelkb.cli import main
 from modelkb.reproducibility.compare import compare_runs
 from modelkb.reproducibility.reproduce import reproduce
-
-from .conftest import run_script
 
 
 @pytest.mark.slow

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from modelkb.extras import available
 
 KINDS = ("image", "tabular", "text")
 FRAMEWORKS = ("keras", "torch")
@@ -34,16 +33,16 @@ def cases(store_root: Path) -> dict[str, object]:
     """Six trained-and-exported models (Keras and PyTorch x image, tabular, text), as bundles."""
     pytest.importorskip("sklearn")
     pytest.importorskip("onnxruntime")
-    import bundles
+    from support import serving_models
 
     found: dict[str, object] = {}
-    if _importable("keras") and _importable("tf2onnx"):
+    if available("keras") and available("tf2onnx"):
         for kind in KINDS:
-            case = bundles.keras_case(store_root, kind)
+            case = serving_models.keras_case(store_root, kind)
             found[case.name] = case
-    if _importable("torch") and _importable("onnxscript"):
+    if available("torch") and available("onnxscript"):
         for kind in KINDS:
-            case = bundles.torch_case(store_root, kind)
+            case = serving_models.torch_case(store_root, kind)
             found[case.name] = case
     if not found:
         pytest.skip("neither keras+tf2onnx nor torch+onnxscript is installed")
@@ -68,9 +67,3 @@ def handlers(packages: dict[str, Path]) -> dict[str, object]:
     from modelkb.serverless.local_server import load_handler
 
     return {name: load_handler(path) for name, path in packages.items()}
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None

@@ -6,9 +6,9 @@ import base64
 import json
 
 import pytest
-from apigw import call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.apigw import call
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from apigw import call
-from tools import require_tools, rie_binary
+from support.apigw import call, request_event
+from support.container_tools import require_tools, rie_binary
 
 from modelkb.serverless import container, rie
-from modelkb.serverless.local_server import http_event
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +59,7 @@ def test_image_builds_and_answers_predict(
         rie.wait_until_invokable(url, process=process, timeout=120)
         case = cases[name]
         for body in ({"inputs": case.raw[0]}, {"instances": case.raw[1:4]}, {"inputs": [[1]]}):
-            event = http_event(
+            event = request_event(
                 "POST", "/predict", json.dumps(body).encode(), {"content-type": "application/json"}
             )
             request = urllib.request.Request(

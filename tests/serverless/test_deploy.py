@@ -74,7 +74,7 @@ def test_repository_and_login(aws_env: str) -> None:
 def test_deploy_creates_then_updates_the_stack(
     aws_env: str, packages: dict, tmp_path: Path
 ) -> None:
-    name, folder = next(iter(packages.items()))
+    folder = next(iter(packages.values()))
     package = tmp_path / "package"
     shutil.copytree(folder, package)
     plan = plan_deploy(
@@ -154,8 +154,8 @@ def test_a_deploy_is_recorded_in_the_bundle_the_index_and_the_catalog(
 ) -> None:
     import json
 
-    from apigw import call
     from click.testing import CliRunner
+    from support.apigw import call
 
     from modelkb import Store
     from modelkb.cli import cli

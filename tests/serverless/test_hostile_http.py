@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 import pytest
-from apigw import call
+from support.apigw import call
 
-from modelkb.serverless.local_server import serve_package, start_in_thread
+from modelkb.serve_loop import start_in_thread
+from modelkb.serverless.local_server import serve_package
 
 pytestmark = pytest.mark.slow
 

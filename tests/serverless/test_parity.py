@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apigw import call
+from support.apigw import call
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_named_tabular_features(cases: dict, handlers: dict) -> None:
         pytest.skip("no tabular case")
     case = cases[name]
     features = case.metadata["dataset"]["features"]
-    sample = dict(zip(features, case.raw[3]))
+    sample = dict(zip(features, case.raw[3], strict=True))
     status, body, text = call(handlers[name], "POST", "/predict", {"features": sample})
     assert status == 200, text
     np.testing.assert_allclose(

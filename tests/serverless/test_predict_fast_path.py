@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from apigw import call
+from support.apigw import call, recorded_event
 
 from modelkb.serverless.inference_runtime import InputError, postprocess, score_rows
-from modelkb.serverless.local_server import LambdaContext, http_event
+from modelkb.serverless.local_server import LambdaContext
 
 
 @pytest.mark.parametrize("mode", ["softmax", "none", "binary", "regression", "sigmoid"])
@@ -48,7 +48,7 @@ def test_predict_accepts_json_variants_and_refuses_empty_bodies(handlers: dict) 
         )
         assert status == 200 and again == body, text
     # header names that are not lowercase, and a base64-encoded body
-    event = http_event("POST", "/predict", b"", {})
+    event = recorded_event("predict_base64")
     event["headers"] = {"Content-Type": "application/json"}
     event["body"] = base64.b64encode(json.dumps({"inputs": pixels}).encode()).decode()
     event["isBase64Encoded"] = True

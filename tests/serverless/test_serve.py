@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from apigw import call
-from tools import rie_binary
+from support.apigw import call, recorded_event
+from support.container_tools import rie_binary
 
+from modelkb.serve_loop import start_in_thread
 from modelkb.serverless import rie
-from modelkb.serverless.local_server import http_event, serve_package, start_in_thread
+from modelkb.serverless.local_server import http_event, serve_package
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +61,12 @@ def test_event_shape_matches_api_gateway_v2() -> None:
     ]
     binary = http_event("POST", "/predict", b"\xff\x00")
     assert binary["isBase64Encoded"] is True
+    # The local server hands the handler what API Gateway would: the fields of a recorded event.
+    recorded = recorded_event("predict")
+    plain = http_event("POST", "/predict", b'{"a": 1}', {"content-type": "application/json"})
+    assert set(plain) == set(recorded)
+    assert set(plain["requestContext"]) == set(recorded["requestContext"])
+    assert set(plain["requestContext"]["http"]) == set(recorded["requestContext"]["http"])
 
 
 def test_local_server_concurrent_requests_equal_in_process(
@@ -73,7 +80,7 @@ def test_local_server_concurrent_requests_equal_in_process(
         bodies = [{"inputs": sample} for sample in case.raw[:40]]
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(lambda body: _post(server.url + "/predict", body), bodies))
-        for body, (status, answer) in zip(bodies, answers):
+        for body, (status, answer) in zip(bodies, answers, strict=True):
             assert status == 200
             assert answer == call(handlers[name], "POST", "/predict", body)[1]
         assert _post(server.url + "/predict", b"{nope")[0] == 400

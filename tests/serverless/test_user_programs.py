@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from apigw import call
+from support.apigw import call
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ def _train(program: str, tmp_path: Path, *needs: str) -> tuple[Any, dict[str, An
     """Run one program; returns (the run's bundle entry, what the program wrote)."""
     for module in needs or ("keras", "tf2onnx"):
         pytest.importorskip(module)
-    from user_programs import run_program
+    from support.user_programs import run_program
 
     from modelkb import Store
 
@@ -85,7 +85,7 @@ def test_regression_mlp_with_an_adapted_normalization_layer(tmp_path: Path) -> N
         np.ravel(served), np.ravel(result["reference"]), rtol=1e-5, atol=1e-4
     )
     features = entry.metadata["dataset"]["features"]
-    records = [dict(zip(features, row)) for row in result["raw"][:3]]
+    records = [dict(zip(features, row, strict=True)) for row in result["raw"][:3]]
     status, body, text = call(
         handler, "POST", "/predict", {"inputs": records}
     )  # records by name: a batch
@@ -115,7 +115,7 @@ def test_hand_written_torch_loop_registered_with_log_model(tmp_path: Path) -> No
     assert (entry.path / "model.safetensors").is_file() and meta["onnx"]["max_abs_diff"] < 1e-4
     handler = _handler(entry, tmp_path)
     classes = meta["dataset"]["classes"]
-    records = [dict(zip(meta["dataset"]["features"], row)) for row in result["raw"]]
+    records = [dict(zip(meta["dataset"]["features"], row, strict=True)) for row in result["raw"]]
     status, body, text = call(
         handler, "POST", "/predict", {"inputs": records}
     )  # raw records: normalised by the handler
@@ -145,7 +145,7 @@ def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None
         for answer in body["results"]
     ]
     np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
-    status, one, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
+    status, _, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
     assert status == 200, text
     _example_is_accepted(handler)
 
@@ -156,7 +156,7 @@ def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    from user_programs import PROGRAMS
+    from support.user_programs import PROGRAMS
 
     from modelkb.errors import PackageError
     from modelkb.serverless.render import render_package

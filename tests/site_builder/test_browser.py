@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.catalog_site import SiteInfo, read_json
 
 from modelkb.fields import flatten
 from modelkb.query import Query, field_rows
-
-from .conftest import SiteInfo, read_json
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +197,8 @@ def test_inference_in_the_browser_matches_onnxruntime(
     page.wait_for_selector("#mkb-infer[data-state='ready']", timeout=60_000)
     page.set_input_files("#mkb-infer-file", str(png))
     page.wait_for_function(
-        "document.getElementById('mkb-infer-preview').complete && document.getElementById('mkb-infer-preview').naturalWidth === 8"
+        "document.getElementById('mkb-infer-preview').complete"
+        " && document.getElementById('mkb-infer-preview').naturalWidth === 8"
     )
     page.click("#mkb-infer-run")
     page.wait_for_selector("#mkb-infer[data-state='done']", timeout=30_000)

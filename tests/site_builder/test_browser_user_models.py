@@ -46,10 +46,10 @@ def _handler_answer(entry: Any, tmp_path: Path, body: dict[str, Any]) -> Any:
 @contextmanager
 def _catalog_page(browser: Any, tmp_path: Path, experiment_id: str) -> Iterator[Any]:
     """The run's experiment page in a built and served catalog, on its Inference tab, model loaded."""
+    from support.browser import served_page
+
     from modelkb.site_builder.build import build_site
     from modelkb.store import Store
-
-    from .conftest import served_page
 
     build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
     with served_page(browser, tmp_path / "site", f"experiments/{experiment_id}/") as page:
@@ -69,7 +69,7 @@ def test_regression_model_answers_values_like_keras_and_the_handler(
 ) -> None:
     pytest.importorskip("keras")
     pytest.importorskip("tf2onnx")
-    from user_programs import run_program
+    from support.user_programs import run_program
 
     from modelkb.store import Store
 
@@ -98,7 +98,7 @@ def test_regression_model_answers_values_like_keras_and_the_handler(
 def test_text_model_tokenizes_like_keras_and_the_handler(browser: Any, tmp_path: Path) -> None:
     pytest.importorskip("keras")
     pytest.importorskip("tf2onnx")
-    from user_programs import run_program
+    from support.user_programs import run_program
 
     from modelkb.store import Store
 

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support.catalog_site import PAYLOAD_ATTR, PAYLOAD_SCRIPT, SiteInfo, read_json
+from support.synthetic_store import make_store
 
 from modelkb.cli import cli
-from modelkb.store import Store
-
-from .conftest import PAYLOAD_ATTR, PAYLOAD_SCRIPT, SiteInfo, read_json
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "site"))
-from synthetic import make_store
-
 from modelkb.site_builder.build import build_site
 from modelkb.site_builder.catalog import decode_cell, encode_cell
 from modelkb.site_builder.mkdocs_shell import SLOT, TITLE_TOKEN
+from modelkb.store import Store
 
 
 def test_layout_of_a_built_site(site_info: SiteInfo) -> None:

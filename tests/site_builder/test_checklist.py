@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import served_page
+from support.catalog_site import PAYLOAD_ATTR, read_json
+from support.synthetic_store import metadata, write_bundle
 
 from modelkb.reproducibility.checklist import ITEMS, PROJECT_ITEMS, checklist
-from modelkb.store import Store
-
-from .conftest import PAYLOAD_ATTR, read_json, served_page
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "site"))
-from synthetic import metadata, write_bundle
-
 from modelkb.site_builder.build import build_site
+from modelkb.store import Store
 
 PROJECT = "Ablation"
 GROUP = f"grp-{PAYLOAD_ATTR}"  # group ids are user text: they reach the page as text only

@@ -88,7 +88,7 @@ DOC_QUERIES = [
 
 
 def _record(rng: random.Random, index: int) -> dict[str, Any]:
-    from tests.conftest import sample_metadata  # the shared realistic factory
+    from support.sample_run import sample_metadata
 
     meta = sample_metadata()
     meta["id"] = f"id{index:04d}"
@@ -204,7 +204,7 @@ def test_js_port_selects_what_python_selects() -> None:
         rows.append([cells.get(key) for key in keys])
     queries = DOC_QUERIES + [_random_query(rng) for _ in range(400)]
     results = _run_js(keys, rows, queries)
-    for query, js in zip(queries, results):
+    for query, js in zip(queries, results, strict=True):
         try:
             predicate = Query(query).predicate(keys)
         except QuerySyntaxError as err:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..errors import ModelKBError
+from modelkb.errors import ModelKBError
 
 # name -> "module:attribute" (relative to modelkb.cli); loaded on first use.
 _COMMANDS: dict[str, tuple[str, str]] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..store import Store
+from modelkb.store import Store
 
 RUNS = (
     ("train_keras_digits.py", ["--optimizer", "adam"]),
@@ -95,10 +95,11 @@ def demo(store_path: str, epochs: int, serve: bool) -> None:
 
 def _after_store(store_dir: Path, best_id: str, *, serve: bool) -> None:
     """The catalog of every run and the best run's model behind a local Lambda-style URL."""
-    from ..serverless.local_server import serve_package, start_in_thread
-    from ..serverless.render import render_package
-    from ..site_builder.build import build_site
-    from ..site_builder.serve import make_server, server_url
+    from modelkb.serve_loop import serve_until_interrupted, start_in_thread
+    from modelkb.serverless.local_server import serve_package
+    from modelkb.serverless.render import render_package
+    from modelkb.site_builder.build import build_site
+    from modelkb.site_builder.serve import make_server, server_url
 
     store = Store(store_dir)
     _step("catalog: modelkb build")
@@ -116,7 +117,7 @@ def _after_store(store_dir: Path, best_id: str, *, serve: bool) -> None:
     if not serve:
         return
     handler = serve_package(package.path, port=0)
-    start_in_thread(handler)
+    start_in_thread(handler, name="modelkb-serve")
     sample = _digit_sample()
     click.echo(f"model served (the Lambda code path) at {handler.url}; try:")
     click.secho(
@@ -131,11 +132,8 @@ def _after_store(store_dir: Path, best_id: str, *, serve: bool) -> None:
     )
     click.echo("Ctrl-C stops both servers.")
     try:
-        site.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        serve_until_interrupted(site)
     finally:
-        site.server_close()
         handler.shutdown()
         handler.server_close()
 

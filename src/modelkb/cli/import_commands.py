@@ -37,7 +37,7 @@ import_group.add_command(import_archive, name="archive")
 def tensorboard(logdir: Path, project: str | None, store_path: str | None) -> None:
     """Turn each run folder of LOGDIR (event files of TensorBoard, Keras' TensorBoard callback or
     torch's SummaryWriter) into a bundle; runs imported before are skipped."""
-    from ..importers.tensorboard import import_logdir
+    from modelkb.importers.tensorboard import import_logdir
 
     store = open_store(store_path)
     report = import_logdir(store, logdir, project=project)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import click
 
-from ..store import Store
+from modelkb.store import Problem, Store
 
 DEFAULT_COLUMNS = (
     "id",
@@ -40,9 +40,9 @@ def open_store(store_path: str | None) -> Store:
     return Store(store_path)
 
 
-def report_problems(store: Store) -> None:
+def report_problems(problems: Iterable[Problem]) -> None:
     """Corrupt bundles are listed on stderr and skipped."""
-    for problem in store.problems:
+    for problem in problems:
         click.echo(f"warning: skipped {problem}", err=True)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from ..ids import utc_now
-from .options import open_store, store_option
+from modelkb.cli.options import open_store, store_option
+from modelkb.ids import utc_now
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {
@@ -75,7 +75,7 @@ def limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _limits(max_size: int, max_file_size: int, max_entries: int) -> Any:
-    from ..publishing.integrity import SizeLimits
+    from modelkb.publishing.integrity import SizeLimits
 
     return SizeLimits(
         max_total_bytes=max_size, max_file_bytes=max_file_size, max_entries=max_entries
@@ -160,7 +160,7 @@ def export(
     EXPORT.md with instructions and, when the serverless generator can package the run, serving/
     with handler.py, predict.py, Dockerfile and template.yaml.
     """
-    from ..publishing.export import default_archive_name, export_bundle
+    from modelkb.publishing.export import default_archive_name, export_bundle
 
     store = open_store(store_path)
     bundle = store.get(experiment)
@@ -186,7 +186,7 @@ def import_(
     outside it, no links or devices, size limits), every file's sha256 is verified against
     metadata.json, and only then is the bundle moved into place.
     """
-    from ..publishing.export import import_archive
+    from modelkb.publishing.export import import_archive
 
     store = open_store(store_path)
     folder = import_archive(store, archive, limits=_limits(max_size, max_file_size, max_entries))
@@ -207,7 +207,7 @@ def push(
     The bundle goes to s3://BUCKET/PREFIX/<project>/<id>/ (metadata.json last); `modelkb clone`
     with the printed id brings it back. Credentials come from the standard AWS chain.
     """
-    from ..publishing.s3 import push_bundle
+    from modelkb.publishing.s3 import push_bundle
 
     store = open_store(store_path)
     bundle = store.get(experiment)
@@ -238,7 +238,7 @@ def clone(
     ADDRESS is the global id `modelkb push` printed (s3://BUCKET/PREFIX/<project>/<id>) or a Hub
     model repo (hf://USER/NAME, optionally hf://USER/NAME@REVISION).
     """
-    from ..publishing.clone import clone as clone_bundle
+    from modelkb.publishing.clone import clone as clone_bundle
 
     store = open_store(store_path)
     with _progress("clone", None) as advance:
@@ -286,7 +286,7 @@ def publish_site_command(
 
     Nothing is made public unless --public is given.
     """
-    from ..publishing.s3_site import publish_site
+    from modelkb.publishing.s3_site import publish_site
 
     state: dict[str, Any] = {}
     from rich.console import Console
@@ -358,7 +358,7 @@ def publish_hf(
     metadata.json (so `modelkb clone hf://USER/NAME` rebuilds the bundle), plus serving/ when the
     inference package can be generated. The token comes from HF_TOKEN or `hf auth login`.
     """
-    from ..publishing.hub import publish_bundle
+    from modelkb.publishing.hub import publish_bundle
 
     store = open_store(store_path)
     bundle = store.get(experiment)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .options import open_store, store_option
+from modelkb.cli.options import open_store, store_option
 
 _OUTPUT = click.Choice(["table", "json"])
 
@@ -86,8 +86,8 @@ def reproduce(
     fmt: str,
 ) -> None:
     """Re-run EXPERIMENT_ID's captured code and compare every metric with the original."""
-    from ..reproducibility.reproduce import reproduce as run_reproduction
-    from ..reproducibility.rerun import KEEP_SEED
+    from modelkb.reproducibility.reproduce import reproduce as run_reproduction
+    from modelkb.reproducibility.rerun import KEEP_SEED
 
     store = open_store(store_path)
     result = run_reproduction(
@@ -138,7 +138,7 @@ def repeat(
     fmt: str,
 ) -> None:
     """Run EXPERIMENT_ID's configuration n times with different seeds, as one group."""
-    from ..reproducibility.repeat import repeat as run_repeats
+    from modelkb.reproducibility.repeat import repeat as run_repeats
 
     chosen = [int(s) for s in seeds.split(",") if s.strip()] if seeds else None
     store = open_store(store_path)
@@ -156,7 +156,7 @@ def _print_group(stats: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False))
         return
-    from .options import emit_rows
+    from modelkb.cli.options import emit_rows
 
     click.echo(f"group {stats['group']}: {stats['n']} run(s), seeds {stats['seeds']}")
     rows = [
@@ -178,8 +178,8 @@ def _print_group(stats: dict[str, Any], fmt: str) -> None:
 @click.option("--format", "fmt", type=_OUTPUT, default="table", show_default=True)
 def group(group_id: str, store_path: str | None, fmt: str) -> None:
     """Mean ± standard deviation of every final metric over a group of runs."""
-    from ..errors import BundleNotFoundError
-    from ..reproducibility.repeat import group_statistics
+    from modelkb.errors import BundleNotFoundError
+    from modelkb.reproducibility.repeat import group_statistics
 
     stats = group_statistics(open_store(store_path), group_id)
     if not stats["n"]:
@@ -215,10 +215,10 @@ def checklist(
     no_flops: bool,
 ) -> None:
     """Print EXPERIMENT_ID's checklist, filled from its bundle (or a project's, with --project)."""
-    from ..errors import BundleNotFoundError
-    from ..reproducibility import neurips
-    from ..reproducibility.checklist import checklist as fill_checklist
-    from ..reproducibility.checklist import render_markdown
+    from modelkb.errors import BundleNotFoundError
+    from modelkb.reproducibility import neurips
+    from modelkb.reproducibility.checklist import checklist as fill_checklist
+    from modelkb.reproducibility.checklist import render_markdown
 
     which = which or ("neurips" if fmt == "tex" or project else "reproducibility")
     if (experiment_id is None) == (project is None):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from ..extras import require
-from .options import open_store, store_option
+from modelkb.cli.options import open_store, store_option
+from modelkb.extras import require
 
 
 def _bundle(store_path: str | None, experiment: str):
@@ -23,7 +23,7 @@ def _bundle(store_path: str | None, experiment: str):
 
 def _render(bundle, out: Path, *, memory_size: int = 1024, timeout: int = 30):
     require("onnxruntime", "serverless")
-    from ..serverless.render import render_package
+    from modelkb.serverless.render import render_package
 
     return render_package(
         bundle.path, bundle.metadata, out, memory_size=memory_size, timeout=timeout
@@ -62,7 +62,8 @@ def package(
     out = Path(out_dir or f"modelkb-lambda-{bundle.id[-8:]}")
     result = _render(bundle, out, memory_size=memory_size, timeout=timeout)
     click.echo(
-        f"Packaged run {bundle.id} ({result.spec['kind']}, {result.spec['framework'] or 'unknown framework'}) into {result.path}"
+        f"Packaged run {bundle.id} ({result.spec['kind']}, "
+        f"{result.spec['framework'] or 'unknown framework'}) into {result.path}"
     )
     click.echo(f"  files: {', '.join(result.files)}")
     click.echo(f"  try it: python {result.path / 'predict.py'} {result.path / 'model.onnx'} INPUT")
@@ -96,8 +97,9 @@ def serve(
 ) -> None:
     """Serve EXPERIMENT's generated handler at http://127.0.0.1:PORT (the exact Lambda code path)."""
     require("aws_lambda_powertools", "serverless")
-    from ..serverless import local_server
-    from ..serverless import rie as rie_tools
+    from modelkb.serve_loop import serve_until_interrupted
+    from modelkb.serverless import local_server
+    from modelkb.serverless import rie as rie_tools
 
     bundle = _bundle(store_path, experiment)
     with tempfile.TemporaryDirectory(prefix="modelkb-serve-") as tmp:
@@ -112,12 +114,8 @@ def serve(
             click.echo(
                 f"Serving run {bundle.id} at {server.url} (POST /predict, GET /health, GET /metadata); Ctrl-C stops."
             )
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                click.echo("Stopped.")
-            finally:
-                server.server_close()
+            serve_until_interrupted(server)
+            click.echo("Stopped.")
         finally:
             if process is not None:
                 rie_tools.stop(process)
@@ -160,7 +158,7 @@ def deploy(
     store_path: str | None,
 ) -> None:
     """Build and push EXPERIMENT's image, create or update its stack, and print the invoke URL."""
-    from ..serverless.deploy import plan_deploy
+    from modelkb.serverless.deploy import plan_deploy
 
     bundle = _bundle(store_path, experiment)
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -182,8 +180,8 @@ def deploy(
         return
     require("boto3", "serverless")
     require("samtranslator", "serverless")
-    from ..serverless import container
-    from ..serverless import deploy as deploying
+    from modelkb.serverless import container
+    from modelkb.serverless import deploy as deploying
 
     tool = container.find_engine(engine)  # fail before any AWS call when no engine exists
     started = time.monotonic()

@@ -6,23 +6,20 @@ from pathlib import Path
 
 import click
 
-from ..errors import StoreError
-from .options import open_store, report_problems, store_option
+from modelkb.cli.options import open_store, report_problems, store_option
+from modelkb.errors import StoreError
 
 DEFAULT_OUT = "modelkb-site"
 
 
 def _serve(site_dir: Path, port: int) -> None:
-    from ..site_builder.serve import make_server, server_url
+    from modelkb.serve_loop import serve_until_interrupted
+    from modelkb.site_builder.serve import make_server, server_url
 
     server = make_server(site_dir, port=port)
     click.echo(f"Serving the catalog at {server_url(server)} (Ctrl-C stops)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
+    click.echo("Stopped.")
 
 
 @click.command("build")
@@ -66,7 +63,7 @@ def build(
     """Render the store into a static, searchable catalog (works offline, from any static host)."""
     from rich.progress import Progress
 
-    from ..site_builder.build import build_site
+    from modelkb.site_builder.build import build_site
 
     store = open_store(store_path)
     if not store.root.is_dir():
@@ -89,7 +86,7 @@ def build(
             progress=progress,
             force=force,
         )
-    report_problems(store)
+    report_problems(report.problems)
     click.echo(
         f"Built {report.experiments} experiment(s) in {report.projects} project(s) into {report.out} "
         f"in {report.seconds:.1f} s ({report.rendered} page(s) rendered"

@@ -7,10 +7,16 @@ from typing import Any
 
 import click
 
-from ..errors import QuerySyntaxError, UnknownFieldError
-from ..fields import flatten, resolve, suggest
-from ..index import IndexedRun
-from .options import DEFAULT_COLUMNS, emit_rows, open_store, report_problems, store_option
+from modelkb.cli.options import (
+    DEFAULT_COLUMNS,
+    emit_rows,
+    open_store,
+    report_problems,
+    store_option,
+)
+from modelkb.errors import QuerySyntaxError, UnknownFieldError
+from modelkb.fields import flatten, resolve, suggest
+from modelkb.index import IndexedRun
 
 FORMAT = click.Choice(["table", "json", "csv"])
 
@@ -96,7 +102,7 @@ def ls(
     """List experiments (of PROJECT), newest first."""
     store = open_store(store_path)
     runs = store.search(project=project)
-    report_problems(store)
+    report_problems(store.problems)
     if not runs and fmt == "table":
         where = f"project {project!r} of " if project else ""
         click.echo(
@@ -132,7 +138,7 @@ def query(
     """
     store = open_store(store_path)
     runs = store.search(expression, project=project)
-    report_problems(store)
+    report_problems(store.problems)
     _print_runs(runs, store.index.known_keys(), columns, sort, fmt, limit)
 
 
@@ -178,7 +184,7 @@ def show(experiment_id: str, store_path: str | None, as_json: bool) -> None:
     if meta.get("reproduces"):
         click.echo(f"\nreproduces {meta['reproduces']}")
     if meta.get("group"):
-        from ..reproducibility.repeat import format_mean_std, group_statistics
+        from modelkb.reproducibility.repeat import format_mean_std, group_statistics
 
         stats = group_statistics(store, str(meta["group"]))
         click.echo(f"\ngroup {meta['group']}: {stats['n']} run(s), seeds {stats.get('seeds')}")
@@ -209,7 +215,7 @@ def compare(
         values = [f.get(key) for f in flats]
         if not show_all and all(v == values[0] for v in values):
             continue
-        rows.append({"field": key, **dict(zip(ids, values))})
+        rows.append({"field": key, **dict(zip(ids, values, strict=True))})
     emit_rows(rows, ["field", *ids], fmt)
     if fmt == "table":
         same = len(keys) - len(rows) if not show_all else 0
@@ -241,7 +247,7 @@ def reindex(store_path: str | None) -> None:
     """Rebuild the index from the bundles (seals runs whose process died as 'interrupted')."""
     store = open_store(store_path)
     count, problems = store.reindex()
-    report_problems(store)
+    report_problems(problems)
     click.echo(
         f"indexed {count} experiment(s) in {store.root}"
         + (f"; skipped {len(problems)} unreadable" if problems else "")

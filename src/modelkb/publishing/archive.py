@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ..errors import UnsafeArchiveError
-from ..fsutil import atomic_target
-from .integrity import SizeLimits
+from modelkb.errors import UnsafeArchiveError
+from modelkb.fsutil import atomic_target
+from modelkb.publishing.integrity import SizeLimits
 
 _CHUNK = 1 << 20
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PublishError
-from ..ids import utc_now
-from ..store import Store
-from .integrity import SizeLimits
+from modelkb.errors import PublishError
+from modelkb.ids import utc_now
+from modelkb.publishing.integrity import SizeLimits
+from modelkb.store import Store
 
 
 @dataclass
@@ -51,7 +51,7 @@ def clone(
         BundleExistsError: The store already holds this experiment.
     """
     if address.startswith("s3://"):
-        from .s3 import fetch_bundle
+        from modelkb.publishing.s3 import fetch_bundle
 
         folder = fetch_bundle(
             store, address, endpoint_url=endpoint_url, limits=limits, on_file=on_file
@@ -61,7 +61,7 @@ def clone(
             experiment_id, {"s3": {"global_id": address.rstrip("/"), "cloned": utc_now()}}
         )
     elif address.startswith("hf://"):
-        from .hub import fetch_bundle as fetch_from_hub
+        from modelkb.publishing.hub import fetch_bundle as fetch_from_hub
 
         if revision and "@" not in address:
             address = f"{address.rstrip('/')}@{revision}"

@@ -16,15 +16,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bundle import Bundle
-from ..errors import IntegrityError
-from ..fsutil import atomic_write_text
-from ..ids import slugify
-from ..store import Store
-from .archive import safe_extract, write_archive
-from .intake import install_bundle, staging_area
-from .integrity import METADATA_FILE, SizeLimits, verify_files
-from .serving import SERVING_DIR, render_serving
+from modelkb.bundle import Bundle
+from modelkb.errors import IntegrityError
+from modelkb.fsutil import atomic_write_text
+from modelkb.ids import slugify
+from modelkb.publishing.archive import safe_extract, write_archive
+from modelkb.publishing.intake import install_bundle, staging_area
+from modelkb.publishing.integrity import METADATA_FILE, SizeLimits, verify_files
+from modelkb.publishing.serving import SERVING_DIR, render_serving
+from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle import CARD_FILE, Bundle
-from ..errors import (
+from modelkb.bundle import CARD_FILE, Bundle
+from modelkb.errors import (
     IntegrityError,
     ModelKBError,
     PublishError,
@@ -28,11 +28,22 @@ from ..errors import (
     RemoteNotFoundError,
     RemoteUnavailableError,
 )
-from ..extras import require
-from ..store import Store
-from .intake import ensure_absent, install_bundle, staging_area
-from .integrity import METADATA_FILE, SizeLimits, check_limits, check_relpath, verify_files
-from .serving import SERVING_DIR, render_serving
+from modelkb.extras import require
+from modelkb.publishing.intake import (
+    ensure_absent,
+    install_bundle,
+    read_metadata_file,
+    staging_area,
+)
+from modelkb.publishing.integrity import (
+    METADATA_FILE,
+    SizeLimits,
+    check_limits,
+    check_relpath,
+    verify_files,
+)
+from modelkb.publishing.serving import SERVING_DIR, render_serving
+from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +181,8 @@ def _same_run_files(api: Any, repo_id: str, experiment_id: str, *, replace: bool
         raise RemoteConflictError(
             f"{repo_id} already holds another run ({previous.get('id')}, {previous.get('name')})",
             remote=f"hf://{repo_id}",
-            hint="Pass --replace to publish this run over it (the Hub keeps the old one in its git history), or choose another --repo.",
+            hint="Pass --replace to publish this run over it (the Hub keeps the old one in its "
+            "git history), or choose another --repo.",
         )
     old = [a.get("path") for a in previous.get("artifacts") or [] if isinstance(a, dict)]
     listed = set(api.list_repo_files(repo_id))
@@ -306,22 +318,19 @@ def fetch_bundle(
                     remote=remote,
                     hint="Publish a run to it with `modelkb publish hf ID --repo NAME`.",
                 ) from err
-            from .intake import read_metadata_file
-
             metadata = read_metadata_file(raw / METADATA_FILE)
             ensure_absent(store, metadata)
             check_limits(metadata, limits, source=remote)
             relpaths = [check_relpath(entry["path"]) for entry in metadata["artifacts"]]
-            for relpath, entry in zip(
-                relpaths, metadata["artifacts"]
-            ):  # every size, before any download
+            # Every size is checked before any download.
+            for relpath, entry in zip(relpaths, metadata["artifacts"], strict=True):
                 if sizes.get(relpath) is not None and sizes[relpath] != entry["size"]:
                     raise IntegrityError(
                         f"{remote}/{relpath} is {sizes[relpath]} bytes; metadata.json says {entry['size']} "
                         "(refused before downloading it)",
                         path=relpath,
                     )
-            for relpath, entry in zip(relpaths, metadata["artifacts"]):
+            for relpath, entry in zip(relpaths, metadata["artifacts"], strict=True):
                 api.hf_hub_download(repo_id, relpath, revision=commit, local_dir=raw)
                 if on_file:
                     on_file(relpath, entry["size"])

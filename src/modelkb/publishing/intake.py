@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..bundle import parse_json, read_bundle
-from ..errors import BundleExistsError, IntegrityError
-from ..store import INDEX_DIR, Store
-from .integrity import METADATA_FILE, bundle_identity, verify_files
+from modelkb.bundle import parse_json, read_bundle
+from modelkb.errors import BundleExistsError, IntegrityError
+from modelkb.publishing.integrity import METADATA_FILE, bundle_identity, verify_files
+from modelkb.store import INDEX_DIR, Store
 
 logger = logging.getLogger(__name__)
 

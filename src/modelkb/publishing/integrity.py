@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import IntegrityError
-from ..fsutil import sha256_file
-from ..ids import is_id
+from modelkb.errors import IntegrityError
+from modelkb.fsutil import sha256_file
+from modelkb.ids import is_id
 
 METADATA_FILE = "metadata.json"
 GIB = 1 << 30
@@ -107,7 +107,8 @@ def check_limits(metadata: Mapping[str, Any], limits: SizeLimits, *, source: str
     for entry in entries:
         if entry["size"] > limits.max_file_bytes:
             raise IntegrityError(
-                f"{source}: {entry['path']} is {entry['size']} bytes, over the per-file limit of {limits.max_file_bytes}",
+                f"{source}: {entry['path']} is {entry['size']} bytes, "
+                f"over the per-file limit of {limits.max_file_bytes}",
                 path=entry["path"],
                 hint="Raise the limit with --max-file-size if you trust the source.",
             )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import mimetypes
 import os
 import re
 from collections.abc import Callable
@@ -22,60 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bundle import METADATA_FILE
-from ..errors import PublishError
-from .s3 import (
-    S3Location,
-    _boto_errors,
-    check_bucket,
-    make_client,
-    remote_objects,
-    same_object,
-    translate_error,
-)
+from modelkb.bundle import METADATA_FILE
+from modelkb.errors import PublishError
+from modelkb.publishing import s3_client
+from modelkb.publishing.s3_client import S3Location
 
 logger = logging.getLogger(__name__)
 
-_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".htm": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".jsonl": "application/x-ndjson",
-    ".webmanifest": "application/manifest+json",
-    ".wasm": "application/wasm",
-    ".onnx": "application/octet-stream",
-    ".safetensors": "application/octet-stream",
-    ".keras": "application/octet-stream",
-    ".svg": "image/svg+xml",
-    ".txt": "text/plain; charset=utf-8",
-    ".md": "text/markdown; charset=utf-8",
-    ".xml": "application/xml",
-    ".woff": "font/woff",
-    ".woff2": "font/woff2",
-    ".yaml": "application/yaml",
-    ".yml": "application/yaml",
-}
 CACHE_HTML = "no-cache"
 CACHE_HASHED = "public, max-age=31536000, immutable"
 CACHE_OTHER = "public, max-age=300"
 # ``main.6f8fc17f.min.js``, ``app-3f9c2b7e1a.css``, ``chunk.a1b2c3d4e5f6.wasm``
 _HASHED = re.compile(r"[.\-_][0-9a-f]{8,64}[.\-_]", re.IGNORECASE)
 _CHUNK = 1 << 20
-
-
-def content_type(name: str) -> str:
-    """The Content-Type for a file name (``.wasm``, ``.onnx``, ``.json``, ``.js`` always known)."""
-    suffix = Path(name).suffix.lower()
-    if suffix in _TYPES:
-        return _TYPES[suffix]
-    guessed, encoding = mimetypes.guess_type(name, strict=False)
-    if guessed is None or encoding is not None:
-        return "application/octet-stream"
-    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
 
 
 def cache_control(name: str) -> str:
@@ -159,7 +117,7 @@ def _unchanged(
     etag = remote.get("ETag", "")
     if etag and "-" not in etag:  # a single-part upload: the ETag is the MD5, no request needed
         return remote.get("Size") == size and etag == md5
-    return same_object(client, location.bucket, key, remote, size=size, sha256=sha)
+    return s3_client.same_object(client, location.bucket, key, remote, size=size, sha256=sha)
 
 
 def public_read_statement(location: S3Location) -> dict[str, Any]:
@@ -249,12 +207,12 @@ def publish_site(
             hint="Build it first with `modelkb build --out DIR`.",
         )
     files = local_files(root)
-    client = client or make_client(endpoint_url)
-    check_bucket(client, location)
+    client = client or s3_client.make_client(endpoint_url)
+    s3_client.check_bucket(client, location)
     result = SiteSyncResult()
     remote_url = location.url()
     try:
-        remote = remote_objects(client, location)
+        remote = s3_client.remote_objects(client, location)
         wanted = {location.key(relpath) for relpath in files}
         foreign = _foreign_bundles(remote, wanted) if (public or delete) else []
         if foreign:
@@ -262,8 +220,8 @@ def publish_site(
                 "--public would let anyone read them" if public else "--delete would remove them"
             )
             raise PublishError(
-                f"{remote_url} also holds {len(foreign)} pushed bundle(s) (such as s3://{location.bucket}/{foreign[0]}); "
-                f"{effect}",
+                f"{remote_url} also holds {len(foreign)} pushed bundle(s) "
+                f"(such as s3://{location.bucket}/{foreign[0]}); {effect}",
                 remote=remote_url,
                 hint=f"Publish the site under a prefix of its own, e.g. {location.url('site')}.",
             )
@@ -285,7 +243,7 @@ def publish_site(
                 location.bucket,
                 key,
                 ExtraArgs={
-                    "ContentType": content_type(key),
+                    "ContentType": s3_client.content_type(key),
                     "CacheControl": cache_control(key),
                     "Metadata": {"sha256": sha},
                 },
@@ -308,14 +266,9 @@ def publish_site(
             _make_public(client, location)
             result.public = True
             result.public_scope = f"s3://{location.bucket}/{location.key('*')}"
-    except _boto_errors() as err:
-        raise translate_error(err.__cause__ or err, remote=remote_url, action="publish to") from err
-    except Exception as err:
-        from boto3.exceptions import S3UploadFailedError
-
-        if isinstance(err, S3UploadFailedError):
-            raise translate_error(
-                err.__cause__ or err, remote=remote_url, action="publish to"
-            ) from err
-        raise
+    except (*s3_client.boto_errors(), s3_client.upload_failed()) as err:
+        # An upload failure wraps the botocore error that says what went wrong.
+        raise s3_client.translate_error(
+            err.__cause__ or err, remote=remote_url, action="publish to"
+        ) from err
     return result

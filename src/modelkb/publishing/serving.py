@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelKBError
+from modelkb.errors import ModelKBError
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,10 @@ def rie_binary(tmp_root: Path) -> Path:
 
 
 def require_tools(*names: str) -> None:
+    """Skip the test unless every command in ``names`` is on PATH."""
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
         pytest.skip(
-            f"missing tools: {', '.join(missing)} (apt-get install -y buildah podman runc mmdebstrap uidmap fuse-overlayfs slirp4netns)"
+            f"missing tools: {', '.join(missing)} (apt-get install -y buildah podman runc "
+            "mmdebstrap uidmap fuse-overlayfs slirp4netns)"
         )

@@ -1,8 +1,8 @@
-"""A realistic sealed run's ``metadata.json``, shared by tests (``from sample_run import sample_metadata``).
+"""A realistic sealed run's ``metadata.json``, shared by tests.
 
 ``sample_metadata()`` builds the metadata of a small Keras CNN trained for 3 epochs on the 8x8
-scikit-learn digits; every call returns a fresh dict. (A module of its own: ``conftest`` is an
-ambiguous name once several test folders have one.)
+scikit-learn digits; every call returns a fresh dict. Tests take it as the ``sample_metadata``
+fixture, or import it where a fixture cannot go (parametrize, hypothesis).
 """
 
 from __future__ import annotations

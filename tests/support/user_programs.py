@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PROGRAMS = Path(__file__).parent / "programs"
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 
 
 def run_program(program: str, store: Path, workdir: Path) -> dict[str, Any]:

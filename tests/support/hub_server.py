@@ -31,6 +31,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+TOKEN = "hf_ModelKBTestTokenThatMustNeverBeStored1234"
+OTHER_TOKEN = "hf_SomebodyElsesTokenForPermissionTests98765"
+USER = "ada"
+"""The publishing tests' ``hub`` fixture accepts ``TOKEN`` as ``USER`` and ``OTHER_TOKEN`` as "bob"."""
+
 LFS_SUFFIXES = (".onnx", ".safetensors", ".keras", ".bin", ".h5")
 LFS_MIN_SIZE = 4096
 
@@ -293,7 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             private = payload.get("private") or payload.get("visibility") == "private"
             repo = _Repo(owner=owner, private=bool(private))
-            attributes = b"*.onnx filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+            attributes = (
+                b"*.onnx filter=lfs diff=lfs merge=lfs -text\n"
+                b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+            )
             blob = self.state.store_blob(attributes)
             repo.commits.append(
                 (

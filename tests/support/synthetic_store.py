@@ -1,6 +1,7 @@
 """Write a store of synthetic, schema-shaped experiment bundles quickly (no training, no model).
 
-Usage: ``python bench/site/synthetic.py STORE --count 10000 --projects 20 [--seed 0]``.
+Shared by the catalog tests and the catalog benchmark (``bench/site/bench_build.py``). Usage:
+``python tests/support/synthetic_store.py STORE --count 10000 --projects 20 [--seed 0]``.
 Each bundle gets ``metadata.json`` (about 5 KB: layers, history, context like a real Keras run),
 ``metrics.jsonl`` and a short ``README.md``; no ``model.onnx``.
 """
