@@ -11,17 +11,17 @@ __version__ = "0.1.0"
 __all__ = ["Experiment", "Store", "__version__"]
 
 if TYPE_CHECKING:
-    from .experiment import Experiment
-    from .store import Store
+    from modelkb.experiment import Experiment
+    from modelkb.store import Store
 
 
 def __getattr__(name: str) -> Any:
     if name == "Experiment":
-        from .experiment import Experiment
+        from modelkb.experiment import Experiment
 
         return Experiment
     if name == "Store":
-        from .store import Store
+        from modelkb.store import Store
 
         return Store
     raise AttributeError(f"module 'modelkb' has no attribute {name!r}")

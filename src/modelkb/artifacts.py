@@ -22,7 +22,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .redact import redact_text
+from modelkb.redact import redact_text
 
 # Names whose content is a secret whatever it looks like (compared in lower case).
 SECRET_FILE_PATTERNS = (

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from .errors import BundleSchemaError, DiskFullError
-from .fsutil import (
+from modelkb.errors import BundleSchemaError, DiskFullError
+from modelkb.fsutil import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -27,7 +27,7 @@ from .fsutil import (
     jsonl_line,
     sha256_file,
 )
-from .ids import utc_now
+from modelkb.ids import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def read_bundle(path: str | os.PathLike[str], *, validate: bool = True) -> Bundl
     if meta_path.is_file():
         metadata = _load_json(meta_path)
         if validate:
-            from .schema import validate_metadata
+            from modelkb.schema import validate_metadata
 
             validate_metadata(metadata, path=str(folder))
         return Bundle(folder, metadata, sealed=True)
@@ -429,7 +429,7 @@ class BundleWriter:
         ]
         if card:
             try:
-                from .card import render_model_card
+                from modelkb.card import render_model_card
 
                 atomic_write_text(self.folder / CARD_FILE, render_model_card(metadata))
             except Exception as err:

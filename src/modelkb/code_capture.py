@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_bytes
-from .redact import redact_text
+from modelkb.fsutil import atomic_write_bytes
+from modelkb.redact import redact_text
 
 logger = logging.getLogger(__name__)
 

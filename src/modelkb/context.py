@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .redact import is_secret_name, redact_argv, redact_text
+from modelkb.redact import is_secret_name, redact_argv, redact_text
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from .fsutil import atomic_write_text
+from modelkb.fsutil import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def render_lockfile(dists: Iterable[tuple[str, str]], *, now: datetime | None = 
         A header of ``#`` comments then one ``name==version`` line per distribution; a
         distribution without a version becomes a comment so the file stays installable.
     """
-    from . import __version__
+    from modelkb import __version__
 
     stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     lines = [

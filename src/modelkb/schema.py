@@ -16,7 +16,7 @@ from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from .errors import BundleSchemaError
+from modelkb.errors import BundleSchemaError
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .options import open_store, store_option
-from .publish_commands import import_ as import_archive
+from modelkb.cli.options import open_store, store_option
+from modelkb.cli.publish_commands import import_ as import_archive
 
 
 class _ImportGroup(click.Group):

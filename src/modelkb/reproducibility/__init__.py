@@ -10,6 +10,6 @@ Modules: :mod:`.rerun` (run the captured code), :mod:`.compare` (metric side-by-
 
 from __future__ import annotations
 
-from ..errors import ReproductionError
+from modelkb.errors import ReproductionError
 
 __all__ = ["ReproductionError"]

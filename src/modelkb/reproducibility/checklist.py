@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bundle import CODE_DIR, LOCK_FILE, Bundle
-from ..ids import utc_now
-from ..store import Store
+from modelkb.bundle import CODE_DIR, LOCK_FILE, Bundle
+from modelkb.ids import utc_now
+from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -663,7 +663,7 @@ def _flops(bundle: Bundle) -> dict[str, Any] | None:
     if not onnx_path.is_file():
         return None
     try:
-        from .flops import estimate_flops
+        from modelkb.reproducibility.flops import estimate_flops
 
         return estimate_flops(onnx_path)
     except Exception as err:
@@ -714,7 +714,7 @@ def checklist(
         if not any(m is meta for m in project_meta):
             project_meta.append(meta)
         if meta.get("group"):
-            from .repeat import group_statistics
+            from modelkb.reproducibility.repeat import group_statistics
 
             group = group_statistics(store, str(meta["group"]))
     if isinstance(flops, Mapping):

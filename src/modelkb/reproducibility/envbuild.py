@@ -20,8 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..lockfile import normalize_name
-from . import ReproductionError
+from modelkb.lockfile import normalize_name
+from modelkb.reproducibility import ReproductionError
 
 logger = logging.getLogger(__name__)
 

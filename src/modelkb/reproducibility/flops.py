@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..extras import require
+from modelkb.extras import require
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..bundle import Bundle, read_bundle
-from ..ids import new_id
-from ..store import Store
-from .rerun import RerunResult, run_captured_code
+from modelkb.bundle import Bundle, read_bundle
+from modelkb.ids import new_id
+from modelkb.reproducibility.rerun import RerunResult, run_captured_code
+from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
 

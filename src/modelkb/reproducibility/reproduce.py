@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle import LOCK_FILE, Bundle
-from ..store import Store
-from . import ReproductionError
-from .compare import DEFAULT_TOLERANCE, MetricComparison, compare_runs
-from .envbuild import EnvBuildReport, build_locked_env, default_env_dir
-from .rerun import KEEP_SEED, RerunResult, run_captured_code
+from modelkb.bundle import LOCK_FILE, Bundle
+from modelkb.reproducibility import ReproductionError
+from modelkb.reproducibility.compare import DEFAULT_TOLERANCE, MetricComparison, compare_runs
+from modelkb.reproducibility.envbuild import EnvBuildReport, build_locked_env, default_env_dir
+from modelkb.reproducibility.rerun import KEEP_SEED, RerunResult, run_captured_code
+from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
 

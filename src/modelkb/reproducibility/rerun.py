@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..bundle import CODE_DIR, METADATA_FILE, Bundle, read_bundle
-from ..store import Store
-from . import ReproductionError
+from modelkb.bundle import CODE_DIR, METADATA_FILE, Bundle, read_bundle
+from modelkb.reproducibility import ReproductionError
+from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
 
