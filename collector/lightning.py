@@ -1,6 +1,6 @@
 """Lightning collector: ``Trainer(callbacks=[LightningCallback(exp)])`` records the run into a bundle.
 
-A thin translation of Lightning hooks into :class:`~modelkb.collector.torch_capture.TorchCapture` calls, so
+A thin translation of Lightning hooks into :class:`~modelkb.collector.torch.capture.TorchCapture` calls, so
 architecture capture, safetensors, ONNX export and parity check are the PyTorch collector's own.
 Only rank zero writes (``trainer.is_global_zero``); other ranks do nothing.
 
@@ -17,9 +17,9 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_capture import TorchCapture
-from modelkb.collector.torch_describe import current_lr, optimizer_summary
-from modelkb.collector.torch_tensors import _first_tensor, _plain
+from modelkb.collector.torch.capture import TorchCapture
+from modelkb.collector.torch.describe import current_lr, optimizer_summary
+from modelkb.collector.torch.tensors import first_tensor, plain
 from modelkb.extras import require
 from modelkb.metric_names import split_metric
 
@@ -46,7 +46,7 @@ def split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, float], dict[st
     train: dict[str, float] = {}
     val: dict[str, float] = {}
     for key, value in metrics.items():
-        number = _plain(value)
+        number = plain(value)
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             continue
         name = str(key)
@@ -128,7 +128,7 @@ class LightningCallback(_Base):  # type: ignore[misc]
                 self._capture.sample is None
                 and getattr(pl_module, "example_input_array", None) is not None
             ):
-                self._capture.sample = _first_tensor(pl_module.example_input_array)
+                self._capture.sample = first_tensor(pl_module.example_input_array)
                 if self._capture.sample is not None:
                     self._capture.sample = self._capture.sample[:8].detach().to("cpu").clone()
             batch_size = _batch_size(trainer, pl_module, loader)
@@ -168,7 +168,7 @@ class LightningCallback(_Base):  # type: ignore[misc]
             if isinstance(batch, (tuple, list)) and len(batch) >= 2
             else (batch, None)
         )
-        self._capture.first_batch(inputs if _first_tensor(inputs) is not None else None, targets)
+        self._capture.first_batch(inputs if first_tensor(inputs) is not None else None, targets)
 
     # -- epochs -----------------------------------------------------------------------------------
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -185,10 +185,8 @@ class LightningCallback(_Base):  # type: ignore[misc]
             return
         try:
             train, val = split_metrics(trainer.callback_metrics)
-            if self._val_epoch == trainer.current_epoch:
-                val = {**val, **self._val}
-            else:
-                val = {}  # no validation this epoch: older values in callback_metrics are stale
+            # no validation this epoch: older values in callback_metrics are stale
+            val = {**val, **self._val} if self._val_epoch == trainer.current_epoch else {}
             optimizers = list(getattr(trainer, "optimizers", None) or [])
             lr = current_lr(optimizers[0]) if optimizers else None
         except Exception as err:

@@ -432,7 +432,10 @@ class Experiment:
                 self._save_state()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
-        """Record metrics: per epoch (``val_``/``valid_``/``validation_`` names go to validation) or, without epoch, final ones."""
+        """Record metrics per epoch, or final ones without ``epoch``.
+
+        Per epoch, ``val_``/``valid_``/``validation_`` names go to validation, the rest to training.
+        """
         if epoch is None:
             with self.guard("metrics", "recording final metrics"):
                 self._final_override.update(_numbers(metrics))
@@ -502,7 +505,7 @@ class Experiment:
 
                 log_keras_model(self, model, example_input)
             else:
-                from .collector.torch_capture import log_torch_model
+                from .collector.torch.capture import log_torch_model
 
                 log_torch_model(
                     self,

@@ -1,10 +1,10 @@
 """``TorchCapture``: what a PyTorch training run exposes, turned into calls on an ``Experiment``.
 
-Shared by :class:`~modelkb.collector.torch_callbacks.PytorchCallbacks`,
-:class:`~modelkb.collector.torch_callbacks.TorchRecorder` and the Lightning callback. It records
+Shared by :class:`~modelkb.collector.torch.callbacks.PytorchCallbacks`,
+:class:`~modelkb.collector.torch.callbacks.TorchRecorder` and the Lightning callback. It records
 the framework, hyperparameters, architecture and dataset at the start, completes the architecture
 after the first batch, logs epochs, and at the end saves and exports the model
-(:mod:`~modelkb.collector.torch_export`) and seals the bundle.
+(:mod:`~modelkb.collector.torch.export`) and seals the bundle.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from modelkb.collector.dataset_info import describe_arrays, infer_kind, merge_dataset
-from modelkb.collector.torch_dataset import merge_source_findings
-from modelkb.collector.torch_describe import (
+from modelkb.collector.torch.describe import (
     ShapeProbe,
     current_lr,
     describe_architecture,
@@ -28,13 +27,14 @@ from modelkb.collector.torch_describe import (
     module_reference,
     optimizer_summary,
 )
-from modelkb.collector.torch_export import save_trained_model
-from modelkb.collector.torch_tensors import (
-    _batchless_shape,
-    _dtype_name,
-    _first_tensor,
-    _head_rows,
-    _is_tensor,
+from modelkb.collector.torch.export import save_trained_model
+from modelkb.collector.torch.source_findings import merge_source_findings
+from modelkb.collector.torch.tensors import (
+    batchless_shape,
+    dtype_name,
+    first_tensor,
+    head_rows,
+    is_tensor,
     preserved_modes,
     torch,
 )
@@ -70,7 +70,7 @@ class TorchCapture:
         self.experiment = experiment
         self.export_onnx = export_onnx
         self.save_weights = save_weights
-        self.sample = _head_rows(sample_inputs) if sample_inputs is not None else None
+        self.sample = head_rows(sample_inputs) if sample_inputs is not None else None
         self.user_dataset = dict(dataset or {})
         self.init_args = init_args
         self.source = source
@@ -195,18 +195,18 @@ class TorchCapture:
         """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
         with self._safe("describing the first batch"):
             if self.sample is None and inputs is not None:
-                self.sample = _head_rows(inputs)
-            tensor = _first_tensor(inputs)
+                self.sample = head_rows(inputs)
+            tensor = first_tensor(inputs)
             if tensor is None:
                 return
-            shape = _batchless_shape(tensor) or []
+            shape = batchless_shape(tensor) or []
             found: dict[str, Any] = {
                 "shapes": {
                     "x": shape,
-                    **({"y": _batchless_shape(targets)} if _is_tensor(targets) else {}),
+                    **({"y": batchless_shape(targets)} if is_tensor(targets) else {}),
                 },
-                "dtype": _dtype_name(tensor.dtype),
-                "kind": infer_kind(tuple(shape[1:]), _dtype_name(tensor.dtype)),
+                "dtype": dtype_name(tensor.dtype),
+                "kind": infer_kind(tuple(shape[1:]), dtype_name(tensor.dtype)),
             }
             # no class labels from one batch: it would under-count them
             self._inferred = merge_dataset(

@@ -1,7 +1,7 @@
 """The user-facing PyTorch recorders: :class:`PytorchCallbacks` for :meth:`Model.fit
-<modelkb.collector.torch_training.Model.fit>` and :class:`TorchRecorder` for hand-written loops.
+<modelkb.collector.torch.trainer.Model.fit>` and :class:`TorchRecorder` for hand-written loops.
 
-Both are thin: they translate hooks into :class:`~modelkb.collector.torch_capture.TorchCapture`
+Both are thin: they translate hooks into :class:`~modelkb.collector.torch.capture.TorchCapture`
 calls and never raise into the user's training. A missing ``[torch]`` extra fails when one of them
 is created, naming the pip line.
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_capture import TorchCapture
-from modelkb.collector.torch_tensors import _is_array
+from modelkb.collector.torch.capture import TorchCapture
+from modelkb.collector.torch.tensors import is_array
 from modelkb.extras import require
 
 if TYPE_CHECKING:
@@ -108,11 +108,12 @@ class TorchRecorder:
     """Record a hand-written training loop.
 
     Example:
-        >>> rec = TorchRecorder(exp, model, optimizer, criterion, sample_inputs=x[:8], epochs=3, batch_size=32)  # doctest: +SKIP
-        >>> for epoch in range(3):                                                                             # doctest: +SKIP
+        >>> rec = TorchRecorder(exp, model, optimizer, criterion,  # doctest: +SKIP
+        ...                     sample_inputs=x[:8], epochs=3, batch_size=32)
+        >>> for epoch in range(3):  # doctest: +SKIP
         ...     ...  # your loop
         ...     rec.log_epoch(epoch, train={"loss": loss}, val={"loss": val_loss})
-        >>> rec.finish()                                                                                      # doctest: +SKIP
+        >>> rec.finish()  # doctest: +SKIP
 
     Used as a context manager, an exception in the block seals the bundle as ``failed`` and is re-raised.
 
@@ -157,7 +158,7 @@ class TorchRecorder:
             source="torch",
         )
         info: dict[str, Any] = {}
-        if isinstance(data, (tuple, list)) and data and _is_array(data[0]):
+        if isinstance(data, (tuple, list)) and data and is_array(data[0]):
             info = {"x": data[0], "y": data[1] if len(data) > 1 else None}
         elif data is not None:
             info = {"loader": data}
