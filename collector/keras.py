@@ -26,12 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkb.extras import require
-from modelkb.fsutil import atomic_target
-
-from .dataset_info import merge_dataset
-from .keras_capture import (
-    SAMPLE_ROWS,
+from modelkb.collector.capture_options import SAMPLE_ROWS, CaptureOptions
+from modelkb.collector.dataset_info import merge_dataset
+from modelkb.collector.keras_capture import (
     DataSource,
     architecture,
     architecture_complete,
@@ -44,8 +41,10 @@ from .keras_capture import (
     model_preprocessing,
     tensor_specs,
 )
-from .keras_onnx import EXPORT_LOG, ConverterLog
-from .onnx_check import OnnxExportError
+from modelkb.collector.keras_onnx import EXPORT_LOG, ConverterLog
+from modelkb.collector.onnx_check import OnnxExportError
+from modelkb.extras import require
+from modelkb.fsutil import atomic_target
 
 if TYPE_CHECKING:
     from modelkb.experiment import Experiment
@@ -68,13 +67,12 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
 
     Args:
         experiment: The :class:`~modelkb.experiment.Experiment` to record into.
-        export_onnx: Export ``model.onnx`` (dynamic batch axis) at the end of training and check it
-            against the model with onnxruntime.
-        save_weights: Save ``model.keras`` at the end of training.
-        sample_inputs: Inputs used to check the ONNX export (at most 8 rows are used). Default: the
-            first rows of the training data (or, with no data to read, a seeded synthetic batch).
-        dataset: Dataset fields (``name``, ``location``, ``classes``, ``notes``, ...) laid over what
-            is inferred from the data, the model's preprocessing layers and the training source.
+        export_onnx, save_weights, sample_inputs, dataset: What to capture, as
+            :class:`~modelkb.collector.capture_options.CaptureOptions` describes: ``model.onnx``
+            (dynamic batch axis) checked against the model with onnxruntime, ``model.keras``, the
+            check's inputs (default: the first rows of the training data or, with no data to read,
+            a seeded synthetic batch), and dataset fields laid over what is inferred from the
+            data, the model's preprocessing layers and the training source.
         finish: Seal the bundle at the end of training. ``None`` (default): yes, unless the
             experiment was started before ``fit`` (``with Experiment(...)``), in which case the
             ``with`` block seals it — so metrics logged after ``fit`` still land in the bundle and
@@ -82,6 +80,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
 
     Raises:
         MissingExtraError: Keras is not installed (``pip install 'modelkb[keras]'``).
+        TypeError: ``dataset`` is not a mapping.
     """
 
     def __init__(
@@ -96,15 +95,13 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
     ) -> None:
         require("keras", "keras")
         super().__init__()
-        if dataset is not None and not isinstance(dataset, Mapping):
-            raise TypeError(
-                f"Expected a dict of dataset fields or None. Received: dataset={dataset!r}"
-            )
+        self.options = CaptureOptions(
+            export_onnx=export_onnx,
+            save_weights=save_weights,
+            sample_inputs=sample_inputs,
+            dataset=dataset or {},
+        )
         self.experiment = experiment
-        self.export_onnx = export_onnx
-        self.save_weights = save_weights
-        self.sample_inputs = sample_inputs
-        self.dataset = dict(dataset or {})
         self.finish = finish
         self.finalize_seconds: float | None = None
         """Wall time of the end-of-training work (saving, ONNX export and check, sealing)."""
@@ -114,7 +111,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         self._source: DataSource | None = None
         self._hyper: dict[str, Any] = {}
         self._architecture_done = False
-        from .source_analysis import analyze_experiment_code
+        from modelkb.collector.source_analysis import analyze_experiment_code
 
         self._source_found = analyze_experiment_code(experiment)
 
@@ -174,10 +171,10 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         exp = self.experiment
         with exp.guard("keras", "completing the run description"):
             self._complete_late_fields()
-        if self.save_weights:
+        if self.options.save_weights:
             with exp.guard("keras", "saving model.keras"):
                 self._save_keras(exp.artifact_path("model.keras"))
-        if self.export_onnx:
+        if self.options.export_onnx:
             with exp.guard("onnx", "exporting model.onnx"):
                 self._export_onnx(exp.artifact_path("model.onnx"))
         self._source = None  # drop references to the user's data
@@ -215,7 +212,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             if steps:
                 merged = merge_dataset(merged, {"preprocessing": steps})
         merged = merge_dataset(merged, exp.metadata.get("dataset") or {})  # what the user set first
-        merged = merge_dataset(merged, self.dataset)  # the callback's dataset= wins
+        merged = merge_dataset(merged, self.options.dataset)  # the callback's dataset= wins
         if merged:
             exp.set_dataset(**merged)
 
@@ -259,7 +256,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         keras = _keras
         if keras.backend.backend() == "tensorflow":
             require("tf2onnx", "keras")
-        sample = self.sample_inputs
+        sample = self.options.sample_inputs
         origin = "user"
         if sample is None and self._source is not None:
             sample, origin = self._source.sample(), "data"
@@ -283,7 +280,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             self.model.export(str(tmp), format="onnx", verbose=False)
         record: dict[str, Any] = {"path": target.name, "sample": origin}
         if keras.backend.backend() == "tensorflow":
-            from .keras_onnx import fold_captured_constants
+            from modelkb.collector.keras_onnx import fold_captured_constants
 
             folded = fold_captured_constants(tmp, self.model)
             if folded:
@@ -295,7 +292,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             )
             record.update(opset=None, max_abs_diff=None, checked_on=None)
         else:
-            from .onnx_check import verify_onnx
+            from modelkb.collector.onnx_check import verify_onnx
 
             sample = head(sample, SAMPLE_ROWS)
             expected = _predict(self.model, sample)

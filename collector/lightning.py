@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from modelkb.collector.capture_options import CaptureOptions
 from modelkb.collector.torch.capture import TorchCapture
 from modelkb.collector.torch.describe import current_lr, optimizer_summary
 from modelkb.collector.torch.tensors import first_tensor, plain
@@ -67,11 +68,10 @@ class LightningCallback(_Base):  # type: ignore[misc]
 
     Args:
         experiment: The :class:`~modelkb.experiment.Experiment` to fill.
-        export_onnx: Export ``model.onnx`` (checked against PyTorch) at the end of ``fit``.
-        save_weights: Save ``model.safetensors`` at the end of ``fit``.
-        sample_inputs: Input rows for the export; else ``example_input_array``, else the first batch.
-        dataset: Dataset fields laid over what is inferred.
-        init_args: Constructor arguments of the module (default: ``pl_module.hparams``).
+        export_onnx, save_weights, sample_inputs, dataset, init_args: What to capture at the end
+            of ``fit``, as :class:`~modelkb.collector.capture_options.CaptureOptions` describes.
+            The default sample is ``example_input_array``, else the first batch; the default
+            ``init_args`` are ``pl_module.hparams``.
     """
 
     def __init__(
@@ -89,15 +89,14 @@ class LightningCallback(_Base):  # type: ignore[misc]
             require("lightning.pytorch", "lightning")
         super().__init__()
         self.experiment = experiment
-        self._capture = TorchCapture(
-            experiment,
+        options = CaptureOptions(
             export_onnx=export_onnx,
             save_weights=save_weights,
             sample_inputs=sample_inputs,
-            dataset=dataset,
+            dataset=dataset or {},
             init_args=init_args,
-            source="lightning",
         )
+        self._capture = TorchCapture(experiment, options, source="lightning")
         self._active = False
         self._first = True
         self._val: dict[str, float] = {}
@@ -124,13 +123,9 @@ class LightningCallback(_Base):  # type: ignore[misc]
             val_loader = _single(getattr(trainer, "val_dataloaders", None))
             if val_loader is not None and getattr(trainer, "limit_val_batches", 1) != 0:
                 data["val_loader"] = val_loader
-            if (
-                self._capture.sample is None
-                and getattr(pl_module, "example_input_array", None) is not None
-            ):
-                self._capture.sample = first_tensor(pl_module.example_input_array)
-                if self._capture.sample is not None:
-                    self._capture.sample = self._capture.sample[:8].detach().to("cpu").clone()
+            self._capture.offer_sample(
+                first_tensor(getattr(pl_module, "example_input_array", None))
+            )
             batch_size = _batch_size(trainer, pl_module, loader)
             steps = getattr(trainer, "num_training_batches", None)
             steps = (

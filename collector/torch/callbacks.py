@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from modelkb.collector.capture_options import CaptureOptions
 from modelkb.collector.torch.capture import TorchCapture
 from modelkb.collector.torch.tensors import is_array
 from modelkb.extras import require
@@ -36,11 +37,9 @@ class PytorchCallbacks:
 
     Args:
         experiment: The :class:`~modelkb.experiment.Experiment` to fill.
-        export_onnx: Export ``model.onnx`` (checked against PyTorch) at the end.
-        save_weights: Save ``model.safetensors`` at the end.
-        sample_inputs: Input rows for the ONNX export; by default the first rows of the first batch.
-        dataset: Dataset fields (``name``, ``classes``, ``preprocessing``, ...) laid over what is inferred.
-        init_args: Constructor arguments of the module, recorded to rebuild it from the captured code.
+        export_onnx, save_weights, sample_inputs, dataset, init_args: What to capture, as
+            :class:`~modelkb.collector.capture_options.CaptureOptions` describes (weights go to
+            ``model.safetensors``; the default sample is the first rows of the first batch).
 
     Hooks (called by :meth:`Model.fit`; none of them ever raises): ``on_train_begin(model, optimizer,
     criterion, data_info)``, ``on_first_batch(inputs, targets)``, ``on_epoch_end(epoch, train_metrics,
@@ -61,14 +60,14 @@ class PytorchCallbacks:
     ) -> None:
         _require_torch()
         self.experiment = experiment
-        self._capture = TorchCapture(
-            experiment,
+        options = CaptureOptions(
             export_onnx=export_onnx,
             save_weights=save_weights,
             sample_inputs=sample_inputs,
-            dataset=dataset,
+            dataset=dataset or {},
             init_args=init_args,
         )
+        self._capture = TorchCapture(experiment, options)
 
     def on_train_begin(
         self, model: Any, optimizer: Any, criterion: Any, data_info: Mapping[str, Any] | None = None
@@ -122,10 +121,10 @@ class TorchRecorder:
         model: The ``nn.Module`` being trained (or a :class:`Model`).
         optimizer: Its optimizer (class, ``param_groups`` and the current learning rate are recorded).
         criterion: The loss function.
-        sample_inputs: Input rows for the ONNX export; otherwise the first input the model sees.
         epochs, batch_size, steps_per_epoch: Recorded as hyperparameters.
         data: Training data to describe: ``(x, y)`` arrays or a ``DataLoader``.
-        dataset, init_args, export_onnx, save_weights: As for :class:`PytorchCallbacks`.
+        sample_inputs, dataset, init_args, export_onnx, save_weights: As for
+            :class:`PytorchCallbacks` (the default sample is the first input the model sees).
     """
 
     def __init__(
@@ -148,15 +147,14 @@ class TorchRecorder:
         _require_torch()
         self.experiment = experiment
         self.module = getattr(model, "module", model)
-        self._capture = TorchCapture(
-            experiment,
+        options = CaptureOptions(
             export_onnx=export_onnx,
             save_weights=save_weights,
             sample_inputs=sample_inputs,
-            dataset=dataset,
+            dataset=dataset or {},
             init_args=init_args,
-            source="torch",
         )
+        self._capture = TorchCapture(experiment, options)
         info: dict[str, Any] = {}
         if isinstance(data, (tuple, list)) and data and is_array(data[0]):
             info = {"x": data[0], "y": data[1] if len(data) > 1 else None}

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from modelkb.collector.capture_options import SAMPLE_ROWS, CaptureOptions
 from modelkb.collector.dataset_info import describe_arrays, infer_kind, merge_dataset
 from modelkb.collector.torch.describe import (
     ShapeProbe,
@@ -59,21 +60,15 @@ class TorchCapture:
     def __init__(
         self,
         experiment: Experiment,
+        options: CaptureOptions | None = None,
         *,
-        export_onnx: bool = True,
-        save_weights: bool = True,
-        sample_inputs: Any = None,
-        dataset: Mapping[str, Any] | None = None,
-        init_args: Any = None,
         source: str = "torch",
     ) -> None:
         self.experiment = experiment
-        self.export_onnx = export_onnx
-        self.save_weights = save_weights
-        self.sample = head_rows(sample_inputs) if sample_inputs is not None else None
-        self.user_dataset = dict(dataset or {})
-        self.init_args = init_args
+        self.options = options or CaptureOptions()
         self.source = source
+        self.sample: Any = None
+        self.offer_sample(self.options.sample_inputs)
         self.module: nn.Module | None = None
         self.optimizer: Any = None
         self.probe: ShapeProbe | None = None
@@ -154,7 +149,7 @@ class TorchCapture:
         if "inputs" not in arch and self.sample is not None:
             arch["inputs"] = describe_tensors(self.sample, "input")
         arch["module"] = module_reference(
-            self.module, self.experiment.metadata.get("code"), self.init_args
+            self.module, self.experiment.metadata.get("code"), self.options.init_args
         )
         self.experiment.set_architecture(arch)
 
@@ -186,16 +181,20 @@ class TorchCapture:
         self._inferred = merge_dataset(runtime, found)
 
     def _write_dataset(self) -> None:
-        merged = merge_dataset(merge_dataset(self._inferred, self._given), self.user_dataset)
+        merged = merge_dataset(merge_dataset(self._inferred, self._given), self.options.dataset)
         if merged and merged != self._dataset_written:  # unchanged: no run.json rewrite
             self.experiment.set_dataset(**merged)
             self._dataset_written = copy.deepcopy(merged)
 
+    def offer_sample(self, inputs: Any) -> None:
+        """Keep the first :data:`SAMPLE_ROWS` rows of ``inputs`` for the export, unless rows are kept."""
+        if self.sample is None and inputs is not None:
+            self.sample = head_rows(inputs, SAMPLE_ROWS)
+
     def first_batch(self, inputs: Any, targets: Any = None) -> None:
         """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
         with self._safe("describing the first batch"):
-            if self.sample is None and inputs is not None:
-                self.sample = head_rows(inputs)
+            self.offer_sample(inputs)
             tensor = first_tensor(inputs)
             if tensor is None:
                 return
@@ -250,8 +249,8 @@ class TorchCapture:
                     self.experiment,
                     self.module,
                     self.sample,
-                    export_onnx=self.export_onnx,
-                    save_weights=self.save_weights,
+                    export_onnx=self.options.export_onnx,
+                    save_weights=self.options.save_weights,
                     source=self.source,
                 )
         with self._safe("finishing the architecture"):
@@ -289,7 +288,9 @@ def log_torch_model(
     untouched), ``model.safetensors`` and ``model.onnx`` checked against the module on
     ``example_input``. Problems become warnings of the run.
     """
-    capture = TorchCapture(experiment, sample_inputs=example_input, init_args=init_args)
+    capture = TorchCapture(
+        experiment, CaptureOptions(sample_inputs=example_input, init_args=init_args)
+    )
     capture.begin(module, optimizer, criterion)
     with (
         capture._safe("describing the model on the example input"),

@@ -152,7 +152,8 @@ def save_trained_model(
     """Save ``model.safetensors`` and export + verify ``model.onnx``; problems become warnings.
 
     Every submodule's train/eval flag is restored afterwards. ``sample`` (a batch of up to
-    :data:`SAMPLE_ROWS` rows) is needed for ONNX; without it the export is skipped with a warning.
+    :data:`~modelkb.collector.capture_options.SAMPLE_ROWS` rows) is needed for ONNX; without it
+    the export is skipped with a warning.
     """
     with preserved_modes(module):
         if save_weights:

@@ -21,9 +21,6 @@ except ImportError:  # the [torch] extra is missing: objects fail at constructio
 if TYPE_CHECKING:
     from torch import nn
 
-SAMPLE_ROWS = 8
-"""Rows of input kept from the first batch to export and check the ONNX model."""
-
 
 def plain(value: Any) -> Any:
     """A JSON-friendly copy: tensors/numpy scalars to numbers, tuples to lists, the rest to ``str``."""
@@ -97,7 +94,7 @@ def as_tensor(value: Any) -> Any:
     return tensor
 
 
-def head_rows(value: Any, rows: int = SAMPLE_ROWS) -> Any:
+def head_rows(value: Any, rows: int) -> Any:
     """The first ``rows`` rows, detached, on the CPU (a tuple/dict of inputs keeps its structure)."""
     if isinstance(value, Mapping):
         return {k: head_rows(v, rows) for k, v in value.items()}
