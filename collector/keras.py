@@ -268,7 +268,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
                 record = self._export_checked(tmp, target, sample, origin, converter)
         except Exception as err:
             raise _explained(err, converter, self.experiment) from err
-        self.experiment.metadata["onnx"] = record
+        self.experiment.record_onnx(record)
 
     def _export_checked(
         self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog
@@ -292,21 +292,12 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             )
             record.update(opset=None, max_abs_diff=None, checked_on=None)
         else:
-            from modelkb.collector.onnx_check import verify_onnx
+            from modelkb.collector.onnx_check import check_fields, verify_onnx
 
             sample = head(sample, SAMPLE_ROWS)
             expected = _predict(self.model, sample)
             result = verify_onnx(tmp, _onnx_feed(sample), expected)
-            record.update(
-                opset=result["opset"],
-                ir_version=result["ir_version"],
-                max_abs_diff=result["max_abs_diff"],
-                checked_on=f"onnxruntime CPU, {result['checked_on']} sample(s)",
-                checked_samples=result["checked_on"],
-                batch_dynamic=result["batch_dynamic"],
-                inputs=result["inputs"],
-                outputs=result["outputs"],
-            )
+            record.update(check_fields(result))
             if not result["batch_dynamic"]:
                 self.experiment.warn("model.onnx has a fixed batch size", source="onnx")
         return record

@@ -21,7 +21,6 @@ from modelkb.collector.torch.tensors import (
     call_module,
     is_tensor,
     module_device,
-    plain,
     preserved_modes,
     to_device,
     torch,
@@ -176,7 +175,7 @@ def save_trained_model(
 
 
 def _export_and_verify(experiment: Experiment, module: nn.Module, sample: Any) -> None:
-    from modelkb.collector.onnx_check import verify_onnx
+    from modelkb.collector.onnx_check import check_fields, verify_onnx
 
     started = time.perf_counter()
     module.eval()
@@ -195,15 +194,11 @@ def _export_and_verify(experiment: Experiment, module: nn.Module, sample: Any) -
     except Exception:
         path.unlink(missing_ok=True)  # a model that disagrees with PyTorch must not be served
         raise
-    record = plain(dict(report))
-    if not isinstance(record.get("checked_on"), (str, type(None))):
-        # verify_onnx reports the number of rows compared; the bundle format's checked_on names
-        # where the check ran (onnxruntime's CPU provider)
-        record["checked_samples"] = record.pop("checked_on")
-        record["checked_on"] = "cpu"
-    experiment.metadata["onnx"] = {
-        **record,
-        "path": ONNX_FILE,
-        "exporter": exporter,
-        "export_s": round(time.perf_counter() - started, 3),
-    }
+    experiment.record_onnx(
+        {
+            **check_fields(report),
+            "path": ONNX_FILE,
+            "exporter": exporter,
+            "export_s": round(time.perf_counter() - started, 3),
+        }
+    )

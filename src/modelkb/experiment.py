@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .api_values import architecture_summary, dataset_fields, hyperparameter_values
+from .api_values import architecture_summary, check_section, dataset_fields, hyperparameter_values
 from .artifacts import copy_artifact
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
 from .fsutil import atomic_write_bytes
@@ -408,6 +408,25 @@ class Experiment:
                 self.metadata.setdefault("dataset", {}).update(clean)
             self._save_state_if_started()
 
+    def record_onnx(self, report: Mapping[str, Any]) -> None:
+        """Record the ``onnx`` section: the exported model and how its check went (used by the collectors).
+
+        Args:
+            report: ``path`` (the file in the bundle, e.g. ``"model.onnx"``) and what the check
+                against the framework found: ``checked_on`` (what ran it; ``None`` when it did not
+                run), ``checked_samples`` (rows compared), ``max_abs_diff``, ``opset``,
+                ``ir_version``, ``batch_dynamic``, ``inputs``/``outputs``; a collector may add more
+                (``exporter``, ``export_s``, ...).
+
+        A report the bundle format cannot hold is not recorded: it becomes a warning, as any
+        failure of optional work does.
+        """
+        with self.guard("onnx", "recording the ONNX check"):
+            section = _onnx_section(_jsonable(report))
+            with self._lock:
+                self.metadata["onnx"] = section
+            self._save_state_if_started()
+
     def log_epoch(
         self,
         epoch: int,
@@ -542,6 +561,26 @@ class Experiment:
         """Mark run.json stale; it is rewritten with the next epoch (one write, not one per call)."""
         if self._started and not self._finished:
             self._state_dirty = True
+
+
+def _onnx_section(report: Any) -> dict[str, Any]:
+    """``record_onnx``'s report in the bundle's form; a ValueError names what is not."""
+    if (
+        not isinstance(report, dict)
+        or not isinstance(report.get("path"), str)
+        or not report["path"]
+    ):
+        raise ValueError(
+            "Expected an ONNX report naming the model file, e.g. {'path': 'model.onnx', ...}. "
+            f"Received: report={report!r}"
+        )
+    samples = report.get("checked_samples")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)):
+        raise ValueError(
+            f"Expected onnx.checked_samples to be a number of rows. Received: {samples!r}"
+        )
+    check_section("onnx", report)
+    return report
 
 
 def _model_framework(model: Any) -> str | None:

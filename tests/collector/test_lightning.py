@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from modelkb.experiment import Experiment
+from modelkb.lightning import LightningCallback
+from modelkb.schema import validate_metadata
+
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 pytest.importorskip("sklearn")
 
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-from modelkb.experiment import Experiment
-from modelkb.lightning import LightningCallback
-from modelkb.schema import validate_metadata
+nn = torch.nn
+DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
 
 pytestmark = pytest.mark.slow
 

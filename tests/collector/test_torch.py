@@ -10,16 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from modelkb.collector.onnx_check import CHECKED_ON
+from modelkb.experiment import Experiment
+from modelkb.schema import validate_metadata
+from modelkb.torch import Model, PytorchCallbacks, TorchRecorder
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("sklearn")
 
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-from modelkb.experiment import Experiment
-from modelkb.schema import validate_metadata
-from modelkb.torch import Model, PytorchCallbacks, TorchRecorder
+nn = torch.nn
+DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
 
 pytestmark = pytest.mark.slow
 
@@ -211,6 +212,8 @@ def test_listing3_verbatim_records_the_run(tmp_path: Path, digits: dict[str, np.
     assert meta["onnx"]["path"] == "model.onnx"
     assert meta["onnx"]["max_abs_diff"] < 1e-4
     assert meta["onnx"]["batch_dynamic"] is True
+    assert meta["onnx"]["checked_on"] == CHECKED_ON  # the same report as Keras writes
+    assert meta["onnx"]["checked_samples"] == 8
     kinds = {a["path"]: a["kind"] for a in meta["artifacts"]}
     assert kinds["model.onnx"] == "onnx"
     assert kinds["model.safetensors"] == "weights"
