@@ -45,6 +45,7 @@ from modelkb.collector.keras_onnx import EXPORT_LOG, ConverterLog
 from modelkb.collector.onnx_check import OnnxExportError
 from modelkb.extras import require
 from modelkb.fsutil import atomic_target
+from modelkb.metric_names import split_train_val
 
 if TYPE_CHECKING:
     from modelkb.experiment import Experiment
@@ -144,7 +145,8 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             exp.set_architecture(arch)
         with exp.guard("dataset", "describing the dataset"):
             self._record_dataset(late=False)
-        exp.start()  # last: run.json is written once, with everything above
+        with exp.guard("store", "starting the run"):
+            exp.start()  # last: run.json is written once, with everything above
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch_t0 = time.perf_counter()
@@ -152,16 +154,15 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if not self._active:
             return
-        logs = dict(logs or {})
-        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
-        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
-        extra: dict[str, Any] = {}
-        lr = current_learning_rate(self.model)
-        if lr is not None:
-            extra["lr"] = lr
-        if self._epoch_t0 is not None:
-            extra["time_s"] = round(time.perf_counter() - self._epoch_t0, 4)
-        self.experiment.log_epoch(epoch, train, val, **extra)
+        with self.experiment.guard("keras", "recording epoch metrics"):
+            train, val = split_train_val(logs or {})
+            extra: dict[str, Any] = {}
+            lr = current_learning_rate(self.model)
+            if lr is not None:
+                extra["lr"] = lr
+            if self._epoch_t0 is not None:
+                extra["time_s"] = round(time.perf_counter() - self._epoch_t0, 4)
+            self.experiment.log_epoch(epoch, train, val, **extra)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if not self._active:
@@ -179,7 +180,8 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
                 self._export_onnx(exp.artifact_path("model.onnx"))
         self._source = None  # drop references to the user's data
         if self._owns_finish:
-            exp.finish("completed")
+            with exp.guard("store", "sealing the bundle"):
+                exp.finish("completed")
         self.finalize_seconds = round(time.perf_counter() - t0, 3)
         logger.debug("end of training took %.3f s", self.finalize_seconds)
 

@@ -13,7 +13,6 @@ Epoch metrics come from ``trainer.callback_metrics``: validation values are take
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from modelkb.experiment import Experiment
 
 __all__ = ["LightningCallback", "split_metrics"]
-
-logger = logging.getLogger(__name__)
 
 _Base: Any = pl.Callback if pl is not None else object
 
@@ -107,9 +104,12 @@ class LightningCallback(_Base):  # type: ignore[misc]
         if not trainer.is_global_zero or self._active:
             return
         self._active = True
-        try:
+        optimizers: list[Any] = []
+        hyper: dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        batch_size = steps = None
+        with self._capture.guard("reading the trainer"):
             optimizers = list(getattr(trainer, "optimizers", None) or [])
-            hyper: dict[str, Any] = {}
             if len(optimizers) > 1:
                 hyper["optimizers"] = [optimizer_summary(o) for o in optimizers]
             schedulers = [
@@ -119,7 +119,8 @@ class LightningCallback(_Base):  # type: ignore[misc]
             if schedulers:
                 hyper["lr_scheduler"] = {"name": type(schedulers[0]).__name__}
             loader = getattr(trainer, "train_dataloader", None)
-            data: dict[str, Any] = {"loader": loader} if loader is not None else {}
+            if loader is not None:
+                data["loader"] = loader
             val_loader = _single(getattr(trainer, "val_dataloaders", None))
             if val_loader is not None and getattr(trainer, "limit_val_batches", 1) != 0:
                 data["val_loader"] = val_loader
@@ -131,23 +132,19 @@ class LightningCallback(_Base):  # type: ignore[misc]
             steps = (
                 int(steps) if isinstance(steps, (int, float)) and steps != float("inf") else None
             )
-        except Exception as err:
-            self.experiment.warn(
-                f"reading the trainer failed: {type(err).__name__}: {err}", source="lightning"
+        with self._capture.guard("starting the run"):
+            self._capture.begin(
+                pl_module,
+                optimizers[0] if optimizers else None,
+                _find_criterion(pl_module),
+                epochs=_max_epochs(trainer),
+                batch_size=batch_size,
+                steps_per_epoch=steps,
+                data=data,
+                versions={"lightning": getattr(pl, "__version__", None) or "unknown"},
+                hyperparameters=hyper,
             )
-            optimizers, hyper, data, batch_size, steps = [], {}, {}, None, None
-        self._capture.begin(
-            pl_module,
-            optimizers[0] if optimizers else None,
-            _find_criterion(pl_module),
-            epochs=_max_epochs(trainer),
-            batch_size=batch_size,
-            steps_per_epoch=steps,
-            data=data,
-            versions={"lightning": getattr(pl, "__version__", None) or "unknown"},
-            hyperparameters=hyper,
-        )
-        with self.experiment.guard("lightning", "recording hparams"):
+        with self._capture.guard("recording hparams"):
             hparams = getattr(pl_module, "hparams", None)
             if isinstance(hparams, Mapping) and hparams:
                 self.experiment.log_params(dict(hparams))
@@ -158,36 +155,32 @@ class LightningCallback(_Base):  # type: ignore[misc]
         if not self._active or not self._first:
             return
         self._first = False
-        inputs, targets = (
-            (batch[0], batch[1])
-            if isinstance(batch, (tuple, list)) and len(batch) >= 2
-            else (batch, None)
-        )
-        self._capture.first_batch(inputs if first_tensor(inputs) is not None else None, targets)
+        with self._capture.guard("describing the first batch"):
+            inputs, targets = (
+                (batch[0], batch[1])
+                if isinstance(batch, (tuple, list)) and len(batch) >= 2
+                else (batch, None)
+            )
+            self._capture.first_batch(inputs if first_tensor(inputs) is not None else None, targets)
 
     # -- epochs -----------------------------------------------------------------------------------
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or getattr(trainer, "sanity_checking", False):
             return
-        try:
+        with self._capture.guard("reading validation metrics"):
             self._val = split_metrics(trainer.callback_metrics)[1]
             self._val_epoch = trainer.current_epoch
-        except Exception as err:
-            logger.warning("ModelKB: reading validation metrics failed: %s", err)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active:
             return
-        try:
+        with self._capture.guard("reading epoch metrics"):
             train, val = split_metrics(trainer.callback_metrics)
             # no validation this epoch: older values in callback_metrics are stale
             val = {**val, **self._val} if self._val_epoch == trainer.current_epoch else {}
             optimizers = list(getattr(trainer, "optimizers", None) or [])
             lr = current_lr(optimizers[0]) if optimizers else None
-        except Exception as err:
-            logger.warning("ModelKB: reading epoch metrics failed: %s", err)
-            return
-        self._capture.epoch_end(trainer.current_epoch, train, val, lr=lr)
+            self._capture.epoch_end(trainer.current_epoch, train, val, lr=lr)
 
     # -- end --------------------------------------------------------------------------------------
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:

@@ -8,7 +8,6 @@ is created, naming the pip line.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from modelkb.experiment import Experiment
 
 __all__ = ["PytorchCallbacks", "TorchRecorder"]
-
-logger = logging.getLogger(__name__)
 
 
 def _require_torch() -> None:
@@ -72,17 +69,18 @@ class PytorchCallbacks:
     def on_train_begin(
         self, model: Any, optimizer: Any, criterion: Any, data_info: Mapping[str, Any] | None = None
     ) -> None:
-        info = dict(data_info or {})
-        self._capture.begin(
-            getattr(model, "module", model),
-            optimizer,
-            criterion,
-            epochs=info.get("epochs"),
-            batch_size=info.get("batch_size"),
-            steps_per_epoch=info.get("steps_per_epoch"),
-            data=info,
-            hyperparameters=info.get("hyperparameters"),
-        )
+        with self._capture.guard("reading the training data"):
+            info = dict(data_info or {})
+            self._capture.begin(
+                getattr(model, "module", model),
+                optimizer,
+                criterion,
+                epochs=info.get("epochs"),
+                batch_size=info.get("batch_size"),
+                steps_per_epoch=info.get("steps_per_epoch"),
+                data=info,
+                hyperparameters=info.get("hyperparameters"),
+            )
 
     def on_first_batch(self, inputs: Any, targets: Any = None) -> None:
         self._capture.first_batch(inputs, targets)
@@ -186,11 +184,10 @@ class TorchRecorder:
         """Save and export the model (when ``completed``) and seal the bundle; returns the metadata."""
         if status == "completed" and error is None:
             return self._capture.end()
-        try:
-            return self.experiment.finish(status, error=error)
-        except Exception as err:
-            logger.warning("ModelKB: sealing the bundle failed: %s", err)
-            return None
+        metadata = None
+        with self._capture.guard("sealing the bundle"):
+            metadata = self.experiment.finish(status, error=error)
+        return metadata
 
     def __enter__(self) -> Self:
         return self

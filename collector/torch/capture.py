@@ -9,11 +9,10 @@ after the first batch, logs epochs, and at the end saves and exports the model
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from modelkb.collector.capture_options import SAMPLE_ROWS, CaptureOptions
@@ -47,8 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TorchCapture", "log_torch_model"]
 
-logger = logging.getLogger(__name__)
-
 
 class TorchCapture:
     """Turns what a PyTorch training run exposes into calls on an :class:`Experiment`.
@@ -81,13 +78,9 @@ class TorchCapture:
 
         self._source_found = analyze_experiment_code(experiment)
 
-    @contextlib.contextmanager
-    def _safe(self, what: str) -> Iterator[None]:
-        try:
-            with self.experiment.guard(self.source, what):
-                yield
-        except Exception as err:
-            logger.warning("ModelKB: %s failed: %s", what, err)
+    def guard(self, what: str) -> AbstractContextManager[None]:
+        """The experiment's guard, naming this collector as the warnings' source."""
+        return self.experiment.guard(self.source, what)
 
     def begin(
         self,
@@ -105,7 +98,7 @@ class TorchCapture:
         """Record framework, hyperparameters, architecture (shapes follow on the first batch) and data."""
         exp = self.experiment
         self.module, self.optimizer, self._began = module, optimizer, True
-        with self._safe("recording the framework"):
+        with self.guard("recording the framework"):
             exp.seed_frameworks()  # catches a torch import that came after Experiment(...)
             self._given = dict(exp.metadata.get("dataset") or {})
             numpy = sys.modules.get("numpy")
@@ -116,7 +109,7 @@ class TorchCapture:
                 **({"numpy": numpy.__version__} if numpy else {}),
                 **dict(versions or {}),
             )
-        with self._safe("recording hyperparameters"):
+        with self.guard("recording hyperparameters"):
             hyper: dict[str, Any] = {
                 "epochs": epochs,
                 "batch_size": batch_size,
@@ -131,16 +124,16 @@ class TorchCapture:
                 hyper["loss_config"] = config
             hyper.update(hyperparameters or {})
             exp.set_hyperparameters(**{k: v for k, v in hyper.items() if v is not None})
-        with self._safe("describing the architecture"):
+        with self.guard("describing the architecture"):
             self.probe = ShapeProbe(module)
             self._record_architecture()
-        with self._safe("describing the dataset"):
+        with self.guard("describing the dataset"):
             self._infer_dataset(data or {})
-        with self._safe("reading preprocessing from the training source"):
+        with self.guard("reading preprocessing from the training source"):
             self._source_preprocessing()
-        with self._safe("describing the dataset"):
+        with self.guard("describing the dataset"):
             self._write_dataset()
-        with self._safe("starting the run"):
+        with self.guard("starting the run"):
             exp.start()  # last: run.json is written once, with everything above
 
     def _record_architecture(self) -> None:
@@ -193,7 +186,7 @@ class TorchCapture:
 
     def first_batch(self, inputs: Any, targets: Any = None) -> None:
         """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
-        with self._safe("describing the first batch"):
+        with self.guard("describing the first batch"):
             self.offer_sample(inputs)
             tensor = first_tensor(inputs)
             if tensor is None:
@@ -221,7 +214,7 @@ class TorchCapture:
         **extra: Any,
     ) -> None:
         """Append one epoch to ``metrics.jsonl`` (the observed shapes are added at the end of the run)."""
-        with self._safe("recording epoch metrics"):
+        with self.guard("recording epoch metrics"):
             if "lr" not in extra and self.optimizer is not None:
                 extra["lr"] = current_lr(self.optimizer)
             self.experiment.log_epoch(
@@ -243,7 +236,7 @@ class TorchCapture:
     def end(self) -> dict[str, Any] | None:
         """Save weights, export ONNX, seal the bundle as ``completed``."""
         metadata = None
-        with self._safe("saving the trained model"):
+        with self.guard("saving the trained model"):
             if self.module is not None:
                 save_trained_model(
                     self.experiment,
@@ -253,19 +246,19 @@ class TorchCapture:
                     save_weights=self.options.save_weights,
                     source=self.source,
                 )
-        with self._safe("finishing the architecture"):
+        with self.guard("finishing the architecture"):
             self._complete_architecture()
             if self.probe is not None:
                 self.probe.remove()
-        with self._safe("sealing the bundle"):
+        with self.guard("sealing the bundle"):
             metadata = self.experiment.finish("completed")
         return metadata
 
     def fail(self, error: BaseException) -> None:
         """Seal the bundle as ``failed`` (``interrupted`` for Ctrl-C) with the error."""
-        with self._safe("finishing the architecture"):
+        with self.guard("finishing the architecture"):
             self._complete_architecture()
-        with self._safe("sealing the failed run"):
+        with self.guard("sealing the failed run"):
             if self.probe is not None:
                 self.probe.remove()
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
@@ -293,7 +286,7 @@ def log_torch_model(
     )
     capture.begin(module, optimizer, criterion)
     with (
-        capture._safe("describing the model on the example input"),
+        capture.guard("describing the model on the example input"),
         preserved_modes(module),
         torch.no_grad(),
     ):
@@ -301,9 +294,9 @@ def log_torch_model(
         if capture.sample is not None:
             module(capture.sample)  # fires the shape probe once
         capture.first_batch(capture.sample)
-    with capture._safe("finishing the architecture"):
+    with capture.guard("finishing the architecture"):
         capture._complete_architecture()
         if capture.probe is not None:
             capture.probe.remove()
-    with capture._safe("saving the trained model"):
+    with capture.guard("saving the trained model"):
         save_trained_model(experiment, module, capture.sample, source="torch")

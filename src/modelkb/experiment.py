@@ -25,7 +25,7 @@ from .artifacts import copy_artifact
 from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
 from .fsutil import atomic_write_bytes
 from .ids import auto_name, new_id, utc_now
-from .metric_names import split_metric
+from .metric_names import split_train_val
 from .redact import redact_mapping, redact_text
 from .seeding import seed_frameworks
 from .store import Store
@@ -459,15 +459,7 @@ class Experiment:
             with self.guard("metrics", "recording final metrics"):
                 self._final_override.update(_numbers(metrics))
             return
-        train: dict[str, Any] = {}
-        val: dict[str, Any] = {}
-        for name, value in metrics.items():
-            split, base = split_metric(str(name))
-            if split == "val":
-                val[base] = value  # val_loss, valid_loss, validation/loss
-            else:
-                train[name] = value
-        self.log_epoch(epoch, train, val)
+        self.log_epoch(epoch, *split_train_val(metrics))
 
     def log_artifact(self, path: str | Path, name: str | None = None) -> Path | None:
         """Copy a file or folder into the bundle's ``artifacts/``; returns the copy's path.

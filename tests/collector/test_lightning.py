@@ -258,3 +258,30 @@ def test_lightning_metric_names_are_filed_by_their_split() -> None:
     train, val = split_metrics(logged)
     assert train == {"loss": pytest.approx(0.9), "lr": 0.01}
     assert val == {"loss": pytest.approx(0.7), "acc": 0.8, "f1": 0.6}
+
+
+class TrainerWithoutMetrics(SimpleNamespace):
+    """A rank-zero trainer whose ``callback_metrics`` cannot be read (a broken logger, say)."""
+
+    @property
+    def callback_metrics(self) -> Any:
+        raise RuntimeError("callback_metrics are unavailable")
+
+
+def test_lightning_failures_are_bundle_warnings(tmp_path: Path) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+    callback = LightningCallback(exp, export_onnx=False)
+    broken = TrainerWithoutMetrics(is_global_zero=True, sanity_checking=False, current_epoch=0)
+    module = DigitsModule()
+    callback.on_train_start(broken, module)
+    callback.on_validation_epoch_end(broken, module)
+    callback.on_train_epoch_end(broken, module)
+    callback.on_fit_end(broken, module)
+
+    meta = sealed(exp)
+    assert meta["status"] == "completed"  # the run is kept
+    messages = [w["message"] for w in meta["warnings"] if w["source"] == "lightning"]
+    assert messages == [
+        "reading validation metrics failed: RuntimeError: callback_metrics are unavailable",
+        "reading epoch metrics failed: RuntimeError: callback_metrics are unavailable",
+    ]
