@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from collector_checks import sealed
 
 from modelkb.collector.keras import KerasCallback, KerasCallbacks
 from modelkb.collector.onnx_check import CHECKED_ON, OnnxExportError, verify_onnx
@@ -80,12 +81,6 @@ def dense_model(optimizer: Any = None) -> Any:
 def experiment(tmp_path: Path, **kwargs: Any) -> Experiment:
     kwargs.setdefault("store", tmp_path / "store")
     return Experiment("Digits", "alice", seed=42, **kwargs)
-
-
-def sealed(exp: Experiment) -> dict[str, Any]:
-    meta = json.loads((exp.path / "metadata.json").read_text(encoding="utf-8"))
-    validate_metadata(meta)
-    return meta
 
 
 def run_onnx(path: Path, x: Any) -> Any:
