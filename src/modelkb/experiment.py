@@ -20,18 +20,23 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .api_values import architecture_summary, check_section, dataset_fields, hyperparameter_values
-from .artifacts import copy_artifact
-from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
-from .fsutil import atomic_write_bytes
-from .ids import auto_name, new_id, utc_now
-from .metric_names import split_train_val
-from .redact import redact_mapping, redact_text
-from .seeding import seed_frameworks
-from .store import Store
+from modelkb.api_values import (
+    architecture_summary,
+    check_section,
+    dataset_fields,
+    hyperparameter_values,
+)
+from modelkb.artifacts import copy_artifact
+from modelkb.bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
+from modelkb.fsutil import atomic_write_bytes
+from modelkb.ids import auto_name, new_id, utc_now
+from modelkb.metric_names import split_train_val
+from modelkb.redact import redact_mapping, redact_text
+from modelkb.seeding import seed_frameworks
+from modelkb.store import Store
 
 if TYPE_CHECKING:
-    from .code_capture import CodeSnapshot
+    from modelkb.code_capture import CodeSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -227,20 +232,20 @@ class Experiment:
         """
         if self._capture_code:
             with self.guard("code", "reading the training source"):
-                from .code_capture import collect_code
+                from modelkb.code_capture import collect_code
 
                 self._code = collect_code()
                 self.metadata["code"] = dict(self._code.info)
         if self._capture_environment:
             with self.guard("context", "capturing the environment"):
-                from .context import capture_context
+                from modelkb.context import capture_context
 
                 context, problems = capture_context()
                 self.metadata["context"] = context
                 for problem in problems:
                     self.warn(problem, source="context")
             with self.guard("lockfile", "reading the installed distributions"):
-                from .lockfile import installed_distributions, render_lockfile
+                from modelkb.lockfile import installed_distributions, render_lockfile
 
                 self._lock_text = render_lockfile(installed_distributions())
 
@@ -252,7 +257,7 @@ class Experiment:
         it started still has them.
         """
         if self._code is not None:
-            from .code_capture import write_code
+            from modelkb.code_capture import write_code
 
             self.metadata["code"] = write_code(self._code, folder / CODE_DIR)
         if self._lock_text is not None:
@@ -268,7 +273,7 @@ class Experiment:
         if self._code is None or not self._code.info.get("notebook"):
             return
         with self.guard("code", "capturing the notebook cells"):
-            from .code_capture import collect_code, write_code
+            from modelkb.code_capture import collect_code, write_code
 
             self._code = collect_code()
             self.metadata["code"] = write_code(self._code, self.path / CODE_DIR)
@@ -512,11 +517,11 @@ class Experiment:
         with self.guard("model", "registering the model"):
             self.start()
             if framework == "keras":
-                from .collector.keras import log_keras_model
+                from modelkb.collector.keras import log_keras_model
 
                 log_keras_model(self, model, example_input)
             else:
-                from .collector.torch.capture import log_torch_model
+                from modelkb.collector.torch.capture import log_torch_model
 
                 log_torch_model(
                     self,
