@@ -26,12 +26,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkb.extras import require
-from modelkb.fsutil import atomic_target
-
-from .dataset_info import merge_dataset
-from .keras_capture import (
-    SAMPLE_ROWS,
+from modelkb.collector.capture_options import SAMPLE_ROWS, CaptureOptions
+from modelkb.collector.dataset_info import merge_dataset
+from modelkb.collector.keras_capture import (
     DataSource,
     architecture,
     architecture_complete,
@@ -44,8 +41,11 @@ from .keras_capture import (
     model_preprocessing,
     tensor_specs,
 )
-from .keras_onnx import EXPORT_LOG, ConverterLog
-from .onnx_check import OnnxExportError
+from modelkb.collector.keras_onnx import EXPORT_LOG, ConverterLog
+from modelkb.collector.onnx_check import OnnxExportError
+from modelkb.extras import require
+from modelkb.fsutil import atomic_target
+from modelkb.metric_names import split_train_val
 
 if TYPE_CHECKING:
     from modelkb.experiment import Experiment
@@ -68,13 +68,12 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
 
     Args:
         experiment: The :class:`~modelkb.experiment.Experiment` to record into.
-        export_onnx: Export ``model.onnx`` (dynamic batch axis) at the end of training and check it
-            against the model with onnxruntime.
-        save_weights: Save ``model.keras`` at the end of training.
-        sample_inputs: Inputs used to check the ONNX export (at most 8 rows are used). Default: the
-            first rows of the training data (or, with no data to read, a seeded synthetic batch).
-        dataset: Dataset fields (``name``, ``location``, ``classes``, ``notes``, ...) laid over what
-            is inferred from the data, the model's preprocessing layers and the training source.
+        export_onnx, save_weights, sample_inputs, dataset: What to capture, as
+            :class:`~modelkb.collector.capture_options.CaptureOptions` describes: ``model.onnx``
+            (dynamic batch axis) checked against the model with onnxruntime, ``model.keras``, the
+            check's inputs (default: the first rows of the training data or, with no data to read,
+            a seeded synthetic batch), and dataset fields laid over what is inferred from the
+            data, the model's preprocessing layers and the training source.
         finish: Seal the bundle at the end of training. ``None`` (default): yes, unless the
             experiment was started before ``fit`` (``with Experiment(...)``), in which case the
             ``with`` block seals it — so metrics logged after ``fit`` still land in the bundle and
@@ -82,6 +81,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
 
     Raises:
         MissingExtraError: Keras is not installed (``pip install 'modelkb[keras]'``).
+        TypeError: ``dataset`` is not a mapping.
     """
 
     def __init__(
@@ -96,15 +96,13 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
     ) -> None:
         require("keras", "keras")
         super().__init__()
-        if dataset is not None and not isinstance(dataset, Mapping):
-            raise TypeError(
-                f"Expected a dict of dataset fields or None. Received: dataset={dataset!r}"
-            )
+        self.options = CaptureOptions(
+            export_onnx=export_onnx,
+            save_weights=save_weights,
+            sample_inputs=sample_inputs,
+            dataset=dataset or {},
+        )
         self.experiment = experiment
-        self.export_onnx = export_onnx
-        self.save_weights = save_weights
-        self.sample_inputs = sample_inputs
-        self.dataset = dict(dataset or {})
         self.finish = finish
         self.finalize_seconds: float | None = None
         """Wall time of the end-of-training work (saving, ONNX export and check, sealing)."""
@@ -114,7 +112,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         self._source: DataSource | None = None
         self._hyper: dict[str, Any] = {}
         self._architecture_done = False
-        from .source_analysis import analyze_experiment_code
+        from modelkb.collector.source_analysis import analyze_experiment_code
 
         self._source_found = analyze_experiment_code(experiment)
 
@@ -147,7 +145,8 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             exp.set_architecture(arch)
         with exp.guard("dataset", "describing the dataset"):
             self._record_dataset(late=False)
-        exp.start()  # last: run.json is written once, with everything above
+        with exp.guard("store", "starting the run"):
+            exp.start()  # last: run.json is written once, with everything above
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch_t0 = time.perf_counter()
@@ -155,16 +154,15 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if not self._active:
             return
-        logs = dict(logs or {})
-        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
-        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
-        extra: dict[str, Any] = {}
-        lr = current_learning_rate(self.model)
-        if lr is not None:
-            extra["lr"] = lr
-        if self._epoch_t0 is not None:
-            extra["time_s"] = round(time.perf_counter() - self._epoch_t0, 4)
-        self.experiment.log_epoch(epoch, train, val, **extra)
+        with self.experiment.guard("keras", "recording epoch metrics"):
+            train, val = split_train_val(logs or {})
+            extra: dict[str, Any] = {}
+            lr = current_learning_rate(self.model)
+            if lr is not None:
+                extra["lr"] = lr
+            if self._epoch_t0 is not None:
+                extra["time_s"] = round(time.perf_counter() - self._epoch_t0, 4)
+            self.experiment.log_epoch(epoch, train, val, **extra)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if not self._active:
@@ -174,15 +172,16 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         exp = self.experiment
         with exp.guard("keras", "completing the run description"):
             self._complete_late_fields()
-        if self.save_weights:
+        if self.options.save_weights:
             with exp.guard("keras", "saving model.keras"):
                 self._save_keras(exp.artifact_path("model.keras"))
-        if self.export_onnx:
+        if self.options.export_onnx:
             with exp.guard("onnx", "exporting model.onnx"):
                 self._export_onnx(exp.artifact_path("model.onnx"))
         self._source = None  # drop references to the user's data
         if self._owns_finish:
-            exp.finish("completed")
+            with exp.guard("store", "sealing the bundle"):
+                exp.finish("completed")
         self.finalize_seconds = round(time.perf_counter() - t0, 3)
         logger.debug("end of training took %.3f s", self.finalize_seconds)
 
@@ -215,7 +214,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             if steps:
                 merged = merge_dataset(merged, {"preprocessing": steps})
         merged = merge_dataset(merged, exp.metadata.get("dataset") or {})  # what the user set first
-        merged = merge_dataset(merged, self.dataset)  # the callback's dataset= wins
+        merged = merge_dataset(merged, self.options.dataset)  # the callback's dataset= wins
         if merged:
             exp.set_dataset(**merged)
 
@@ -259,7 +258,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         keras = _keras
         if keras.backend.backend() == "tensorflow":
             require("tf2onnx", "keras")
-        sample = self.sample_inputs
+        sample = self.options.sample_inputs
         origin = "user"
         if sample is None and self._source is not None:
             sample, origin = self._source.sample(), "data"
@@ -271,7 +270,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
                 record = self._export_checked(tmp, target, sample, origin, converter)
         except Exception as err:
             raise _explained(err, converter, self.experiment) from err
-        self.experiment.metadata["onnx"] = record
+        self.experiment.record_onnx(record)
 
     def _export_checked(
         self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog
@@ -283,7 +282,7 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             self.model.export(str(tmp), format="onnx", verbose=False)
         record: dict[str, Any] = {"path": target.name, "sample": origin}
         if keras.backend.backend() == "tensorflow":
-            from .keras_onnx import fold_captured_constants
+            from modelkb.collector.keras_onnx import fold_captured_constants
 
             folded = fold_captured_constants(tmp, self.model)
             if folded:
@@ -295,21 +294,12 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             )
             record.update(opset=None, max_abs_diff=None, checked_on=None)
         else:
-            from .onnx_check import verify_onnx
+            from modelkb.collector.onnx_check import check_fields, verify_onnx
 
             sample = head(sample, SAMPLE_ROWS)
             expected = _predict(self.model, sample)
             result = verify_onnx(tmp, _onnx_feed(sample), expected)
-            record.update(
-                opset=result["opset"],
-                ir_version=result["ir_version"],
-                max_abs_diff=result["max_abs_diff"],
-                checked_on=f"onnxruntime CPU, {result['checked_on']} sample(s)",
-                checked_samples=result["checked_on"],
-                batch_dynamic=result["batch_dynamic"],
-                inputs=result["inputs"],
-                outputs=result["outputs"],
-            )
+            record.update(check_fields(result))
             if not result["batch_dynamic"]:
                 self.experiment.warn("model.onnx has a fixed batch size", source="onnx")
         return record

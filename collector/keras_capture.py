@@ -14,7 +14,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from .dataset_info import describe_arrays
+from modelkb.collector.capture_options import SAMPLE_ROWS
+from modelkb.collector.dataset_info import describe_arrays
 
 try:  # only called once KerasCallback has checked that the [keras] extra is installed
     import keras as _keras
@@ -22,9 +23,6 @@ except ImportError:  # pragma: no cover
     _keras = None
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_ROWS = 8
-"""Rows of real input used to check the ONNX export."""
 
 _PREPROCESSING_OPS = frozenset(
     {"StringLookup", "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing"}
@@ -205,7 +203,7 @@ def _tf_batch_size(dataset: Any) -> int | None:
 
 
 def _describe_spec(spec: Any) -> dict[str, Any]:
-    from .dataset_info import infer_kind
+    from modelkb.collector.dataset_info import infer_kind
 
     if isinstance(spec, tuple) and spec:
         x_spec, y_spec = spec[0], (spec[1] if len(spec) > 1 else None)

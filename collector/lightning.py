@@ -1,6 +1,6 @@
 """Lightning collector: ``Trainer(callbacks=[LightningCallback(exp)])`` records the run into a bundle.
 
-A thin translation of Lightning hooks into :class:`~modelkb.collector.torch_capture.TorchCapture` calls, so
+A thin translation of Lightning hooks into :class:`~modelkb.collector.torch.capture.TorchCapture` calls, so
 architecture capture, safetensors, ONNX export and parity check are the PyTorch collector's own.
 Only rank zero writes (``trainer.is_global_zero``); other ranks do nothing.
 
@@ -13,13 +13,13 @@ Epoch metrics come from ``trainer.callback_metrics``: validation values are take
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_capture import TorchCapture
-from modelkb.collector.torch_describe import current_lr, optimizer_summary
-from modelkb.collector.torch_tensors import _first_tensor, _plain
+from modelkb.collector.capture_options import CaptureOptions
+from modelkb.collector.torch.capture import TorchCapture
+from modelkb.collector.torch.describe import current_lr, optimizer_summary
+from modelkb.collector.torch.tensors import first_tensor, plain
 from modelkb.extras import require
 from modelkb.metric_names import split_metric
 
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LightningCallback", "split_metrics"]
 
-logger = logging.getLogger(__name__)
-
 _Base: Any = pl.Callback if pl is not None else object
 
 
@@ -46,7 +44,7 @@ def split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, float], dict[st
     train: dict[str, float] = {}
     val: dict[str, float] = {}
     for key, value in metrics.items():
-        number = _plain(value)
+        number = plain(value)
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             continue
         name = str(key)
@@ -67,11 +65,10 @@ class LightningCallback(_Base):  # type: ignore[misc]
 
     Args:
         experiment: The :class:`~modelkb.experiment.Experiment` to fill.
-        export_onnx: Export ``model.onnx`` (checked against PyTorch) at the end of ``fit``.
-        save_weights: Save ``model.safetensors`` at the end of ``fit``.
-        sample_inputs: Input rows for the export; else ``example_input_array``, else the first batch.
-        dataset: Dataset fields laid over what is inferred.
-        init_args: Constructor arguments of the module (default: ``pl_module.hparams``).
+        export_onnx, save_weights, sample_inputs, dataset, init_args: What to capture at the end
+            of ``fit``, as :class:`~modelkb.collector.capture_options.CaptureOptions` describes.
+            The default sample is ``example_input_array``, else the first batch; the default
+            ``init_args`` are ``pl_module.hparams``.
     """
 
     def __init__(
@@ -89,15 +86,14 @@ class LightningCallback(_Base):  # type: ignore[misc]
             require("lightning.pytorch", "lightning")
         super().__init__()
         self.experiment = experiment
-        self._capture = TorchCapture(
-            experiment,
+        options = CaptureOptions(
             export_onnx=export_onnx,
             save_weights=save_weights,
             sample_inputs=sample_inputs,
-            dataset=dataset,
+            dataset=dataset or {},
             init_args=init_args,
-            source="lightning",
         )
+        self._capture = TorchCapture(experiment, options, source="lightning")
         self._active = False
         self._first = True
         self._val: dict[str, float] = {}
@@ -108,9 +104,12 @@ class LightningCallback(_Base):  # type: ignore[misc]
         if not trainer.is_global_zero or self._active:
             return
         self._active = True
-        try:
+        optimizers: list[Any] = []
+        hyper: dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        batch_size = steps = None
+        with self._capture.guard("reading the trainer"):
             optimizers = list(getattr(trainer, "optimizers", None) or [])
-            hyper: dict[str, Any] = {}
             if len(optimizers) > 1:
                 hyper["optimizers"] = [optimizer_summary(o) for o in optimizers]
             schedulers = [
@@ -120,39 +119,32 @@ class LightningCallback(_Base):  # type: ignore[misc]
             if schedulers:
                 hyper["lr_scheduler"] = {"name": type(schedulers[0]).__name__}
             loader = getattr(trainer, "train_dataloader", None)
-            data: dict[str, Any] = {"loader": loader} if loader is not None else {}
+            if loader is not None:
+                data["loader"] = loader
             val_loader = _single(getattr(trainer, "val_dataloaders", None))
             if val_loader is not None and getattr(trainer, "limit_val_batches", 1) != 0:
                 data["val_loader"] = val_loader
-            if (
-                self._capture.sample is None
-                and getattr(pl_module, "example_input_array", None) is not None
-            ):
-                self._capture.sample = _first_tensor(pl_module.example_input_array)
-                if self._capture.sample is not None:
-                    self._capture.sample = self._capture.sample[:8].detach().to("cpu").clone()
+            self._capture.offer_sample(
+                first_tensor(getattr(pl_module, "example_input_array", None))
+            )
             batch_size = _batch_size(trainer, pl_module, loader)
             steps = getattr(trainer, "num_training_batches", None)
             steps = (
                 int(steps) if isinstance(steps, (int, float)) and steps != float("inf") else None
             )
-        except Exception as err:
-            self.experiment.warn(
-                f"reading the trainer failed: {type(err).__name__}: {err}", source="lightning"
+        with self._capture.guard("starting the run"):
+            self._capture.begin(
+                pl_module,
+                optimizers[0] if optimizers else None,
+                _find_criterion(pl_module),
+                epochs=_max_epochs(trainer),
+                batch_size=batch_size,
+                steps_per_epoch=steps,
+                data=data,
+                versions={"lightning": getattr(pl, "__version__", None) or "unknown"},
+                hyperparameters=hyper,
             )
-            optimizers, hyper, data, batch_size, steps = [], {}, {}, None, None
-        self._capture.begin(
-            pl_module,
-            optimizers[0] if optimizers else None,
-            _find_criterion(pl_module),
-            epochs=_max_epochs(trainer),
-            batch_size=batch_size,
-            steps_per_epoch=steps,
-            data=data,
-            versions={"lightning": getattr(pl, "__version__", None) or "unknown"},
-            hyperparameters=hyper,
-        )
-        with self.experiment.guard("lightning", "recording hparams"):
+        with self._capture.guard("recording hparams"):
             hparams = getattr(pl_module, "hparams", None)
             if isinstance(hparams, Mapping) and hparams:
                 self.experiment.log_params(dict(hparams))
@@ -163,38 +155,32 @@ class LightningCallback(_Base):  # type: ignore[misc]
         if not self._active or not self._first:
             return
         self._first = False
-        inputs, targets = (
-            (batch[0], batch[1])
-            if isinstance(batch, (tuple, list)) and len(batch) >= 2
-            else (batch, None)
-        )
-        self._capture.first_batch(inputs if _first_tensor(inputs) is not None else None, targets)
+        with self._capture.guard("describing the first batch"):
+            inputs, targets = (
+                (batch[0], batch[1])
+                if isinstance(batch, (tuple, list)) and len(batch) >= 2
+                else (batch, None)
+            )
+            self._capture.first_batch(inputs if first_tensor(inputs) is not None else None, targets)
 
     # -- epochs -----------------------------------------------------------------------------------
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active or getattr(trainer, "sanity_checking", False):
             return
-        try:
+        with self._capture.guard("reading validation metrics"):
             self._val = split_metrics(trainer.callback_metrics)[1]
             self._val_epoch = trainer.current_epoch
-        except Exception as err:
-            logger.warning("ModelKB: reading validation metrics failed: %s", err)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if not self._active:
             return
-        try:
+        with self._capture.guard("reading epoch metrics"):
             train, val = split_metrics(trainer.callback_metrics)
-            if self._val_epoch == trainer.current_epoch:
-                val = {**val, **self._val}
-            else:
-                val = {}  # no validation this epoch: older values in callback_metrics are stale
+            # no validation this epoch: older values in callback_metrics are stale
+            val = {**val, **self._val} if self._val_epoch == trainer.current_epoch else {}
             optimizers = list(getattr(trainer, "optimizers", None) or [])
             lr = current_lr(optimizers[0]) if optimizers else None
-        except Exception as err:
-            logger.warning("ModelKB: reading epoch metrics failed: %s", err)
-            return
-        self._capture.epoch_end(trainer.current_epoch, train, val, lr=lr)
+            self._capture.epoch_end(trainer.current_epoch, train, val, lr=lr)
 
     # -- end --------------------------------------------------------------------------------------
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:

@@ -22,6 +22,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_TOLERANCE = 1e-4
 """Largest accepted absolute difference between ONNX and framework outputs."""
 
+CHECK_PROVIDER = "CPUExecutionProvider"
+"""The onnxruntime execution provider :func:`verify_onnx` runs the model with."""
+
+CHECKED_ON = f"onnxruntime {CHECK_PROVIDER}"
+"""What ran the check, as the bundle's ``onnx.checked_on`` names it for every framework."""
+
 _ORT_TYPES = {
     "tensor(float)": "float32",
     "tensor(double)": "float64",
@@ -79,7 +85,8 @@ def verify_onnx(
     Returns:
         ``{"max_abs_diff", "opset", "ir_version", "inputs", "outputs", "checked_on", "batch_dynamic"}``;
         ``inputs``/``outputs`` are ``[{"name", "shape", "dtype"}]`` with ``None`` or the axis name
-        (a string) for dynamic axes; ``checked_on`` is the number of samples compared.
+        (a string) for dynamic axes; ``checked_on`` is the number of samples compared (the
+        bundle's ``onnx`` section calls it ``checked_samples``: see :func:`check_fields`).
 
     Raises:
         OnnxExportError: The file cannot be loaded or run, the sample does not fit the graph's inputs,
@@ -96,9 +103,7 @@ def verify_onnx(
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
-        session = ort.InferenceSession(
-            data, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = ort.InferenceSession(data, sess_options=options, providers=[CHECK_PROVIDER])
     except Exception as err:
         raise OnnxExportError(
             f"cannot load the ONNX model {str(target)!r}: {type(err).__name__}: {err}",
@@ -125,7 +130,7 @@ def verify_onnx(
             path=str(target),
         )
     worst = 0.0
-    for index, (got, want) in enumerate(zip(results, wanted)):
+    for index, (got, want) in enumerate(zip(results, wanted, strict=True)):
         got = np.asarray(got)
         if got.shape != want.shape:
             raise OnnxExportError(
@@ -150,6 +155,19 @@ def verify_onnx(
         "checked_on": int(first.shape[0]) if first is not None and first.ndim else 1,
         "batch_dynamic": bool(inputs) and all(_dynamic_batch(entry["shape"]) for entry in inputs),
     }
+
+
+def check_fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A :func:`verify_onnx` result as fields of the bundle's ``onnx`` section.
+
+    Every collector records its check through this, so ``checked_on`` always names what ran it
+    (:data:`CHECKED_ON`) and ``checked_samples`` counts the rows compared.
+    """
+    fields = {key: result[key] for key in _CHECK_KEYS}
+    return {**fields, "checked_on": CHECKED_ON, "checked_samples": int(result["checked_on"])}
+
+
+_CHECK_KEYS = ("opset", "ir_version", "max_abs_diff", "batch_dynamic", "inputs", "outputs")
 
 
 def _describe(arg: Any) -> dict[str, Any]:
@@ -191,7 +209,7 @@ def _feed(sample: Any, inputs: list[dict[str, Any]], path: str) -> dict[str, Any
                 f"got {len(sample)} sample arrays for the {len(names)} ONNX inputs {names}",
                 path=path,
             )
-        arrays = dict(zip(names, sample))
+        arrays = dict(zip(names, sample, strict=True))
     else:
         if len(names) != 1:
             raise OnnxExportError(
@@ -218,7 +236,7 @@ def _feed(sample: Any, inputs: list[dict[str, Any]], path: str) -> dict[str, Any
 def _check_shape(entry: dict[str, Any], shape: Sequence[int], path: str) -> None:
     declared = entry["shape"]
     fits = len(declared) == len(shape) and all(
-        not isinstance(want, int) or want == got for want, got in zip(declared, shape)
+        not isinstance(want, int) or want == got for want, got in zip(declared, shape, strict=True)
     )
     if not fits:
         raise OnnxExportError(

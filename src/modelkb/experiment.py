@@ -20,19 +20,24 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .api_values import architecture_summary, dataset_fields, hyperparameter_values
-from .artifacts import copy_artifact
-from .bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
-from .errors import ModelKBError
-from .fsutil import atomic_write_bytes
-from .ids import auto_name, new_id, utc_now
-from .metric_names import split_metric
-from .redact import redact_mapping, redact_text
-from .seeding import seed_frameworks
-from .store import Store
+from modelkb.api_values import (
+    architecture_summary,
+    check_section,
+    dataset_fields,
+    hyperparameter_values,
+)
+from modelkb.artifacts import copy_artifact
+from modelkb.bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
+from modelkb.errors import ModelKBError
+from modelkb.fsutil import atomic_write_bytes
+from modelkb.ids import auto_name, new_id, utc_now
+from modelkb.metric_names import split_train_val
+from modelkb.redact import redact_mapping, redact_text
+from modelkb.seeding import seed_frameworks
+from modelkb.store import Store
 
 if TYPE_CHECKING:
-    from .code_capture import CodeSnapshot
+    from modelkb.code_capture import CodeSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -230,20 +235,20 @@ class Experiment:
         """
         if self._capture_code:
             with self.guard("code", "reading the training source"):
-                from .code_capture import collect_code
+                from modelkb.code_capture import collect_code
 
                 self._code = collect_code()
                 self.metadata["code"] = dict(self._code.info)
         if self._capture_environment:
             with self.guard("context", "capturing the environment"):
-                from .context import capture_context
+                from modelkb.context import capture_context
 
                 context, problems = capture_context()
                 self.metadata["context"] = context
                 for problem in problems:
                     self.warn(problem, source="context")
             with self.guard("lockfile", "reading the installed distributions"):
-                from .lockfile import installed_distributions, render_lockfile
+                from modelkb.lockfile import installed_distributions, render_lockfile
 
                 self._lock_text = render_lockfile(installed_distributions())
 
@@ -255,7 +260,7 @@ class Experiment:
         it started still has them.
         """
         if self._code is not None:
-            from .code_capture import write_code
+            from modelkb.code_capture import write_code
 
             self.metadata["code"] = write_code(self._code, folder / CODE_DIR)
         if self._lock_text is not None:
@@ -271,7 +276,7 @@ class Experiment:
         if self._code is None or not self._code.info.get("notebook"):
             return
         with self.guard("code", "capturing the notebook cells"):
-            from .code_capture import collect_code, write_code
+            from modelkb.code_capture import collect_code, write_code
 
             self._code = collect_code()
             self.metadata["code"] = write_code(self._code, self.path / CODE_DIR)
@@ -411,6 +416,25 @@ class Experiment:
                 self.metadata.setdefault("dataset", {}).update(clean)
             self._save_state_if_started()
 
+    def record_onnx(self, report: Mapping[str, Any]) -> None:
+        """Record the ``onnx`` section: the exported model and how its check went (used by the collectors).
+
+        Args:
+            report: ``path`` (the file in the bundle, e.g. ``"model.onnx"``) and what the check
+                against the framework found: ``checked_on`` (what ran it; ``None`` when it did not
+                run), ``checked_samples`` (rows compared), ``max_abs_diff``, ``opset``,
+                ``ir_version``, ``batch_dynamic``, ``inputs``/``outputs``; a collector may add more
+                (``exporter``, ``export_s``, ...).
+
+        A report the bundle format cannot hold is not recorded: it becomes a warning, as any
+        failure of optional work does.
+        """
+        with self.guard("onnx", "recording the ONNX check"):
+            section = _onnx_section(_jsonable(report))
+            with self._lock:
+                self.metadata["onnx"] = section
+            self._save_state_if_started()
+
     def log_epoch(
         self,
         epoch: int,
@@ -435,20 +459,15 @@ class Experiment:
                 self._save_state()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
-        """Record metrics: per epoch (``val_``/``valid_``/``validation_`` names go to validation) or, without epoch, final ones."""
+        """Record metrics per epoch, or final ones without ``epoch``.
+
+        Per epoch, ``val_``/``valid_``/``validation_`` names go to validation, the rest to training.
+        """
         if epoch is None:
             with self.guard("metrics", "recording final metrics"):
                 self._final_override.update(_numbers(metrics))
             return
-        train: dict[str, Any] = {}
-        val: dict[str, Any] = {}
-        for name, value in metrics.items():
-            split, base = split_metric(str(name))
-            if split == "val":
-                val[base] = value  # val_loss, valid_loss, validation/loss
-            else:
-                train[name] = value
-        self.log_epoch(epoch, train, val)
+        self.log_epoch(epoch, *split_train_val(metrics))
 
     def log_artifact(self, path: str | Path, name: str | None = None) -> Path | None:
         """Copy a file or folder into the bundle's ``artifacts/``; returns the copy's path.
@@ -501,11 +520,11 @@ class Experiment:
         with self.guard("model", "registering the model"):
             self.start()
             if framework == "keras":
-                from .collector.keras import log_keras_model
+                from modelkb.collector.keras import log_keras_model
 
                 log_keras_model(self, model, example_input)
             else:
-                from .collector.torch_capture import log_torch_model
+                from modelkb.collector.torch.capture import log_torch_model
 
                 log_torch_model(
                     self,
@@ -542,6 +561,26 @@ class Experiment:
         """Mark run.json stale; it is rewritten with the next epoch (one write, not one per call)."""
         if self._started and not self._finished:
             self._state_dirty = True
+
+
+def _onnx_section(report: Any) -> dict[str, Any]:
+    """``record_onnx``'s report in the bundle's form; a ValueError names what is not."""
+    if (
+        not isinstance(report, dict)
+        or not isinstance(report.get("path"), str)
+        or not report["path"]
+    ):
+        raise ValueError(
+            "Expected an ONNX report naming the model file, e.g. {'path': 'model.onnx', ...}. "
+            f"Received: report={report!r}"
+        )
+    samples = report.get("checked_samples")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)):
+        raise ValueError(
+            f"Expected onnx.checked_samples to be a number of rows. Received: {samples!r}"
+        )
+    check_section("onnx", report)
+    return report
 
 
 def _model_framework(model: Any) -> str | None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .collector.keras import KerasCallback, KerasCallbacks
+from modelkb.collector.keras import KerasCallback, KerasCallbacks
 
 __all__ = ["KerasCallback", "KerasCallbacks"]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .collector.lightning import LightningCallback
+from modelkb.collector.lightning import LightningCallback
 
 __all__ = ["LightningCallback"]

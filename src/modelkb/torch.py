@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .collector.torch import Model, PytorchCallbacks, TorchRecorder
+from modelkb.collector.torch import Model, PytorchCallbacks, TorchRecorder
 
 __all__ = ["Model", "PytorchCallbacks", "TorchRecorder"]

@@ -13,17 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from collector_checks import sealed
+
+from modelkb.collector.keras import KerasCallback, KerasCallbacks
+from modelkb.collector.onnx_check import CHECKED_ON, OnnxExportError, verify_onnx
+from modelkb.experiment import Experiment
+from modelkb.schema import validate_metadata
+from modelkb.seeding import seed_frameworks
 
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 ort = pytest.importorskip("onnxruntime")
 datasets = pytest.importorskip("sklearn.datasets")
-
-from modelkb.collector.keras import KerasCallback, KerasCallbacks
-from modelkb.collector.onnx_check import OnnxExportError, verify_onnx
-from modelkb.experiment import Experiment
-from modelkb.schema import validate_metadata
-from modelkb.seeding import seed_frameworks
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="in-process tests run on the TensorFlow backend"
@@ -80,12 +81,6 @@ def dense_model(optimizer: Any = None) -> Any:
 def experiment(tmp_path: Path, **kwargs: Any) -> Experiment:
     kwargs.setdefault("store", tmp_path / "store")
     return Experiment("Digits", "alice", seed=42, **kwargs)
-
-
-def sealed(exp: Experiment) -> dict[str, Any]:
-    meta = json.loads((exp.path / "metadata.json").read_text(encoding="utf-8"))
-    validate_metadata(meta)
-    return meta
 
 
 def run_onnx(path: Path, x: Any) -> Any:
@@ -205,6 +200,7 @@ def test_bundle_files(cnn_run: dict[str, Any]) -> None:
     assert onnx["opset"] >= 13
     assert onnx["max_abs_diff"] < 1e-5
     assert onnx["checked_samples"] == 8
+    assert onnx["checked_on"] == CHECKED_ON  # the same report as PyTorch writes
     assert onnx["batch_dynamic"] is True
     for batch in (1, 5):
         got = run_onnx(exp.path / "model.onnx", x[:batch])
@@ -742,9 +738,11 @@ def test_a_custom_loop_registers_its_model_with_log_model(tmp_path: Path) -> Non
 
 
 def test_log_model_refuses_what_is_not_a_model(tmp_path: Path) -> None:
-    with Experiment("Loop", "u", store=tmp_path / "store", capture_code=False) as exp:
-        with pytest.raises(TypeError, match="torch.nn.Module or a Keras model"):
-            exp.log_model(object())
+    with (
+        Experiment("Loop", "u", store=tmp_path / "store", capture_code=False) as exp,
+        pytest.raises(TypeError, match=r"torch\.nn\.Module or a Keras model"),
+    ):
+        exp.log_model(object())
 
 
 def test_early_stopping_records_the_epochs_run(tmp_path: Path) -> None:

@@ -2,51 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from collector_checks import assert_onnx_matches, digits_split, sealed
+
+from modelkb.experiment import Experiment
+from modelkb.lightning import LightningCallback
 
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 pytest.importorskip("sklearn")
 
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+nn = torch.nn
+DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
 
-from modelkb.experiment import Experiment
-from modelkb.lightning import LightningCallback
-from modelkb.schema import validate_metadata
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 N_TRAIN, N_VAL, BATCH = 320, 128, 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module", name="digits")
 def digits_fixture() -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = (data.data / 16.0).astype(np.float32)  # (N, 64)
-    y = data.target.astype(np.int64)
-    return {
-        "x": x[:N_TRAIN],
-        "y": y[:N_TRAIN],
-        "xv": x[N_TRAIN : N_TRAIN + N_VAL],
-        "yv": y[N_TRAIN : N_TRAIN + N_VAL],
-    }
+    return digits_split(flat=True, n_train=N_TRAIN, n_val=N_VAL)  # rows of 64 values
 
 
 class DigitsModule(pl.LightningModule):
@@ -109,12 +90,6 @@ def trainer(tmp_path: Path, callbacks: list[Any], epochs: int = 2) -> Any:
     )
 
 
-def sealed(exp: Experiment) -> dict[str, Any]:
-    meta = json.loads((exp.path / "metadata.json").read_text(encoding="utf-8"))
-    validate_metadata(meta)
-    return meta
-
-
 def test_lightning_run_is_recorded(tmp_path: Path, digits: dict[str, np.ndarray]) -> None:
     exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
     torch.manual_seed(0)
@@ -169,15 +144,7 @@ def test_lightning_run_is_recorded(tmp_path: Path, digits: dict[str, np.ndarray]
     with torch.no_grad():
         assert torch.equal(fresh(x), module(x))
 
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(exp.path / "model.onnx"), providers=["CPUExecutionProvider"])
-    for batch in (1, 5):
-        got = session.run(None, {session.get_inputs()[0].name: digits["xv"][:batch]})[0]
-        with torch.no_grad():
-            np.testing.assert_allclose(
-                got, module(torch.from_numpy(digits["xv"][:batch])).numpy(), atol=1e-5, rtol=0
-            )
+    assert_onnx_matches(exp.path / "model.onnx", module, digits["xv"])
     assert meta["onnx"]["max_abs_diff"] < 1e-4
     assert not [w for w in meta["warnings"] if w["source"] in ("onnx", "lightning", "torch")], meta[
         "warnings"
@@ -258,3 +225,30 @@ def test_lightning_metric_names_are_filed_by_their_split() -> None:
     train, val = split_metrics(logged)
     assert train == {"loss": pytest.approx(0.9), "lr": 0.01}
     assert val == {"loss": pytest.approx(0.7), "acc": 0.8, "f1": 0.6}
+
+
+class TrainerWithoutMetrics(SimpleNamespace):
+    """A rank-zero trainer whose ``callback_metrics`` cannot be read (a broken logger, say)."""
+
+    @property
+    def callback_metrics(self) -> Any:
+        raise RuntimeError("callback_metrics are unavailable")
+
+
+def test_lightning_failures_are_bundle_warnings(tmp_path: Path) -> None:
+    exp = Experiment("Digits", "alice", seed=42, store=tmp_path / "store")
+    callback = LightningCallback(exp, export_onnx=False)
+    broken = TrainerWithoutMetrics(is_global_zero=True, sanity_checking=False, current_epoch=0)
+    module = DigitsModule()
+    callback.on_train_start(broken, module)
+    callback.on_validation_epoch_end(broken, module)
+    callback.on_train_epoch_end(broken, module)
+    callback.on_fit_end(broken, module)
+
+    meta = sealed(exp)
+    assert meta["status"] == "completed"  # the run is kept
+    messages = [w["message"] for w in meta["warnings"] if w["source"] == "lightning"]
+    assert messages == [
+        "reading validation metrics failed: RuntimeError: callback_metrics are unavailable",
+        "reading epoch metrics failed: RuntimeError: callback_metrics are unavailable",
+    ]

@@ -9,45 +9,27 @@ from typing import Any
 
 import numpy as np
 import pytest
+from collector_checks import assert_onnx_matches, digits_split, sealed
+
+from modelkb.collector.onnx_check import CHECKED_ON
+from modelkb.experiment import Experiment
+from modelkb.torch import Model, PytorchCallbacks, TorchRecorder
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("sklearn")
 
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+nn = torch.nn
+DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
 
-from modelkb.experiment import Experiment
-from modelkb.schema import validate_metadata
-from modelkb.torch import Model, PytorchCallbacks, TorchRecorder
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 N_TRAIN, N_VAL, BATCH = 480, 160, 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    """Two cores are shared with other suites: one intra-op thread keeps runs short and steady."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module", name="digits")
 def digits_fixture() -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
-    y = data.target.astype(np.int64)
-    return {
-        "x": x[:N_TRAIN],
-        "y": y[:N_TRAIN],
-        "xv": x[N_TRAIN : N_TRAIN + N_VAL],
-        "yv": y[N_TRAIN : N_TRAIN + N_VAL],
-    }
+    return digits_split(flat=False, n_train=N_TRAIN, n_val=N_VAL)  # images (N, 1, 8, 8)
 
 
 class SmallCNN(nn.Module):
@@ -82,12 +64,6 @@ def loader(x: np.ndarray, y: np.ndarray, *, shuffle: bool = True) -> DataLoader:
     )
 
 
-def sealed(exp: Experiment) -> dict[str, Any]:
-    meta = json.loads((exp.path / "metadata.json").read_text(encoding="utf-8"))
-    validate_metadata(meta)
-    return meta
-
-
 def assert_history_matches(exp: Experiment, meta: dict[str, Any], history: Any) -> None:
     entries = meta["metrics"]["history"]
     assert [e["epoch"] for e in entries] == history.epoch
@@ -98,20 +74,6 @@ def assert_history_matches(exp: Experiment, meta: dict[str, Any], history: Any) 
             assert history.history[f"val_{name}"][i] == value
     lines = (exp.path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == entries
-
-
-def assert_onnx_matches(path: Path, module: nn.Module, x: np.ndarray) -> None:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    module.eval()
-    for batch in (1, 5):
-        got = session.run(None, {name: x[:batch]})[0]
-        with torch.no_grad():
-            want = module(torch.from_numpy(x[:batch])).numpy()
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
 def assert_weights_reload(path: Path, module: nn.Module, fresh: nn.Module, x: np.ndarray) -> None:
@@ -211,6 +173,8 @@ def test_listing3_verbatim_records_the_run(tmp_path: Path, digits: dict[str, np.
     assert meta["onnx"]["path"] == "model.onnx"
     assert meta["onnx"]["max_abs_diff"] < 1e-4
     assert meta["onnx"]["batch_dynamic"] is True
+    assert meta["onnx"]["checked_on"] == CHECKED_ON  # the same report as Keras writes
+    assert meta["onnx"]["checked_samples"] == 8
     kinds = {a["path"]: a["kind"] for a in meta["artifacts"]}
     assert kinds["model.onnx"] == "onnx"
     assert kinds["model.safetensors"] == "weights"

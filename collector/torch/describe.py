@@ -3,7 +3,8 @@
 The optimizer (class, ``param_groups``), the criterion, the module (leaf layers with their config
 parsed from ``extra_repr()``, parameter counts, output shapes seen by :class:`ShapeProbe` on the
 first batch, what rebuilds it from the captured code) and a ``DataLoader`` (sample count, loader
-settings, torchvision transforms). Reading only: recording is :class:`~modelkb.collector.torch_capture.TorchCapture`'s job.
+settings, torchvision transforms). Reading only: recording is the job of
+:class:`~modelkb.collector.torch.capture.TorchCapture`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_tensors import _batchless_shape, _dtype_name, _is_tensor, _plain, torch
+from modelkb.collector.torch.tensors import batchless_shape, dtype_name, is_tensor, plain, torch
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 def describe_tensors(value: Any, name: str) -> list[dict[str, Any]]:
     """``[{name, shape (batch None), dtype}]`` for a tensor, a tuple/list of tensors or a dict of them."""
-    if _is_tensor(value):
-        return [{"name": name, "shape": _batchless_shape(value), "dtype": _dtype_name(value.dtype)}]
+    if is_tensor(value):
+        return [{"name": name, "shape": batchless_shape(value), "dtype": dtype_name(value.dtype)}]
     if isinstance(value, Mapping):
         return [d for key, item in value.items() for d in describe_tensors(item, str(key))]
     if isinstance(value, (list, tuple)):
@@ -53,7 +54,7 @@ def describe_tensors(value: Any, name: str) -> list[dict[str, Any]]:
 def optimizer_summary(optimizer: Any) -> dict[str, Any]:
     """``{"name", "config"}``: the class name and ``param_groups[0]`` without its parameters."""
     groups = getattr(optimizer, "param_groups", None) or [{}]
-    config = {k: _plain(v) for k, v in groups[0].items() if k != "params"}
+    config = {k: plain(v) for k, v in groups[0].items() if k != "params"}
     summary: dict[str, Any] = {"name": type(optimizer).__name__, "config": config}
     if len(groups) > 1:
         summary["param_groups"] = len(groups)
@@ -63,7 +64,7 @@ def optimizer_summary(optimizer: Any) -> dict[str, Any]:
 def current_lr(optimizer: Any) -> float | None:
     """The learning rate the optimizer uses now (schedulers write it into ``param_groups``)."""
     try:
-        value = _plain(optimizer.param_groups[0]["lr"])
+        value = plain(optimizer.param_groups[0]["lr"])
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -83,7 +84,7 @@ def loss_summary(criterion: Any) -> tuple[str | None, dict[str, Any]]:
     for attr in ("reduction", "ignore_index", "label_smoothing", "pos_weight", "weight"):
         value = getattr(criterion, attr, None)
         if value is not None and attr not in config:
-            config[attr] = _plain(value)
+            config[attr] = plain(value)
     return type(criterion).__name__, config
 
 
@@ -117,7 +118,7 @@ def _literal(text: str) -> Any:
     if text in _CONSTANTS:
         return _CONSTANTS[text]
     try:
-        return _plain(ast.literal_eval(text))
+        return plain(ast.literal_eval(text))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
 
@@ -140,7 +141,7 @@ def parse_extra_repr(text: str, cls: type | None = None) -> dict[str, Any]:
     if args:
         names = _positional_names(cls)
         if len(names) >= len(args):
-            for name, value in zip(names, args):
+            for name, value in zip(names, args, strict=False):
                 config.setdefault(name, value)
         else:
             config["args"] = args
@@ -228,7 +229,7 @@ class ShapeProbe:
     def _leaf_hook(self, name: str) -> Callable[..., None]:
         def hook(_module: Any, _args: Any, output: Any) -> None:
             try:
-                self.layer_shapes.setdefault(name, _batchless_shape(output))
+                self.layer_shapes.setdefault(name, batchless_shape(output))
                 self._drop(name)
             except Exception as err:
                 logger.debug("shape probe on %s failed: %s", name, err)
@@ -241,7 +242,7 @@ class ShapeProbe:
             self.outputs = describe_tensors(output, "output")
             self.fired = True
             if len(self._handles) == 1:  # the root is its own only leaf
-                self.layer_shapes.setdefault(_leaf_modules(module)[0][0], _batchless_shape(output))
+                self.layer_shapes.setdefault(_leaf_modules(module)[0][0], batchless_shape(output))
             self._drop("")
         except Exception as err:
             logger.debug("shape probe on the model failed: %s", err)
@@ -270,7 +271,7 @@ def module_reference(
             ref["file"] = rel
     args = init_args if init_args is not None else _stored_init_args(module)
     if args is not None:
-        ref["init_args"] = _plain(args)
+        ref["init_args"] = plain(args)
     return ref
 
 
@@ -316,7 +317,7 @@ def describe_loader(loader: Any, split: str) -> dict[str, Any]:
         call = {"call": type(loader).__name__, "dataset": type(dataset).__name__}
         for attr in ("batch_size", "num_workers", "drop_last"):
             if getattr(loader, attr, None) is not None:
-                call[attr] = _plain(getattr(loader, attr))
+                call[attr] = plain(getattr(loader, attr))
         info["loading"] = [call]
         transforms = getattr(dataset, "transforms", None) or getattr(dataset, "transform", None)
         if transforms is not None:

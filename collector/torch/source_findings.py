@@ -2,7 +2,7 @@
 
 :func:`modelkb.collector.source_analysis.analyze_training_source` reads the captured code and finds
 ``loading`` calls and ``preprocessing`` steps. Some of them are the very objects
-:func:`~modelkb.collector.torch_describe.describe_loader` already described at run time (the
+:func:`~modelkb.collector.torch.describe.describe_loader` already described at run time (the
 training ``DataLoader`` and its ``transforms.Compose``). :func:`merge_source_findings` keeps one
 entry per object, and turns the analysis' ``problems`` into bundle warnings: they are about the
 code, not the data, so they never go into ``dataset``.

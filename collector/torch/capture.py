@@ -1,24 +1,23 @@
 """``TorchCapture``: what a PyTorch training run exposes, turned into calls on an ``Experiment``.
 
-Shared by :class:`~modelkb.collector.torch_callbacks.PytorchCallbacks`,
-:class:`~modelkb.collector.torch_callbacks.TorchRecorder` and the Lightning callback. It records
+Shared by :class:`~modelkb.collector.torch.callbacks.PytorchCallbacks`,
+:class:`~modelkb.collector.torch.callbacks.TorchRecorder` and the Lightning callback. It records
 the framework, hyperparameters, architecture and dataset at the start, completes the architecture
 after the first batch, logs epochs, and at the end saves and exports the model
-(:mod:`~modelkb.collector.torch_export`) and seals the bundle.
+(:mod:`~modelkb.collector.torch.export`) and seals the bundle.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from modelkb.collector.capture_options import SAMPLE_ROWS, CaptureOptions
 from modelkb.collector.dataset_info import describe_arrays, infer_kind, merge_dataset
-from modelkb.collector.torch_dataset import merge_source_findings
-from modelkb.collector.torch_describe import (
+from modelkb.collector.torch.describe import (
     ShapeProbe,
     current_lr,
     describe_architecture,
@@ -28,13 +27,14 @@ from modelkb.collector.torch_describe import (
     module_reference,
     optimizer_summary,
 )
-from modelkb.collector.torch_export import save_trained_model
-from modelkb.collector.torch_tensors import (
-    _batchless_shape,
-    _dtype_name,
-    _first_tensor,
-    _head_rows,
-    _is_tensor,
+from modelkb.collector.torch.export import save_trained_model
+from modelkb.collector.torch.source_findings import merge_source_findings
+from modelkb.collector.torch.tensors import (
+    batchless_shape,
+    dtype_name,
+    first_tensor,
+    head_rows,
+    is_tensor,
     preserved_modes,
     torch,
 )
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from modelkb.experiment import Experiment
 
 __all__ = ["TorchCapture", "log_torch_model"]
-
-logger = logging.getLogger(__name__)
 
 
 class TorchCapture:
@@ -59,21 +57,15 @@ class TorchCapture:
     def __init__(
         self,
         experiment: Experiment,
+        options: CaptureOptions | None = None,
         *,
-        export_onnx: bool = True,
-        save_weights: bool = True,
-        sample_inputs: Any = None,
-        dataset: Mapping[str, Any] | None = None,
-        init_args: Any = None,
         source: str = "torch",
     ) -> None:
         self.experiment = experiment
-        self.export_onnx = export_onnx
-        self.save_weights = save_weights
-        self.sample = _head_rows(sample_inputs) if sample_inputs is not None else None
-        self.user_dataset = dict(dataset or {})
-        self.init_args = init_args
+        self.options = options or CaptureOptions()
         self.source = source
+        self.sample: Any = None
+        self.offer_sample(self.options.sample_inputs)
         self.module: nn.Module | None = None
         self.optimizer: Any = None
         self.probe: ShapeProbe | None = None
@@ -86,13 +78,9 @@ class TorchCapture:
 
         self._source_found = analyze_experiment_code(experiment)
 
-    @contextlib.contextmanager
-    def _safe(self, what: str) -> Iterator[None]:
-        try:
-            with self.experiment.guard(self.source, what):
-                yield
-        except Exception as err:
-            logger.warning("ModelKB: %s failed: %s", what, err)
+    def guard(self, what: str) -> AbstractContextManager[None]:
+        """The experiment's guard, naming this collector as the warnings' source."""
+        return self.experiment.guard(self.source, what)
 
     def begin(
         self,
@@ -110,7 +98,7 @@ class TorchCapture:
         """Record framework, hyperparameters, architecture (shapes follow on the first batch) and data."""
         exp = self.experiment
         self.module, self.optimizer, self._began = module, optimizer, True
-        with self._safe("recording the framework"):
+        with self.guard("recording the framework"):
             exp.seed_frameworks()  # catches a torch import that came after Experiment(...)
             self._given = dict(exp.metadata.get("dataset") or {})
             numpy = sys.modules.get("numpy")
@@ -121,7 +109,7 @@ class TorchCapture:
                 **({"numpy": numpy.__version__} if numpy else {}),
                 **dict(versions or {}),
             )
-        with self._safe("recording hyperparameters"):
+        with self.guard("recording hyperparameters"):
             hyper: dict[str, Any] = {
                 "epochs": epochs,
                 "batch_size": batch_size,
@@ -136,16 +124,16 @@ class TorchCapture:
                 hyper["loss_config"] = config
             hyper.update(hyperparameters or {})
             exp.set_hyperparameters(**{k: v for k, v in hyper.items() if v is not None})
-        with self._safe("describing the architecture"):
+        with self.guard("describing the architecture"):
             self.probe = ShapeProbe(module)
             self._record_architecture()
-        with self._safe("describing the dataset"):
+        with self.guard("describing the dataset"):
             self._infer_dataset(data or {})
-        with self._safe("reading preprocessing from the training source"):
+        with self.guard("reading preprocessing from the training source"):
             self._source_preprocessing()
-        with self._safe("describing the dataset"):
+        with self.guard("describing the dataset"):
             self._write_dataset()
-        with self._safe("starting the run"):
+        with self.guard("starting the run"):
             exp.start()  # last: run.json is written once, with everything above
 
     def _record_architecture(self) -> None:
@@ -154,7 +142,7 @@ class TorchCapture:
         if "inputs" not in arch and self.sample is not None:
             arch["inputs"] = describe_tensors(self.sample, "input")
         arch["module"] = module_reference(
-            self.module, self.experiment.metadata.get("code"), self.init_args
+            self.module, self.experiment.metadata.get("code"), self.options.init_args
         )
         self.experiment.set_architecture(arch)
 
@@ -186,27 +174,31 @@ class TorchCapture:
         self._inferred = merge_dataset(runtime, found)
 
     def _write_dataset(self) -> None:
-        merged = merge_dataset(merge_dataset(self._inferred, self._given), self.user_dataset)
+        merged = merge_dataset(merge_dataset(self._inferred, self._given), self.options.dataset)
         if merged and merged != self._dataset_written:  # unchanged: no run.json rewrite
             self.experiment.set_dataset(**merged)
             self._dataset_written = copy.deepcopy(merged)
 
+    def offer_sample(self, inputs: Any) -> None:
+        """Keep the first :data:`SAMPLE_ROWS` rows of ``inputs`` for the export, unless rows are kept."""
+        if self.sample is None and inputs is not None:
+            self.sample = head_rows(inputs, SAMPLE_ROWS)
+
     def first_batch(self, inputs: Any, targets: Any = None) -> None:
         """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
-        with self._safe("describing the first batch"):
-            if self.sample is None and inputs is not None:
-                self.sample = _head_rows(inputs)
-            tensor = _first_tensor(inputs)
+        with self.guard("describing the first batch"):
+            self.offer_sample(inputs)
+            tensor = first_tensor(inputs)
             if tensor is None:
                 return
-            shape = _batchless_shape(tensor) or []
+            shape = batchless_shape(tensor) or []
             found: dict[str, Any] = {
                 "shapes": {
                     "x": shape,
-                    **({"y": _batchless_shape(targets)} if _is_tensor(targets) else {}),
+                    **({"y": batchless_shape(targets)} if is_tensor(targets) else {}),
                 },
-                "dtype": _dtype_name(tensor.dtype),
-                "kind": infer_kind(tuple(shape[1:]), _dtype_name(tensor.dtype)),
+                "dtype": dtype_name(tensor.dtype),
+                "kind": infer_kind(tuple(shape[1:]), dtype_name(tensor.dtype)),
             }
             # no class labels from one batch: it would under-count them
             self._inferred = merge_dataset(
@@ -222,7 +214,7 @@ class TorchCapture:
         **extra: Any,
     ) -> None:
         """Append one epoch to ``metrics.jsonl`` (the observed shapes are added at the end of the run)."""
-        with self._safe("recording epoch metrics"):
+        with self.guard("recording epoch metrics"):
             if "lr" not in extra and self.optimizer is not None:
                 extra["lr"] = current_lr(self.optimizer)
             self.experiment.log_epoch(
@@ -244,29 +236,29 @@ class TorchCapture:
     def end(self) -> dict[str, Any] | None:
         """Save weights, export ONNX, seal the bundle as ``completed``."""
         metadata = None
-        with self._safe("saving the trained model"):
+        with self.guard("saving the trained model"):
             if self.module is not None:
                 save_trained_model(
                     self.experiment,
                     self.module,
                     self.sample,
-                    export_onnx=self.export_onnx,
-                    save_weights=self.save_weights,
+                    export_onnx=self.options.export_onnx,
+                    save_weights=self.options.save_weights,
                     source=self.source,
                 )
-        with self._safe("finishing the architecture"):
+        with self.guard("finishing the architecture"):
             self._complete_architecture()
             if self.probe is not None:
                 self.probe.remove()
-        with self._safe("sealing the bundle"):
+        with self.guard("sealing the bundle"):
             metadata = self.experiment.finish("completed")
         return metadata
 
     def fail(self, error: BaseException) -> None:
         """Seal the bundle as ``failed`` (``interrupted`` for Ctrl-C) with the error."""
-        with self._safe("finishing the architecture"):
+        with self.guard("finishing the architecture"):
             self._complete_architecture()
-        with self._safe("sealing the failed run"):
+        with self.guard("sealing the failed run"):
             if self.probe is not None:
                 self.probe.remove()
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
@@ -289,10 +281,12 @@ def log_torch_model(
     untouched), ``model.safetensors`` and ``model.onnx`` checked against the module on
     ``example_input``. Problems become warnings of the run.
     """
-    capture = TorchCapture(experiment, sample_inputs=example_input, init_args=init_args)
+    capture = TorchCapture(
+        experiment, CaptureOptions(sample_inputs=example_input, init_args=init_args)
+    )
     capture.begin(module, optimizer, criterion)
     with (
-        capture._safe("describing the model on the example input"),
+        capture.guard("describing the model on the example input"),
         preserved_modes(module),
         torch.no_grad(),
     ):
@@ -300,9 +294,9 @@ def log_torch_model(
         if capture.sample is not None:
             module(capture.sample)  # fires the shape probe once
         capture.first_batch(capture.sample)
-    with capture._safe("finishing the architecture"):
+    with capture.guard("finishing the architecture"):
         capture._complete_architecture()
         if capture.probe is not None:
             capture.probe.remove()
-    with capture._safe("saving the trained model"):
+    with capture.guard("saving the trained model"):
         save_trained_model(experiment, module, capture.sample, source="torch")

@@ -1,20 +1,20 @@
 """The user-facing PyTorch recorders: :class:`PytorchCallbacks` for :meth:`Model.fit
-<modelkb.collector.torch_training.Model.fit>` and :class:`TorchRecorder` for hand-written loops.
+<modelkb.collector.torch.trainer.Model.fit>` and :class:`TorchRecorder` for hand-written loops.
 
-Both are thin: they translate hooks into :class:`~modelkb.collector.torch_capture.TorchCapture`
+Both are thin: they translate hooks into :class:`~modelkb.collector.torch.capture.TorchCapture`
 calls and never raise into the user's training. A missing ``[torch]`` extra fails when one of them
 is created, naming the pip line.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_capture import TorchCapture
-from modelkb.collector.torch_tensors import _is_array
+from modelkb.collector.capture_options import CaptureOptions
+from modelkb.collector.torch.capture import TorchCapture
+from modelkb.collector.torch.tensors import is_array
 from modelkb.extras import require
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from modelkb.experiment import Experiment
 
 __all__ = ["PytorchCallbacks", "TorchRecorder"]
-
-logger = logging.getLogger(__name__)
 
 
 def _require_torch() -> None:
@@ -36,11 +34,9 @@ class PytorchCallbacks:
 
     Args:
         experiment: The :class:`~modelkb.experiment.Experiment` to fill.
-        export_onnx: Export ``model.onnx`` (checked against PyTorch) at the end.
-        save_weights: Save ``model.safetensors`` at the end.
-        sample_inputs: Input rows for the ONNX export; by default the first rows of the first batch.
-        dataset: Dataset fields (``name``, ``classes``, ``preprocessing``, ...) laid over what is inferred.
-        init_args: Constructor arguments of the module, recorded to rebuild it from the captured code.
+        export_onnx, save_weights, sample_inputs, dataset, init_args: What to capture, as
+            :class:`~modelkb.collector.capture_options.CaptureOptions` describes (weights go to
+            ``model.safetensors``; the default sample is the first rows of the first batch).
 
     Hooks (called by :meth:`Model.fit`; none of them ever raises): ``on_train_begin(model, optimizer,
     criterion, data_info)``, ``on_first_batch(inputs, targets)``, ``on_epoch_end(epoch, train_metrics,
@@ -61,29 +57,30 @@ class PytorchCallbacks:
     ) -> None:
         _require_torch()
         self.experiment = experiment
-        self._capture = TorchCapture(
-            experiment,
+        options = CaptureOptions(
             export_onnx=export_onnx,
             save_weights=save_weights,
             sample_inputs=sample_inputs,
-            dataset=dataset,
+            dataset=dataset or {},
             init_args=init_args,
         )
+        self._capture = TorchCapture(experiment, options)
 
     def on_train_begin(
         self, model: Any, optimizer: Any, criterion: Any, data_info: Mapping[str, Any] | None = None
     ) -> None:
-        info = dict(data_info or {})
-        self._capture.begin(
-            getattr(model, "module", model),
-            optimizer,
-            criterion,
-            epochs=info.get("epochs"),
-            batch_size=info.get("batch_size"),
-            steps_per_epoch=info.get("steps_per_epoch"),
-            data=info,
-            hyperparameters=info.get("hyperparameters"),
-        )
+        with self._capture.guard("reading the training data"):
+            info = dict(data_info or {})
+            self._capture.begin(
+                getattr(model, "module", model),
+                optimizer,
+                criterion,
+                epochs=info.get("epochs"),
+                batch_size=info.get("batch_size"),
+                steps_per_epoch=info.get("steps_per_epoch"),
+                data=info,
+                hyperparameters=info.get("hyperparameters"),
+            )
 
     def on_first_batch(self, inputs: Any, targets: Any = None) -> None:
         self._capture.first_batch(inputs, targets)
@@ -108,11 +105,12 @@ class TorchRecorder:
     """Record a hand-written training loop.
 
     Example:
-        >>> rec = TorchRecorder(exp, model, optimizer, criterion, sample_inputs=x[:8], epochs=3, batch_size=32)  # doctest: +SKIP
-        >>> for epoch in range(3):                                                                             # doctest: +SKIP
+        >>> rec = TorchRecorder(exp, model, optimizer, criterion,  # doctest: +SKIP
+        ...                     sample_inputs=x[:8], epochs=3, batch_size=32)
+        >>> for epoch in range(3):  # doctest: +SKIP
         ...     ...  # your loop
         ...     rec.log_epoch(epoch, train={"loss": loss}, val={"loss": val_loss})
-        >>> rec.finish()                                                                                      # doctest: +SKIP
+        >>> rec.finish()  # doctest: +SKIP
 
     Used as a context manager, an exception in the block seals the bundle as ``failed`` and is re-raised.
 
@@ -121,10 +119,10 @@ class TorchRecorder:
         model: The ``nn.Module`` being trained (or a :class:`Model`).
         optimizer: Its optimizer (class, ``param_groups`` and the current learning rate are recorded).
         criterion: The loss function.
-        sample_inputs: Input rows for the ONNX export; otherwise the first input the model sees.
         epochs, batch_size, steps_per_epoch: Recorded as hyperparameters.
         data: Training data to describe: ``(x, y)`` arrays or a ``DataLoader``.
-        dataset, init_args, export_onnx, save_weights: As for :class:`PytorchCallbacks`.
+        sample_inputs, dataset, init_args, export_onnx, save_weights: As for
+            :class:`PytorchCallbacks` (the default sample is the first input the model sees).
     """
 
     def __init__(
@@ -147,17 +145,16 @@ class TorchRecorder:
         _require_torch()
         self.experiment = experiment
         self.module = getattr(model, "module", model)
-        self._capture = TorchCapture(
-            experiment,
+        options = CaptureOptions(
             export_onnx=export_onnx,
             save_weights=save_weights,
             sample_inputs=sample_inputs,
-            dataset=dataset,
+            dataset=dataset or {},
             init_args=init_args,
-            source="torch",
         )
+        self._capture = TorchCapture(experiment, options)
         info: dict[str, Any] = {}
-        if isinstance(data, (tuple, list)) and data and _is_array(data[0]):
+        if isinstance(data, (tuple, list)) and data and is_array(data[0]):
             info = {"x": data[0], "y": data[1] if len(data) > 1 else None}
         elif data is not None:
             info = {"loader": data}
@@ -187,11 +184,10 @@ class TorchRecorder:
         """Save and export the model (when ``completed``) and seal the bundle; returns the metadata."""
         if status == "completed" and error is None:
             return self._capture.end()
-        try:
-            return self.experiment.finish(status, error=error)
-        except Exception as err:
-            logger.warning("ModelKB: sealing the bundle failed: %s", err)
-            return None
+        metadata = None
+        with self._capture.guard("sealing the bundle"):
+            metadata = self.experiment.finish(status, error=error)
+        return metadata
 
     def __enter__(self) -> Self:
         return self

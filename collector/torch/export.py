@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_tensors import (
-    _call_module,
-    _is_tensor,
-    _module_device,
-    _plain,
-    _to_device,
+from modelkb.collector.torch.tensors import (
+    call_module,
+    is_tensor,
+    module_device,
     preserved_modes,
+    to_device,
     torch,
 )
 from modelkb.fsutil import atomic_target
@@ -53,7 +52,7 @@ def save_weights_file(module: nn.Module, path: Path) -> list[str]:
     skipped: list[str] = []
     storages: set[int] = set()
     for key, value in module.state_dict().items():
-        if not _is_tensor(value):
+        if not is_tensor(value):
             skipped.append(key)
             continue
         tensor = value.detach().to("cpu").contiguous()
@@ -93,8 +92,8 @@ def export_onnx_file(
     args = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
     names = ["input"] if len(args) == 1 else [f"input_{i}" for i in range(len(args))]
     with torch.no_grad():
-        expected = _call_module(module, args)
-    output_names = ["output"] if _is_tensor(expected) else None
+        expected = call_module(module, args)
+    output_names = ["output"] if is_tensor(expected) else None
     batch = torch.export.Dim("batch", min=1)
     with _quiet_exporter():
         try:
@@ -131,7 +130,7 @@ def export_onnx_file(
 
 
 def _numpy_outputs(value: Any) -> Any:
-    if _is_tensor(value):
+    if is_tensor(value):
         return value.detach().to("cpu").numpy()
     if isinstance(value, Mapping):
         return [_numpy_outputs(v) for v in value.values()]
@@ -152,7 +151,8 @@ def save_trained_model(
     """Save ``model.safetensors`` and export + verify ``model.onnx``; problems become warnings.
 
     Every submodule's train/eval flag is restored afterwards. ``sample`` (a batch of up to
-    :data:`SAMPLE_ROWS` rows) is needed for ONNX; without it the export is skipped with a warning.
+    :data:`~modelkb.collector.capture_options.SAMPLE_ROWS` rows) is needed for ONNX; without it
+    the export is skipped with a warning.
     """
     with preserved_modes(module):
         if save_weights:
@@ -175,17 +175,17 @@ def save_trained_model(
 
 
 def _export_and_verify(experiment: Experiment, module: nn.Module, sample: Any) -> None:
-    from modelkb.collector.onnx_check import verify_onnx
+    from modelkb.collector.onnx_check import check_fields, verify_onnx
 
     started = time.perf_counter()
     module.eval()
-    sample = _to_device(sample, _module_device(module))
+    sample = to_device(sample, module_device(module))
     path = experiment.artifact_path(ONNX_FILE)
     exporter = export_onnx_file(
         module, sample, path, warn=lambda msg: experiment.warn(msg, source="onnx")
     )
     with torch.no_grad():
-        expected = _numpy_outputs(_call_module(module, sample))
+        expected = _numpy_outputs(call_module(module, sample))
     inputs = _numpy_outputs(sample)
     try:
         report = verify_onnx(
@@ -194,15 +194,11 @@ def _export_and_verify(experiment: Experiment, module: nn.Module, sample: Any) -
     except Exception:
         path.unlink(missing_ok=True)  # a model that disagrees with PyTorch must not be served
         raise
-    record = _plain(dict(report))
-    if not isinstance(record.get("checked_on"), (str, type(None))):
-        # verify_onnx reports the number of rows compared; the bundle format's checked_on names
-        # where the check ran (onnxruntime's CPU provider)
-        record["checked_samples"] = record.pop("checked_on")
-        record["checked_on"] = "cpu"
-    experiment.metadata["onnx"] = {
-        **record,
-        "path": ONNX_FILE,
-        "exporter": exporter,
-        "export_s": round(time.perf_counter() - started, 3),
-    }
+    experiment.record_onnx(
+        {
+            **check_fields(report),
+            "path": ONNX_FILE,
+            "exporter": exporter,
+            "export_s": round(time.perf_counter() - started, 3),
+        }
+    )

@@ -1,4 +1,4 @@
-"""The per-epoch progress display of :meth:`Model.fit <modelkb.collector.torch_training.Model.fit>`."""
+"""The per-epoch progress display of :meth:`Model.fit <modelkb.collector.torch.trainer.Model.fit>`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 __all__: list[str] = []
 
 
-class _Progress:
+class EpochProgress:
     """Per-epoch progress on stderr: a rich bar when rich is installed, else one rewritten line."""
 
     def __init__(self, verbose: int, epochs: int) -> None:

@@ -3,7 +3,7 @@
 The loop itself: batching arrays, moving batches to the device, running loss and accuracy on the
 device (one sync an epoch), learning-rate schedulers, the progress bar, and the callback hooks
 (``on_train_begin``, ``on_first_batch``, ``on_epoch_end``, ``on_train_end``, ``on_train_error``)
-that :class:`~modelkb.collector.torch_callbacks.PytorchCallbacks` implements.
+that :class:`~modelkb.collector.torch.callbacks.PytorchCallbacks` implements.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelkb.collector.torch_describe import current_lr
-from modelkb.collector.torch_progress import _Progress
-from modelkb.collector.torch_tensors import (
-    _as_tensor,
-    _call_module,
-    _is_array,
-    _is_tensor,
-    _module_device,
-    _plain,
-    _to_device,
+from modelkb.collector.torch.describe import current_lr
+from modelkb.collector.torch.progress import EpochProgress
+from modelkb.collector.torch.tensors import (
+    as_tensor,
+    call_module,
+    is_array,
+    is_tensor,
+    module_device,
+    plain,
     preserved_modes,
+    to_device,
     torch,
 )
 from modelkb.extras import require
@@ -67,7 +67,7 @@ class History:
 def _pick_device(device: Any, module: nn.Module) -> Any:
     if device not in (None, "auto"):
         return torch.device(device)
-    current = _module_device(module)
+    current = module_device(module)
     if current.type != "cpu":
         return current
     if torch.cuda.is_available():
@@ -80,7 +80,7 @@ def _pick_device(device: Any, module: nn.Module) -> Any:
 
 def _split_batch(batch: Any) -> tuple[Any, Any]:
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return _as_tensor(batch[0]), _as_tensor(batch[1])
+        return as_tensor(batch[0]), as_tensor(batch[1])
     raise TypeError(
         f"Expected batches of (inputs, targets). Received: a {type(batch).__name__}"
         + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
@@ -101,7 +101,7 @@ class _Accuracy:
         self.classify: bool | None = None
 
     def update(self, loss: Any, outputs: Any, targets: Any) -> None:
-        n = int(targets.shape[0]) if _is_tensor(targets) and targets.dim() else 1
+        n = int(targets.shape[0]) if is_tensor(targets) and targets.dim() else 1
         self.loss_sum = self.loss_sum + loss.detach() * (n if self.mean else 1)
         self.count += n
         if self.classify is None:
@@ -120,7 +120,7 @@ class _Accuracy:
                 self.total = self.total + mask.sum()
 
     def _is_classification(self, outputs: Any, targets: Any) -> bool:
-        if not (_is_tensor(outputs) and _is_tensor(targets)) or outputs.dim() < 2:
+        if not (is_tensor(outputs) and is_tensor(targets)) or outputs.dim() < 2:
             return False
         if self.name in _CLASSIFICATION_LOSSES:
             return True
@@ -238,7 +238,7 @@ class Model:
         """
         names = (
             ["y", "epochs", "optimizer", "criterion"]
-            if args and _is_array(args[0])
+            if args and is_array(args[0])
             else ["epochs", "optimizer", "criterion"]
         )
         if len(args) > len(names):
@@ -246,7 +246,7 @@ class Model:
                 f"fit() takes at most {len(names) + 1} positional arguments here. Received: {len(args) + 1}"
             )
         given = {"y": y, "epochs": epochs, "optimizer": optimizer, "criterion": criterion}
-        for name, value in zip(names, args):
+        for name, value in zip(names, args, strict=False):
             if given[name] is not _UNSET:
                 raise TypeError(f"fit() got {name!r} both positionally and as a keyword")
             given[name] = value
@@ -333,13 +333,13 @@ class Model:
     ) -> tuple[Any, dict[str, Any]]:
         from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
-        if _is_array(x):
+        if is_array(x):
             if y is None:
                 raise TypeError(
                     "fit(x, ...) with an array needs targets: fit(x, y, epochs, optimizer, criterion)"
                 )
             loader = DataLoader(
-                TensorDataset(_as_tensor(x), _as_tensor(y)), batch_size=batch_size, shuffle=shuffle
+                TensorDataset(as_tensor(x), as_tensor(y)), batch_size=batch_size, shuffle=shuffle
             )
             return loader, {"x": x, "y": y, "batch_size": batch_size}
         if isinstance(x, Dataset):  # a Dataset, not yet batched
@@ -354,9 +354,9 @@ class Model:
 
         if data is None:
             return None, {}
-        if isinstance(data, (tuple, list)) and len(data) >= 2 and _is_array(data[0]):
+        if isinstance(data, (tuple, list)) and len(data) >= 2 and is_array(data[0]):
             loader = DataLoader(
-                TensorDataset(_as_tensor(data[0]), _as_tensor(data[1])), batch_size=batch_size
+                TensorDataset(as_tensor(data[0]), as_tensor(data[1])), batch_size=batch_size
             )
             return loader, {"val_x": data[0], "val_y": data[1]}
         return data, {"val_loader": data}
@@ -382,7 +382,7 @@ class Model:
         self.criterion = criterion
         self.stop_training = False
         history = History()
-        progress = _Progress(verbose, epochs)
+        progress = EpochProgress(verbose, epochs)
         try:
             with preserved_modes(module):
                 target = _pick_device(device, module)
@@ -413,9 +413,9 @@ class Model:
                         if batch is _UNSET:
                             break
                         inputs, targets = _split_batch(batch)
-                        inputs, targets = _to_device(inputs, target), _to_device(targets, target)
+                        inputs, targets = to_device(inputs, target), to_device(targets, target)
                         optimizer.zero_grad()
-                        outputs = _call_module(module, inputs)
+                        outputs = call_module(module, inputs)
                         loss = criterion(outputs, targets)
                         loss.backward()
                         optimizer.step()
@@ -465,8 +465,8 @@ class Model:
                 if steps is not None and done >= steps:
                     break
                 inputs, targets = _split_batch(batch)
-                inputs, targets = _to_device(inputs, device), _to_device(targets, device)
-                outputs = _call_module(module, inputs)
+                inputs, targets = to_device(inputs, device), to_device(targets, device)
+                outputs = call_module(module, inputs)
                 meter.update(criterion(outputs, targets), outputs, targets)
         return meter.result() if meter.count else {}
 
@@ -487,16 +487,16 @@ class Model:
         criterion = criterion if criterion is not None else self.criterion
         if criterion is None:
             raise TypeError("evaluate() needs a criterion (or a previous fit())")
-        loader = self._val_loader((x, y), batch_size)[0] if _is_array(x) else x
-        target = _module_device(self.module) if device is None else torch.device(device)
+        loader = self._val_loader((x, y), batch_size)[0] if is_array(x) else x
+        target = module_device(self.module) if device is None else torch.device(device)
         return self._evaluate_loader(loader, criterion, target, steps)
 
     def predict(self, x: Any, *, batch_size: int = 32, device: Any = None) -> Any:
         """Outputs for arrays (numpy in -> numpy out) or a loader of inputs / ``(inputs, targets)``."""
         module = self.module
-        target = _module_device(module) if device is None else torch.device(device)
-        if _is_array(x):
-            tensor = _as_tensor(x)
+        target = module_device(module) if device is None else torch.device(device)
+        if is_array(x):
+            tensor = as_tensor(x)
             batches: Iterable[Any] = (
                 tensor[i : i + batch_size] for i in range(0, len(tensor), batch_size)
             )
@@ -507,10 +507,10 @@ class Model:
             module.eval()
             for batch in batches:
                 outputs.append(
-                    _call_module(module, _to_device(_as_tensor(batch), target)).detach().to("cpu")
+                    call_module(module, to_device(as_tensor(batch), target)).detach().to("cpu")
                 )
         result = torch.cat(outputs) if outputs else torch.empty(0)
-        return result.numpy() if _is_array(x) and not _is_tensor(x) else result
+        return result.numpy() if is_array(x) and not is_tensor(x) else result
 
 
 def _start_over(data: Any, spent: Iterator[Any]) -> tuple[Iterator[Any], Any]:
@@ -532,9 +532,9 @@ def _scheduler_config(scheduler: Any) -> dict[str, Any]:
         return {}
     with contextlib.suppress(Exception):
         return {
-            k: _plain(v)
+            k: plain(v)
             for k, v in state().items()
-            if not k.startswith("_") and isinstance(_plain(v), (int, float, str, bool, list))
+            if not k.startswith("_") and isinstance(plain(v), (int, float, str, bool, list))
         }
     return {}
 

@@ -1,9 +1,9 @@
 """Tensor plumbing shared by the PyTorch collector: JSON-safe values, shapes, devices, module calls.
 
-Nothing here records anything; :mod:`~modelkb.collector.torch_describe`,
-:mod:`~modelkb.collector.torch_export` and :mod:`~modelkb.collector.torch_training` build on it.
-Torch is imported if it is installed; without it only the framework-free helpers (``_plain``,
-``_is_array``) are usable, and the objects that need torch fail at construction.
+Nothing here records anything; :mod:`~modelkb.collector.torch.describe`,
+:mod:`~modelkb.collector.torch.export` and :mod:`~modelkb.collector.torch.trainer` build on it.
+Torch is imported if it is installed; without it only the framework-free helpers (``plain``,
+``is_array``) are usable, and the objects that need torch fail at construction.
 """
 
 from __future__ import annotations
@@ -21,89 +21,86 @@ except ImportError:  # the [torch] extra is missing: objects fail at constructio
 if TYPE_CHECKING:
     from torch import nn
 
-SAMPLE_ROWS = 8
-"""Rows of input kept from the first batch to export and check the ONNX model."""
 
-
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A JSON-friendly copy: tensors/numpy scalars to numbers, tuples to lists, the rest to ``str``."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "numel") and callable(value.numel):
         try:
-            return _plain(value.item()) if value.numel() == 1 else f"tensor{list(value.shape)}"
+            return plain(value.item()) if value.numel() == 1 else f"tensor{list(value.shape)}"
         except (RuntimeError, ValueError):
             return str(value)
     item = getattr(value, "item", None)
     if callable(item):
         try:
-            return _plain(item())
+            return plain(item())
         except (TypeError, ValueError):
             pass
     return str(value)
 
 
-def _dtype_name(dtype: Any) -> str:
+def dtype_name(dtype: Any) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def _is_tensor(value: Any) -> bool:
+def is_tensor(value: Any) -> bool:
     return torch is not None and isinstance(value, torch.Tensor)
 
 
-def _batchless_shape(value: Any) -> list[int | None] | None:
+def batchless_shape(value: Any) -> list[int | None] | None:
     """Shape of the first tensor in ``value`` with the batch axis as ``None``."""
-    tensor = _first_tensor(value)
+    tensor = first_tensor(value)
     if tensor is None:
         return None
     return [None, *(int(d) for d in tensor.shape[1:])] if tensor.dim() else []
 
 
-def _first_tensor(value: Any) -> Any:
-    if _is_tensor(value):
+def first_tensor(value: Any) -> Any:
+    if is_tensor(value):
         return value
     if isinstance(value, Mapping):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
         for item in value:
-            found = _first_tensor(item)
+            found = first_tensor(item)
             if found is not None:
                 return found
     return None
 
 
-def _is_array(value: Any) -> bool:
+def is_array(value: Any) -> bool:
     """numpy arrays and tensors (anything with a shape and a dtype), not loaders or datasets."""
     return hasattr(value, "shape") and hasattr(value, "dtype") and not callable(value.shape)
 
 
-def _as_tensor(value: Any) -> Any:
+def as_tensor(value: Any) -> Any:
     """Tensors pass through; numpy float64 becomes float32 (the dtype of a default torch module)."""
-    if _is_tensor(value) or value is None:
+    if is_tensor(value) or value is None:
         return value
     if isinstance(value, (tuple, list)) and value and not isinstance(value[0], (int, float, bool)):
-        return type(value)(_as_tensor(v) for v in value)
+        return type(value)(as_tensor(v) for v in value)
     if isinstance(value, Mapping):
-        return {k: _as_tensor(v) for k, v in value.items()}
+        return {k: as_tensor(v) for k, v in value.items()}
     tensor = torch.as_tensor(value)
     if tensor.dtype == torch.float64:
         tensor = tensor.to(torch.get_default_dtype())
     return tensor
 
 
-def _head_rows(value: Any, rows: int = SAMPLE_ROWS) -> Any:
+def head_rows(value: Any, rows: int) -> Any:
     """The first ``rows`` rows, detached, on the CPU (a tuple/dict of inputs keeps its structure)."""
     if isinstance(value, Mapping):
-        return {k: _head_rows(v, rows) for k, v in value.items()}
+        return {k: head_rows(v, rows) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return tuple(_head_rows(v, rows) for v in value)
-    value = _as_tensor(value)
+        return tuple(head_rows(v, rows) for v in value)
+    value = as_tensor(value)
     return value[:rows].detach().to("cpu").clone()
 
 
@@ -118,7 +115,7 @@ def preserved_modes(module: nn.Module) -> Iterator[None]:
             sub.training = training
 
 
-def _module_device(module: nn.Module) -> Any:
+def module_device(module: nn.Module) -> Any:
     for tensor in module.parameters():
         return tensor.device
     for tensor in module.buffers():
@@ -126,17 +123,17 @@ def _module_device(module: nn.Module) -> Any:
     return torch.device("cpu")
 
 
-def _to_device(value: Any, device: Any) -> Any:
-    if _is_tensor(value):
+def to_device(value: Any, device: Any) -> Any:
+    if is_tensor(value):
         return value.to(device, non_blocking=True)
     if isinstance(value, Mapping):
-        return {k: _to_device(v, device) for k, v in value.items()}
+        return {k: to_device(v, device) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
-        return type(value)(_to_device(v, device) for v in value)
+        return type(value)(to_device(v, device) for v in value)
     return value
 
 
-def _call_module(module: Any, inputs: Any) -> Any:
+def call_module(module: Any, inputs: Any) -> Any:
     if isinstance(inputs, Mapping):
         return module(**inputs)
     if isinstance(inputs, (tuple, list)):
