@@ -143,7 +143,7 @@ def main() -> None:
     for text in QUERIES:
         query = Query(text)
         hits = len(store.index.search(query))
-        times = timed(lambda: store.index.search(query), repeat=9)
+        times = timed(lambda query=query: store.index.search(query), repeat=9)
         print(
             f"query {text!r}: {hits} hits, median {statistics.median(times) * 1000:.0f} ms, "
             f"max {max(times) * 1000:.0f} ms (incl. parse, SQL, loading the hit rows)"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from modelkb.preprocessing import inference_steps
 from modelkb.collector.source_analysis import analyze_training_source
+from modelkb.preprocessing import inference_steps
 
 KERAS_DIGITS = """\
 import numpy as np

@@ -110,7 +110,9 @@ def test_values_outside_the_schema_are_refused_naming_the_field(
 
 
 def test_a_refused_value_records_nothing_of_the_call(tmp_path: Path) -> None:
-    with Experiment("P", "u", store=tmp_path / "store", capture_code=False) as exp:
-        with pytest.raises(ValueError, match="dataset.kind"):
-            exp.set_dataset(name="digits", kind="graphs")
+    with (
+        Experiment("P", "u", store=tmp_path / "store", capture_code=False) as exp,
+        pytest.raises(ValueError, match=r"dataset\.kind"),
+    ):
+        exp.set_dataset(name="digits", kind="graphs")
     assert "dataset" not in Store(tmp_path / "store").get(exp.id).metadata

@@ -59,10 +59,12 @@ def test_unseeded_run_says_so(tmp_path: Path, make_run) -> None:
 
 def test_exception_marks_failed_and_reraises_unchanged(tmp_path: Path) -> None:
     boom = RuntimeError("loss went NaN")
-    with pytest.raises(RuntimeError) as caught:
-        with Experiment("P", "u", seed=0, store=tmp_path / "s", capture_code=False) as exp:
-            exp.log_metrics({"loss": 1.0}, epoch=0)
-            raise boom
+    with (
+        pytest.raises(RuntimeError) as caught,
+        Experiment("P", "u", seed=0, store=tmp_path / "s", capture_code=False) as exp,
+    ):
+        exp.log_metrics({"loss": 1.0}, epoch=0)
+        raise boom
     assert caught.value is boom
     meta = read_bundle(exp.path).metadata
     assert meta["status"] == "failed"

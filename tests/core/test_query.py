@@ -346,8 +346,8 @@ field_values = st.one_of(
     st.booleans(),
     st.text(ALPHABET, max_size=4),
     st.sampled_from(
-        DATES
-        + [
+        [
+            *DATES,
             "1",
             "01",
             "1.0",
@@ -378,8 +378,8 @@ def quote(text: str, mark: str) -> str:
 
 value_texts = st.one_of(
     st.sampled_from(
-        DATES
-        + [
+        [
+            *DATES,
             "0",
             "1",
             "-2",

@@ -166,7 +166,7 @@ def test_no_hostile_secret_reaches_the_bundle_index_or_site(tmp_path: Path) -> N
     blobs = [
         (str(p), p.read_bytes()) for root in (store, site) for p in root.rglob("*") if p.is_file()
     ]
-    for name, data in list(blobs):
+    for name, _ in list(blobs):
         if name.endswith(".zip"):
             with zipfile.ZipFile(name) as archive:
                 blobs += [

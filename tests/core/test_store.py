@@ -138,7 +138,10 @@ def test_files_staged_at_creation_land_in_the_bundle_or_nowhere(tmp_path: Path) 
     started.finish()
     assert "requirements.lock" in {a["path"] for a in started.metadata["artifacts"]}
 
-    script = "import sys\nfrom modelkb.experiment import Experiment\nExperiment('Never', 'bob', seed=1, store=sys.argv[1])\n"
+    script = (
+        "import sys\nfrom modelkb.experiment import Experiment\n"
+        "Experiment('Never', 'bob', seed=1, store=sys.argv[1])\n"
+    )
     subprocess.run([sys.executable, "-c", script, str(root)], check=True, timeout=120)
     assert not (root / "never").exists() or list((root / "never").iterdir()) == []
     assert [run.id for run in Store(root).search()] == [started.id]

@@ -57,8 +57,8 @@ def test_package_is_self_contained(packages: dict, cases: dict) -> None:
         handler = (folder / "handler.py").read_text()
         assert "APIGatewayHttpResolver(enable_validation=True)" in handler
         assert (
-            "def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:\n    return app.resolve(event, context)"
-            in handler
+            "def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:\n"
+            "    return app.resolve(event, context)" in handler
         )
 
 
