@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modelkb.cli.options import open_store, store_option
 from modelkb.cli.publish_commands import import_ as import_archive
+
+if TYPE_CHECKING:
+    from modelkb.importers.runs import ImportReport
 
 
 class _ImportGroup(click.Group):
@@ -22,7 +27,7 @@ class _ImportGroup(click.Group):
 @click.group("import", cls=_ImportGroup)
 def import_group() -> None:
     """Add runs to the store: `modelkb import ARCHIVE` (from `modelkb export`), or
-    `modelkb import tensorboard LOGDIR`."""
+    `modelkb import tensorboard LOGDIR`, or `modelkb import mlflow [SOURCE]`."""
 
 
 import_group.add_command(import_archive, name="archive")
@@ -40,7 +45,33 @@ def tensorboard(logdir: Path, project: str | None, store_path: str | None) -> No
     from modelkb.importers.tensorboard import import_logdir
 
     store = open_store(store_path)
-    report = import_logdir(store, logdir, project=project)
+    _report(import_logdir(store, logdir, project=project))
+
+
+@import_group.command("mlflow")
+@click.argument("source", required=False)
+@click.option(
+    "--experiment",
+    "experiments",
+    multiple=True,
+    help="Only runs of this MLflow experiment (repeatable).",
+)
+@store_option
+def mlflow(source: str | None, experiments: tuple[str, ...], store_path: str | None) -> None:
+    """Turn the runs of an MLflow tracking store (SOURCE: an mlruns folder, a sqlite:/// URI or an
+    mlflow.db file; default $MLFLOW_TRACKING_URI, ./mlruns or ./mlflow.db) into bundles; runs
+    imported before are skipped. MLflow need not be installed."""
+    from modelkb.importers.mlflow import import_tracking_store
+
+    if source is None:
+        source = os.environ.get("MLFLOW_TRACKING_URI") or (
+            "mlruns" if Path("mlruns").is_dir() else "mlflow.db"
+        )
+    store = open_store(store_path)
+    _report(import_tracking_store(store, source, experiments=list(experiments) or None))
+
+
+def _report(report: ImportReport) -> None:
     for folder in report.imported:
         click.echo(f"imported {folder.name} into {folder}")
     for source, experiment_id in report.skipped:

@@ -1,1 +1,1 @@
-"""Importers: runs tracked with other tools (TensorBoard) become ModelKB bundles."""
+"""Importers: runs tracked with other tools (MLflow, TensorBoard) become ModelKB bundles."""

@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from modelkb.bundle import METRICS_FILE, BundleWriter, final_from_history
+from modelkb.artifacts import copy_artifact
+from modelkb.bundle import LOCK_FILE, METRICS_FILE, BundleWriter, final_from_history
 from modelkb.fsutil import jsonl_line
 from modelkb.ids import new_id, utc_now
 from modelkb.redact import redact_mapping, redact_text
@@ -30,6 +31,8 @@ MAX_HISTORY = 10_000
 WELL_KNOWN_HYPERPARAMETERS = {
     "learning_rate": "learning_rate",
     "lr": "learning_rate",
+    "optimizer_learning_rate": "learning_rate",  # MLflow's Keras autolog
+    "optimizer_name": "optimizer",
     "batch_size": "batch_size",
     "epochs": "epochs",
     "optimizer": "optimizer",
@@ -56,6 +59,10 @@ class ImportedRun:
     provenance: dict[str, Any] = field(default_factory=dict)
     not_recorded: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    files: list[tuple[Path, str]] = field(default_factory=list)
+    """``(source file or folder, path in the bundle)``, copied by the artifact rules."""
+    lockfile: str | None = None
+    """The dependency list the tool kept (``requirements.txt``), written as ``requirements.lock``."""
 
 
 @dataclass
@@ -89,11 +96,34 @@ def write_imported(store: Store, run: ImportedRun) -> Path:
         folder.mkdir()
         with open(folder / METRICS_FILE, "w", encoding="utf-8") as handle:
             handle.writelines(jsonl_line(entry) for entry in history)
+        for source, relpath in run.files:
+            _copy_into(folder, source, relpath, metadata)
+        if run.lockfile is not None:
+            header = f"# Imported from {run.tool} ({run.key}): the dependencies it recorded.\n"
+            (folder / LOCK_FILE).write_text(header + redact_text(run.lockfile), encoding="utf-8")
         metadata = BundleWriter(folder).seal(metadata)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(folder, target)
     store.record(target)
     return target
+
+
+def _copy_into(folder: Path, source: Path, relpath: str, metadata: dict[str, Any]) -> None:
+    """Copy a file or folder of the tool's into the bundle: no link followed, no secret file, a
+    path that stays inside the bundle; what was left out becomes a warning."""
+    target = (folder / relpath).resolve()
+    if not target.is_relative_to(folder.resolve()) or target == folder.resolve():
+        raise ValueError(f"the file name {relpath!r} leaves the bundle")
+    try:
+        report = copy_artifact(source, target)
+    except ValueError as err:
+        report_lines = [str(err)]
+    else:
+        report_lines = report.messages()
+    metadata["warnings"] += [
+        {"message": line, "source": f"import:{metadata['imported']['from']}", "time": utc_now()}
+        for line in report_lines
+    ]
 
 
 def thin_history(run: ImportedRun) -> list[dict[str, Any]]:
@@ -118,8 +148,8 @@ def _metadata(
         known = WELL_KNOWN_HYPERPARAMETERS.get(name.lower())
         if known == "optimizer" and isinstance(value, str):
             hyper["optimizer"] = {"name": value}
-        elif known and isinstance(value, (int, float)) and not isinstance(value, bool):
-            hyper[known] = value
+        elif known and _number(value) is not None:
+            hyper[known] = _number(value)
     now = utc_now()
     metadata: dict[str, Any] = {
         "id": experiment_id,
@@ -154,6 +184,21 @@ def _metadata(
         if run.started:
             metadata["duration_s"] = round(run.ended - run.started, 3)
     return metadata
+
+
+def _number(value: Any) -> int | float | None:
+    """A number, or the number a tool wrote as text (MLflow keeps every param as a string)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                continue
+    return None
 
 
 def _final(history: list[dict[str, Any]], logged: dict[str, float | None]) -> dict[str, Any]:
