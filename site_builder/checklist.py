@@ -26,6 +26,7 @@ from modelkb.reproducibility.checklist import (
     model_path,
     project_summary,
 )
+from modelkb.reproducibility.neurips import paper_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, decode_cell, shorten
 
 logger = logging.getLogger(__name__)
@@ -60,10 +61,33 @@ def _flops(bundle: Bundle) -> bool | dict[str, Any]:
         return {"flops": None, "error": f"{type(err).__name__}: {err}"}
 
 
-def run_checklist(metadata: Mapping[str, Any], summary: ExperimentSummary) -> list[dict[str, Any]]:
-    """The 13 items of one run, shaped for ``experiment.html.j2`` (project parts as look-ups)."""
+def run_checklists(
+    metadata: Mapping[str, Any], summary: ExperimentSummary
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The 13 reproducibility items of one run (project parts as look-ups) and its 16 NeurIPS
+    paper checklist answers, shaped for ``experiment.html.j2``."""
     bundle = Bundle(Path(summary.path), dict(metadata), sealed=summary.stamp is not None)
     result = checklist(bundle, flops=_flops(bundle), project_level=False)
+    paper = paper_checklist([(bundle, result)], scope=f"{bundle.project} / {bundle.id}")
+    answers = [
+        {
+            "id": item["id"],
+            "title": item["title"],
+            "question": item["question"],
+            "answer": item["answer"],
+            "label": ANSWER_LABELS[item["answer"]],
+            "justification": shorten(item["justification"]),
+            "how": str(item.get("how_to_complete") or ""),
+        }
+        for item in paper["items"]
+    ]
+    return _reproducibility_items(result), answers
+
+
+ANSWER_LABELS = {"yes": "Yes", "no": "No", "na": "NA", "needs_authors": "needs the authors"}
+
+
+def _reproducibility_items(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     items = []
     for item in result["items"]:
         parts = item.get("parts") or [item["text"]]

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from modelkb.fields import flatten
 from modelkb.query import field_rows
 from modelkb.site_builder.catalog import ExperimentSummary, shorten
-from modelkb.site_builder.checklist import run_checklist
+from modelkb.site_builder.checklist import run_checklists
 from modelkb.task import lower_is_better, run_task
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
@@ -301,6 +301,7 @@ def render_experiment(
         else []
     )
     steps = _nested(metadata, "dataset", "preprocessing")
+    reproducibility, paper = run_checklists(metadata, summary)
     context = {
         "m": summary,
         "meta_title": summary.name,
@@ -330,7 +331,8 @@ def render_experiment(
         if isinstance(steps, list)
         else [],
         "warnings": [shorten(str(w.get("message", ""))) for w in warnings],
-        "checklist": run_checklist(metadata, summary),
+        "checklist": reproducibility,
+        "paper_checklist": paper,
         "recorded_checklist": _recorded_checklist(metadata),
         "has_model": summary.has_model,
         "has_card": "README.md" in files,

@@ -199,3 +199,27 @@ def test_browser_completes_the_checklist(browser: Any, tmp_path: Path) -> None:
             in page.locator("li[data-item='data_location']").inner_text()
         )
         assert page.evaluate("window.__xss") is None
+
+
+def test_page_shows_the_16_neurips_questions_as_the_cli_drafts_them(tmp_path: Path) -> None:
+    from html import escape
+
+    from modelkb.reproducibility.neurips import QUESTIONS, paper_checklist
+
+    store_dir, ids = _three_runs(tmp_path)
+    build_site(Store(store_dir), tmp_path / "site", zip_bundles=False)
+    html = (tmp_path / "site" / "experiments" / ids[2] / "index.html").read_text(encoding="utf-8")
+    section = html.split('id="mkb-paper-checklist"')[1].split("</ol>")[0]
+    assert section.count("data-question=") == len(QUESTIONS) == 16
+    store = Store(store_dir)
+    bundle = store.get(ids[2])
+    cli = paper_checklist([(bundle, checklist(bundle, flops=False, project_level=False))], scope="")
+    for item in cli["items"]:
+        assert f'data-question="{item["id"]}"' in section
+        assert escape(item["title"], quote=False) in section
+    grouped = (tmp_path / "site" / "experiments" / ids[0] / "index.html").read_text(
+        encoding="utf-8"
+    )
+    significance = grouped.split('data-question="significance"')[1].split("</li>")[0]
+    assert "[Yes]" in significance  # a grouped run: mean ± std over its group
+    assert PAYLOAD_ATTR not in grouped  # the group id is user text: escaped in the answer too

@@ -10,6 +10,7 @@ for the authors to review, in the form the paper needs (:func:`render_tex`: the 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -297,6 +298,8 @@ def _significance(runs: Sequence[tuple[Bundle, Mapping[str, Any]]]) -> Answer:
         variation = _items(repro)["variation"]
         if variation["status"] == "filled":
             filled[str(bundle.metadata.get("group"))] = variation["text"]
+        elif variation["status"] == "project_level":  # the catalog's page: the group is elsewhere
+            filled[str(bundle.metadata.get("group"))] = "see the project's checklist"
     if filled:
         groups = "; ".join(f"group {group}: {text}" for group, text in sorted(filled.items()))
         return (
@@ -406,6 +409,7 @@ def _locked_versions(bundle: Bundle) -> dict[str, str]:
     return pins
 
 
+@functools.lru_cache(maxsize=4096)
 def _license_of(name: str, version: str) -> str | None:
     """The license of an installed distribution of exactly that version (never another version's)."""
     try:
