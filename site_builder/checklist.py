@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from modelkb.bundle import Bundle
+from modelkb.bundle import Bundle, read_bundle
+from modelkb.errors import BundleError
 from modelkb.extras import available
 from modelkb.reproducibility.checklist import (
     FLOPS_MAX_BYTES,
@@ -146,7 +147,48 @@ def project_checklist(experiments: list[ExperimentSummary]) -> dict[str, Any]:
                 if key in _PROJECT_KEYS or key.startswith(_PROJECT_PREFIXES)
             }
         )
+    summary = project_summary(flats)
     return {
-        **project_summary(flats),
+        **summary,
         "questions": {item_id: question for item_id, _, question in ITEMS},
+        "paper": project_paper_checklist(experiments, summary),
     }
+
+
+PAPER_CHECKLIST_RUNS = 200
+"""The project page's NeurIPS checklist reads at most this many bundles (the newest sealed runs)."""
+
+
+def project_paper_checklist(
+    experiments: list[ExperimentSummary], summary: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The NeurIPS paper checklist answered across a project's sealed runs (the newest
+    :data:`PAPER_CHECKLIST_RUNS`), its groups' mean ± std taken from ``summary``; rewritten with
+    the project's data file whenever its set of runs changes."""
+    sealed = [e for e in experiments if e.stamp is not None]
+    pairs = []
+    for experiment in sealed[:PAPER_CHECKLIST_RUNS]:
+        try:
+            bundle = read_bundle(experiment.path)
+        except (BundleError, OSError) as err:
+            logger.warning("checklist: %s skipped: %s", experiment.id, err)
+            continue
+        pairs.append((bundle, checklist(bundle, flops=False, project_level=False)))
+    if not pairs:
+        return {}
+    shown = f"the newest {len(pairs)} of {len(sealed)}" if len(pairs) < len(sealed) else len(sealed)
+    result = paper_checklist(pairs, scope=f"project {pairs[0][0].project} ({shown} runs)")
+    variations = [
+        f"group {group_id}: {group['variation']['text']}"
+        for group_id, group in sorted((summary.get("groups") or {}).items())
+        if (group.get("variation") or {}).get("status") == "filled"
+    ]
+    for item in result["items"]:
+        if item["id"] == "significance" and variations:
+            item.update(
+                answer="yes",
+                justification="Mean ± standard deviation over runs with different seeds ("
+                + "; ".join(variations)
+                + ").",
+            )
+    return result

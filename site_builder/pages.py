@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from modelkb.card import imported_provenance
 from modelkb.fields import flatten
 from modelkb.query import field_rows
 from modelkb.site_builder.catalog import ExperimentSummary, shorten
@@ -307,6 +308,7 @@ def render_experiment(
         "meta_title": summary.name,
         "status": str(metadata.get("status", "")),
         "notes": shorten(str(metadata.get("notes") or "")),
+        "provenance": shorten(imported_provenance(metadata) or ""),
         "tags": [str(t) for t in metadata.get("tags") or []]
         if isinstance(metadata.get("tags"), list)
         else [],

@@ -287,6 +287,42 @@
       });
   }
 
+  var ANSWERS = {yes: "Yes", no: "No", na: "NA", needs_authors: "needs the authors"};
+
+  /* The project's NeurIPS paper checklist, from data/checklist/<slug>.json (rewritten whenever the
+     project's runs change). Every text is written with textContent. */
+  function fillPaperChecklist() {
+    var list = $("mkb-paper-checklist");
+    if (!list || !list.hasAttribute("data-src") || !window.fetch) return;  // experiment pages: rendered
+    fetch(list.getAttribute("data-src")).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (data) {
+      ((data.paper || {}).items || []).forEach(function (item) {
+        var li = document.createElement("li");
+        li.className = "mkb-answer-" + item.answer;
+        li.setAttribute("data-question", item.id);
+        var title = document.createElement("b");
+        title.textContent = item.title;
+        var answer = document.createElement("i");
+        answer.textContent = " [" + (ANSWERS[item.answer] || item.answer) + "] ";
+        li.appendChild(title);
+        li.appendChild(answer);
+        if (item.justification) li.appendChild(document.createTextNode(item.justification));
+        if (item.how_to_complete) {
+          var how = document.createElement("em");
+          how.textContent = "To complete: " + item.how_to_complete;
+          li.appendChild(document.createElement("br"));
+          li.appendChild(how);
+        }
+        list.appendChild(li);
+      });
+      list.setAttribute("data-ready", "true");
+    }).catch(function () { list.setAttribute("data-ready", "error"); });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fillPaperChecklist);
+  else fillPaperChecklist();
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

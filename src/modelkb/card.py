@@ -444,7 +444,7 @@ def _warnings(meta: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"entries": shown, "more": max(0, len(items) - MAX_WARNINGS)}
 
 
-def _imported(meta: Mapping[str, Any]) -> str | None:
+def imported_provenance(meta: Mapping[str, Any]) -> str | None:
     """Where an imported run came from, and what that tool did not record (never invented)."""
     imported = meta.get("imported")
     if not isinstance(imported, Mapping) or not imported.get("from"):
@@ -466,7 +466,7 @@ def card_context(meta: Mapping[str, Any]) -> dict[str, Any]:
         "title": f"{_text(meta.get('project'))} / {_text(meta.get('name'))}",
         "summary": _summary(meta),
         "notes": meta.get("notes") or None,
-        "imported": _imported(meta),
+        "imported": imported_provenance(meta),
         "hyperparameters": _hyperparameters(meta),
         "architecture": _architecture(meta),
         "dataset": _dataset(meta),

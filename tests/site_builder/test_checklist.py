@@ -223,3 +223,22 @@ def test_page_shows_the_16_neurips_questions_as_the_cli_drafts_them(tmp_path: Pa
     significance = grouped.split('data-question="significance"')[1].split("</li>")[0]
     assert "[Yes]" in significance  # a grouped run: mean ± std over its group
     assert PAYLOAD_ATTR not in grouped  # the group id is user text: escaped in the answer too
+
+
+def test_project_page_shows_the_projects_neurips_checklist(browser: Any, tmp_path: Path) -> None:
+    store_dir, ids = _three_runs(tmp_path)
+    build_site(Store(store_dir), tmp_path / "site", zip_bundles=False)
+    paper = read_json(tmp_path / "site" / "data" / "checklist" / "ablation.json")["paper"]
+    assert paper["scope"] == f"project {PROJECT} (3 runs)" and sorted(paper["runs"]) == sorted(ids)
+    with served_page(browser, tmp_path / "site", "projects/ablation/") as page:
+        page.wait_for_selector("#mkb-paper-checklist[data-ready='true']")
+        assert page.locator("#mkb-paper-checklist > li").count() == 16
+        significance = page.locator("li[data-question='significance']").inner_text()
+        assert (
+            "[Yes]" in significance
+            and "±" in significance
+            and "(n=2, seeds [1, 2])" in significance
+        )
+        claims = page.locator("li[data-question='claims']").inner_text()
+        assert "[needs the authors]" in claims and "To complete:" in claims
+        assert page.evaluate("window.__xss") is None
