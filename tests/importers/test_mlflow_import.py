@@ -210,13 +210,17 @@ def test_an_artifact_location_outside_the_store_and_links_are_not_copied(tmp_pat
     bundle = Store(tmp_path / "s").get(entry.id)
     assert not list(bundle.path.rglob("credentials"))
     run2 = _file_store(tmp_path / "two", "r2", "run_id: r2\nstatus: 3\nartifact_uri: artifacts\n")
-    (run2.parent.parent / "artifacts").mkdir()
-    (run2.parent.parent / "artifacts" / "link").symlink_to(secret / "credentials")
+    (run2 / "artifacts").mkdir()
+    (run2 / "artifacts" / "link").symlink_to(secret / "credentials")
+    (run2 / "artifacts" / "kept.txt").write_text("kept", encoding="utf-8")
     (run2 / "metrics" / "loss").write_text("1 0.5 0\n", encoding="utf-8")
     done = _cli(str(tmp_path / "two" / "mlruns"), "--store", str(tmp_path / "s2"))
     assert done.returncode == 0, done.stderr
     [entry] = Store(tmp_path / "s2").search()
-    assert not list(Store(tmp_path / "s2").get(entry.id).path.rglob("link"))
+    second = Store(tmp_path / "s2").get(entry.id)
+    assert (second.path / "artifacts" / "kept.txt").is_file()  # the folder was copied ...
+    assert not list(second.path.rglob("link"))  # ... but not the link leaving it
+    assert any("link" in w["message"] for w in second.metadata["warnings"])
 
 
 def test_a_run_with_100000_metric_points_keeps_10000_and_says_so(tmp_path: Path) -> None:

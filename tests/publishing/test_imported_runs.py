@@ -67,6 +67,8 @@ def test_an_imported_run_compares_with_a_native_one(both: tuple[str, str], store
     assert meta["imported"]["untrusted"] == ["mlflow_model/data/extra.pth"]
     assert meta["hyperparameters"]["learning_rate"] == 0.01
     assert meta["metrics"]["final"] == {"loss": 0.5, "val_accuracy": 0.8}
+    notes = store.get(imported).path / "artifacts" / "notes.txt"
+    assert notes.read_text(encoding="utf-8") == "trained on digits"
 
 
 def test_the_catalog_says_what_mlflow_did_not_record(
@@ -96,3 +98,26 @@ def test_an_imported_run_is_pushed_and_cloned_back(
     assert artifact_bytes(cloned.path) == original
     assert cloned.metadata["imported"]["run_uri"] == "runs:/abc123"
     assert json.loads((cloned.path / "metadata.json").read_text())["imported"]["from"] == "mlflow"
+
+
+def test_an_mlflow_2_run_with_its_model_in_the_artifacts(tmp_path: Path, store: Store) -> None:
+    """MLflow 2.x logged models inside the run's artifacts (``artifacts/model/MLmodel``)."""
+    experiment = tmp_path / "mlruns" / "0"
+    run = experiment / "r2"
+    model = run / "artifacts" / "model"
+    (model / "data").mkdir(parents=True)
+    (run / "metrics").mkdir()
+    (experiment / "meta.yaml").write_text("experiment_id: '0'\nname: Default\n", encoding="utf-8")
+    (run / "meta.yaml").write_text(
+        "run_uuid: r2\nstatus: 3\nartifact_uri: artifacts\n", encoding="utf-8"
+    )
+    (run / "metrics" / "loss").write_text("1 0.5 0\n", encoding="utf-8")
+    (model / "MLmodel").write_text("flavors:\n  onnx:\n    data: model.onnx\n", encoding="utf-8")
+    (model / "model.onnx").write_bytes(b"onnx bytes")
+    (model / "requirements.txt").write_text("onnx==1.17.0\n", encoding="utf-8")
+    done = run_cli("import", "mlflow", str(tmp_path / "mlruns"), "--store", str(store.root))
+    assert done.returncode == 0, done.stderr
+    [entry] = store.search()
+    bundle = store.get(entry.id)
+    assert (bundle.path / "model.onnx").read_bytes() == b"onnx bytes"
+    assert "onnx==1.17.0" in (bundle.path / "requirements.lock").read_text(encoding="utf-8")

@@ -166,7 +166,7 @@ def _file_store_run(
                 raise ValueError(f"metrics/{key} line {number} is not 'timestamp value step'")
             rows.append((int(parts[2]) if len(parts) == 3 else 0, int(parts[0]), float(parts[1])))
         metrics[key] = rows
-    artifacts = _local_path(meta.get("artifact_uri"), root)
+    artifacts = _local_path(meta.get("artifact_uri"), root, relative_to=folder)
     return MlflowRun(
         run_id=run_id,
         name=str(meta.get("run_name") or run_id),
@@ -294,8 +294,9 @@ def _sqlite_rows(db: sqlite3.Connection, path: Path, tables: set[str]) -> Iterat
         db.close()
 
 
-def _local_path(uri: Any, root: Path) -> Path | None:
-    """A local artifact location inside ``root`` (the tracking store's folder), else ``None``."""
+def _local_path(uri: Any, root: Path, *, relative_to: Path | None = None) -> Path | None:
+    """A local artifact location inside ``root`` (the tracking store's folder), else ``None``; a
+    relative one is taken from ``relative_to`` (the run's folder), else from ``root``."""
     if not isinstance(uri, str) or not uri:
         return None
     parsed = urlparse(uri)
@@ -303,7 +304,7 @@ def _local_path(uri: Any, root: Path) -> Path | None:
         return None  # s3://, dbfs:/, mlflow-artifacts:/ ...: not on this disk
     path = Path(unquote(parsed.path if parsed.scheme else uri))
     if not path.is_absolute():
-        path = root / path
+        path = (relative_to or root) / path
     resolved, base = path.resolve(), root.resolve()
     if resolved != base and base not in resolved.parents:
         return None
@@ -396,7 +397,8 @@ def _files(run: MlflowRun, untrusted: list[str]) -> tuple[list[tuple[Path, str]]
     run's ``requirements.txt``)."""
     files: list[tuple[Path, str]] = []
     lockfile = None
-    for index, model in enumerate(run.models):
+    models = run.models or _artifact_models(run.artifacts)
+    for index, model in enumerate(models):
         target = "mlflow_model" if index == 0 else f"mlflow_model_{index}"
         files.append((model, target))
         flavors = _flavors(model)
@@ -425,6 +427,13 @@ def _files(run: MlflowRun, untrusted: list[str]) -> tuple[list[tuple[Path, str]]
         if lockfile is None and (run.artifacts / "requirements.txt").is_file():
             lockfile = (run.artifacts / "requirements.txt").read_text(encoding="utf-8")
     return files, lockfile
+
+
+def _artifact_models(artifacts: Path | None) -> list[Path]:
+    """MLflow 2.x logged models: folders of the run's artifacts holding an ``MLmodel`` file."""
+    if artifacts is None or not artifacts.is_dir():
+        return []
+    return sorted(p.parent for p in artifacts.rglob("MLmodel") if not p.is_symlink())
 
 
 def _flavors(model: Path) -> set[str]:
