@@ -24,6 +24,7 @@ from modelkb.reproducibility.checklist import (
     FLOPS_MAX_BYTES,
     ITEMS,
     checklist,
+    model_flops,
     model_path,
     project_summary,
 )
@@ -46,20 +47,13 @@ _PROJECT_PREFIXES = ("hyperparameters.", "metrics.final.")
 
 def _flops(bundle: Bundle) -> bool | dict[str, Any]:
     """An estimate for small enough models when ``onnx`` is installed; else ``False`` (the item says how)."""
-    path = model_path(bundle)
     try:
-        size = path.stat().st_size
+        size = model_path(bundle).stat().st_size
     except OSError:
         return False
     if size > FLOPS_MAX_BYTES or not available("onnx"):
         return False
-    from modelkb.reproducibility.flops import estimate_flops
-
-    try:
-        return estimate_flops(path)
-    except Exception as err:
-        logger.warning("FLOPs not estimated for %s: %s", bundle.id, err)
-        return {"flops": None, "error": f"{type(err).__name__}: {err}"}
+    return model_flops(bundle) or False
 
 
 def run_checklists(

@@ -658,7 +658,9 @@ def model_path(bundle: Bundle) -> Path:
     return bundle.file(str((bundle.metadata.get("onnx") or {}).get("path") or "model.onnx"))
 
 
-def _flops(bundle: Bundle) -> dict[str, Any] | None:
+def model_flops(bundle: Bundle) -> dict[str, Any] | None:
+    """FLOPs per sample estimated from ``model.onnx`` (``{"flops": None, "error"}`` when it cannot
+    be); ``None`` without a model."""
     onnx_path = model_path(bundle)
     if not onnx_path.is_file():
         return None
@@ -720,7 +722,7 @@ def checklist(
     if isinstance(flops, Mapping):
         estimate: dict[str, Any] | None = dict(flops)
     else:
-        estimate = _flops(bundle) if flops else None
+        estimate = model_flops(bundle) if flops else None
     ctx = {
         "flops": estimate,
         "has_model": model_path(bundle).is_file(),
