@@ -164,14 +164,18 @@ def project_paper_checklist(
     for experiment in sealed[:PAPER_CHECKLIST_RUNS]:
         try:
             bundle = read_bundle(experiment.path)
-        except (BundleError, OSError) as err:
-            logger.warning("checklist: %s skipped: %s", experiment.id, err)
-            continue
-        pairs.append((bundle, checklist(bundle, flops=False, project_level=False)))
+            pairs.append((bundle, checklist(bundle, flops=False, project_level=False)))
+        except (BundleError, OSError, ValueError, TypeError, AttributeError, KeyError) as err:
+            # a bundle the catalog lists as a problem, or one whose values no checklist can use
+            logger.warning("checklist: %s left out: %s", experiment.id, err)
     if not pairs:
         return {}
     shown = f"the newest {len(pairs)} of {len(sealed)}" if len(pairs) < len(sealed) else len(sealed)
-    result = paper_checklist(pairs, scope=f"project {pairs[0][0].project} ({shown} runs)")
+    try:
+        result = paper_checklist(pairs, scope=f"project {pairs[0][0].project} ({shown} runs)")
+    except (ValueError, TypeError, AttributeError, KeyError) as err:  # values of hostile bundles
+        logger.warning("project checklist not drafted: %s", err)
+        return {}
     variations = [
         f"group {group_id}: {group['variation']['text']}"
         for group_id, group in sorted((summary.get("groups") or {}).items())
