@@ -40,6 +40,7 @@ from modelkb.collector.keras_capture import (
     merge_model_steps,
     model_preprocessing,
     tensor_specs,
+    text_vectorization_settings,
 )
 from modelkb.collector.keras_onnx import EXPORT_LOG, ConverterLog
 from modelkb.collector.onnx_check import OnnxExportError
@@ -209,7 +210,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
                 found.pop("preprocessing", []), model_preprocessing(self.model)
             )
             main = sys.modules.get("__main__")
-            steps = fill_pipeline_vocabularies(steps, vars(main) if main is not None else {})
+            steps = fill_pipeline_vocabularies(
+                steps, vars(main) if main is not None else {}, model=self.model
+            )
             merged = merge_dataset(merged, found)
             if steps:
                 merged = merge_dataset(merged, {"preprocessing": steps})
@@ -271,22 +274,40 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         except Exception as err:
             raise _explained(err, converter, self.experiment) from err
         self.experiment.record_onnx(record)
+        if record.get("starts_after"):
+            self._replay_before_onnx(record["starts_after"])
+
+    def _replay_before_onnx(self, layer_name: str) -> None:
+        """The layer ``model.onnx`` starts after is replayed by the handler: its step is no longer
+        ``in_model`` but ``before_onnx``, with the vocabulary it was adapted to."""
+        steps = list((self.experiment.metadata.get("dataset") or {}).get("preprocessing") or [])
+        layer = next((each for each in self.model.layers if each.name == layer_name), None)
+        for index, step in enumerate(steps):
+            if isinstance(step, Mapping) and step.get("model_layer") == layer_name:
+                settings = text_vectorization_settings(layer) if layer is not None else {}
+                steps[index] = {**step, **settings, "in_model": False, "before_onnx": True}
+        self.experiment.set_dataset(preprocessing=steps)
 
     def _export_checked(
         self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog
     ) -> dict[str, Any]:
         """Export to ``tmp`` and check it against Keras on ``sample``; returns the ``onnx`` record."""
         keras = _keras
+        from modelkb.collector.keras_onnx import fold_captured_constants, text_vectorization_head
+
+        on_tensorflow = keras.backend.backend() == "tensorflow"
+        split = text_vectorization_head(self.model) if on_tensorflow else None
+        exported = split[1] if split else self.model
         with warnings.catch_warnings(), converter:
             warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
-            self.model.export(str(tmp), format="onnx", verbose=False)
+            exported.export(str(tmp), format="onnx", verbose=False)
         record: dict[str, Any] = {"path": target.name, "sample": origin}
-        if keras.backend.backend() == "tensorflow":
-            from modelkb.collector.keras_onnx import fold_captured_constants
-
-            folded = fold_captured_constants(tmp, self.model)
+        if on_tensorflow:
+            folded = fold_captured_constants(tmp, exported)
             if folded:
                 record["folded_constants"] = folded
+        if split:
+            record["starts_after"] = split[0].name  # its input: the layer's token ids
         if sample is None:
             self.experiment.warn(
                 "model.onnx was not checked: no sample input (pass sample_inputs=)",
@@ -297,8 +318,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             from modelkb.collector.onnx_check import check_fields, verify_onnx
 
             sample = head(sample, SAMPLE_ROWS)
-            expected = _predict(self.model, sample)
-            result = verify_onnx(tmp, _onnx_feed(sample), expected)
+            expected = _predict(self.model, sample)  # the whole model, on raw inputs
+            feed = keras.ops.convert_to_numpy(split[0](sample)) if split else _onnx_feed(sample)
+            result = verify_onnx(tmp, feed, expected)
             record.update(check_fields(result))
             if not result["batch_dynamic"]:
                 self.experiment.warn("model.onnx has a fixed batch size", source="onnx")

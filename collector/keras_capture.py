@@ -381,12 +381,7 @@ def model_preprocessing(model: Any) -> list[dict[str, Any]]:
             if "interpolation" in config:
                 step["interpolation"] = config["interpolation"]
         elif cls == "TextVectorization":
-            keys = ("max_tokens", "output_mode", "output_sequence_length", "standardize", "split")
-            step = {
-                "op": "tokenize",
-                "tokenizer": cls,
-                **{k: _compact(config[k]) for k in keys if k in config},
-            }
+            step = {"op": "tokenize", "tokenizer": cls, **text_vectorization_settings(layer)}
         elif cls.startswith("Random") and "preprocessing" in type(layer).__module__:
             kwargs = {k: _compact(config[k]) for k in _AUGMENT_KEYS if k in config}
             step = {"op": "augment", "layer": cls, "args": [], "kwargs": kwargs, "train_only": True}
@@ -583,16 +578,19 @@ def head(x: Any, rows: int) -> Any:
 
 
 def fill_pipeline_vocabularies(
-    steps: list[dict[str, Any]], namespace: Mapping[str, Any]
+    steps: list[dict[str, Any]], namespace: Mapping[str, Any], *, model: Any = None
 ) -> list[dict[str, Any]]:
     """Complete ``TextVectorization`` steps of the data pipeline from the live, adapted layer.
 
     The keras.io text recipes adapt a ``TextVectorization`` and map it over the ``tf.data``
     pipeline, outside the model: the source shows the layer, but its vocabulary exists only in
     memory. The layer is looked up among the training script's globals (``namespace``): the one
-    ``TextVectorization`` whose configuration matches the step's literal arguments.
+    ``TextVectorization`` whose configuration matches the step's literal arguments. When that
+    layer is one of ``model``'s (adapted first, then built into the model: the end-to-end recipe),
+    the source step is dropped: the model's own step stands for it.
     """
     layers = [v for v in list(namespace.values()) if type(v).__name__ == "TextVectorization"]
+    in_model = {id(layer) for layer in _walk_layers(model)} if model is not None else set()
     out = []
     for step in steps:
         if (
@@ -603,6 +601,8 @@ def fill_pipeline_vocabularies(
             and step.get("vocabulary") is None
         ):
             matching = [layer for layer in layers if _config_matches(layer, step)]
+            if len(matching) == 1 and id(matching[0]) in in_model:
+                continue
             if len(matching) == 1:
                 step = {
                     **{k: v for k, v in step.items() if k not in ("params", "note")},

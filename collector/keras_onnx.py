@@ -119,3 +119,43 @@ class ConverterLog:
 
         found = re.findall(r"No Op registered for (\w+)|OP=(\w+)", "\n".join(self.lines))
         return list(dict.fromkeys(a or b for a, b in found))
+
+
+def text_vectorization_head(model: Any) -> tuple[Any, Any] | None:
+    """``(layer, rest)`` for a model that starts with a ``TextVectorization`` (the keras.io
+    end-to-end text recipe): ``rest`` is the model after that layer, taking its token ids.
+
+    tf2onnx cannot convert the layer's string ops and lookup table, so ``model.onnx`` is exported
+    from ``rest`` and the handler replays the layer from its recorded vocabulary. Only a chain is
+    split (a Sequential model, or a functional one whose every layer feeds the next); ``None``
+    for any other model.
+    """
+    import keras
+
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or len(layers) < 2:
+        return None
+    vectorizer, rest = layers[0], layers[1:]
+    if type(vectorizer).__name__ != "TextVectorization":
+        return None
+    if vectorizer.get_config().get("output_mode", "int") != "int":
+        return None
+    if not isinstance(model, keras.Sequential):
+        previous = vectorizer
+        for layer in rest:
+            try:
+                if layer.input is not previous.output:
+                    return None
+            except (AttributeError, ValueError):  # a layer called more than once
+                return None
+            previous = layer
+        if previous.output is not model.outputs[0]:
+            return None
+    length = vectorizer.get_config().get("output_sequence_length")
+    token_ids = keras.Input(shape=(length,), dtype="int64", name="token_ids")
+    x = token_ids
+    for layer in rest:
+        x = layer(x)
+    after = keras.Model(token_ids, x, name=f"{model.name}_after_{vectorizer.name}")
+    after(keras.ops.zeros((1, length or 1), dtype="int64"))  # Keras exports only a called model
+    return vectorizer, after

@@ -241,9 +241,7 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
         "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
         "model": summary.has_model,
         "task": run_task(metadata),
-        "inputs": architecture.get("inputs")
-        if isinstance(architecture.get("inputs"), list)
-        else [],
+        "inputs": _model_inputs(metadata, architecture),
         "outputs": architecture.get("outputs")
         if isinstance(architecture.get("outputs"), list)
         else [],
@@ -347,6 +345,20 @@ def render_experiment(
         "data_json": script_json(data),
     }
     return environment().get_template("experiment.html.j2").render(**context)
+
+
+def _model_inputs(metadata: Mapping[str, Any], architecture: Mapping[str, Any]) -> list[Any]:
+    """The inputs ``model.onnx`` takes: the export's own when it starts after a replayed layer
+    (token ids after a ``TextVectorization``), else the architecture's."""
+    onnx = metadata.get("onnx") if isinstance(metadata.get("onnx"), Mapping) else {}
+    if onnx.get("starts_after") and isinstance(onnx.get("inputs"), list):
+        return [
+            {**i, "shape": [d if isinstance(d, int) else None for d in i.get("shape") or []]}
+            for i in onnx["inputs"]
+            if isinstance(i, Mapping)
+        ]
+    inputs = architecture.get("inputs")
+    return inputs if isinstance(inputs, list) else []
 
 
 def _curl(url: str, body: object) -> str:

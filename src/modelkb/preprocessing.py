@@ -32,7 +32,8 @@ object ``{"op": ..., <fields>, "line", "file", "source"}``; the arrays are ``x``
   layer, recorded for people, not for replay.
 
 Optional fields on any step: ``train_only`` (inactive at inference), ``in_model`` (a Keras layer
-built into the model and so into its ONNX export: never apply it again), ``pipeline`` (the
+built into the model and so into its ONNX export: never apply it again), ``before_onnx`` (a layer
+of the model that ``model.onnx`` starts after, such as a leading ``TextVectorization``: replayed), ``pipeline`` (the
 ``Compose`` / ``Sequential`` it belongs to: the variable it is assigned to, else
 ``<keyword>@<line>``), ``applies_to`` (the variables an array operation
 was applied to: one step stands for the same operation on ``x_train`` and ``x_test``).

@@ -41,6 +41,15 @@ def _handler(entry: Any, tmp_path: Path) -> Any:
     return load_handler(render_package(entry.path, entry.metadata, tmp_path / "package").path)
 
 
+def _same_positive_probabilities(body: dict[str, Any], reference: Any) -> None:
+    """A binary classifier's served P(label "1") per sample equals the framework's, to 1e-5."""
+    served = [
+        next(p["probability"] for p in answer["predictions"] if p["label"] == "1")
+        for answer in body["results"]
+    ]
+    np.testing.assert_allclose(served, np.ravel(reference), atol=1e-5, rtol=0)
+
+
 def _example_is_accepted(handler: Any) -> None:
     status, meta, text = call(handler, "GET", "/metadata")
     assert status == 200, text
@@ -60,11 +69,7 @@ def test_lstm_on_front_padded_sequences(tmp_path: Path) -> None:
         handler, "POST", "/predict", {"instances": result["raw"]}
     )  # unpadded, varied lengths
     assert status == 200, text
-    served = [
-        next(p["probability"] for p in answer["predictions"] if p["label"] == "1")
-        for answer in body["results"]
-    ]
-    np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
+    _same_positive_probabilities(body, result["reference"])
     _example_is_accepted(handler)
     readme = (tmp_path / "package" / "README.md").read_text(encoding="utf-8")
     assert '{"text"' not in readme  # no tokenizer recorded: the README offers token ids only
@@ -140,11 +145,7 @@ def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None
         handler, "POST", "/predict", {"inputs": result["raw"]}
     )  # raw texts, punctuation and all
     assert status == 200, text
-    served = [
-        next(p["probability"] for p in answer["predictions"] if p["label"] == "1")
-        for answer in body["results"]
-    ]
-    np.testing.assert_allclose(served, np.ravel(result["reference"]), atol=1e-5, rtol=0)
+    _same_positive_probabilities(body, result["reference"])
     status, _, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
     assert status == 200, text
     _example_is_accepted(handler)
@@ -215,4 +216,19 @@ def test_lightning_module_run_by_lightning_cli(tmp_path: Path) -> None:
         for a in body["results"]
     ]
     np.testing.assert_allclose(served, result["reference"], atol=1e-5, rtol=0)
+    _example_is_accepted(handler)
+
+
+def test_text_vectorization_inside_the_model(tmp_path: Path) -> None:
+    """The end-to-end recipe: model.onnx starts after the layer (tf2onnx cannot convert its string
+    ops), the handler replays it from the recorded vocabulary; parity is checked on raw texts."""
+    entry, result = _train("keras_text_in_model.py", tmp_path)
+    (step,) = entry.metadata["dataset"]["preprocessing"]
+    assert step["op"] == "tokenize" and step["before_onnx"] and not step["in_model"]
+    assert entry.metadata["onnx"]["starts_after"] == step["model_layer"]
+    assert entry.metadata["onnx"]["max_abs_diff"] < 1e-5  # the whole model on raw strings
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})
+    assert status == 200, text
+    _same_positive_probabilities(body, result["reference"])
     _example_is_accepted(handler)

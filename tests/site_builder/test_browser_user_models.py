@@ -95,14 +95,23 @@ def test_regression_model_answers_values_like_keras_and_the_handler(
     )  # regression: the lowest loss is the best
 
 
-def test_text_model_tokenizes_like_keras_and_the_handler(browser: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "program",
+    [
+        "keras_text_vectorization.py",  # the layer adapted in the tf.data pipeline
+        "keras_text_in_model.py",  # the layer inside the model: model.onnx starts after it
+    ],
+)
+def test_text_model_tokenizes_like_keras_and_the_handler(
+    browser: Any, tmp_path: Path, program: str
+) -> None:
     pytest.importorskip("keras")
     pytest.importorskip("tf2onnx")
     from support.user_programs import run_program
 
     from modelkb.store import Store
 
-    result = run_program("keras_text_vectorization.py", tmp_path / "store", tmp_path)
+    result = run_program(program, tmp_path / "store", tmp_path)
     entry = Store(tmp_path / "store").get(result["id"])
     text, expected = (
         result["raw"][-2],
