@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STORE_DIR = "modelkb-store"
 INDEX_DIR = ".modelkb"
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+"""``s3://...``, ``gs://...`` (also as ``Path`` makes them: ``s3:/...``); not ``C:/`` (one letter)."""
 
 
 def default_store_path() -> Path:
@@ -92,7 +97,13 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root if root is not None else default_store_path()).expanduser().resolve()
+        given = root if root is not None else default_store_path()
+        if _URL.match(str(given)):  # s3://bucket/team would otherwise become a folder named "s3:"
+            raise StoreError(
+                f"{given} is a URL; the store is a local folder (an S3 team store is not supported yet)",
+                hint="Give a folder for --store / MODELKB_HOME; `modelkb push` uploads runs to S3.",
+            )
+        self.root = Path(given).expanduser().resolve()
         self._index: Index | None = None
         self.problems: list[Problem] = []
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from modelkb.bundle import METADATA_FILE
-from modelkb.errors import AmbiguousIdError, BundleNotFoundError
+from modelkb.errors import AmbiguousIdError, BundleNotFoundError, StoreError
 from modelkb.experiment import Experiment
 from modelkb.store import Store
 
@@ -363,3 +363,28 @@ def test_a_kill_mid_export_leaves_no_temp_file_among_the_artifacts(tmp_path: Pat
 
     with zipfile.ZipFile(tmp_path / "site" / "experiments" / exp.id / "bundle.zip") as archive:
         assert not [n for n in archive.namelist() if "/." in n]
+
+
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_a_url_as_store_is_refused_not_made_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """MODELKB_HOME=s3://bucket/team used to write runs into ./s3:/bucket/team without a word."""
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "MODELKB_HOME": "s3://bucket/team"} if how == "env" else dict(os.environ)
+    args = ["ls"] if how == "env" else ["ls", "--store", "s3://bucket/team"]
+    done = subprocess.run(
+        [sys.executable, "-m", "modelkb", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "is a URL; the store is a local folder" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "s3:").exists()
+    with pytest.raises(StoreError, match="not supported yet"):
+        Experiment("P", "u", store="s3://bucket/team")
