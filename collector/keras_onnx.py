@@ -133,11 +133,14 @@ def text_vectorization_head(model: Any) -> tuple[Any, Any] | None:
     import keras
 
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-    if len(model.inputs) != 1 or len(model.outputs) != 1 or len(layers) < 2:
+    if len(layers) < 2 or type(layers[0]).__name__ != "TextVectorization":
+        return None
+    try:  # a subclassed model has no symbolic inputs: not a chain this can split
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            return None
+    except (AttributeError, ValueError):
         return None
     vectorizer, rest = layers[0], layers[1:]
-    if type(vectorizer).__name__ != "TextVectorization":
-        return None
     if vectorizer.get_config().get("output_mode", "int") != "int":
         return None
     if not isinstance(model, keras.Sequential):

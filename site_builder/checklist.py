@@ -79,7 +79,8 @@ def run_checklists(
     return _reproducibility_items(result), answers
 
 
-ANSWER_LABELS = {"yes": "Yes", "no": "No", "na": "NA", "needs_authors": "needs the authors"}
+ANSWER_LABELS = {"yes": "Yes", "no": "No", "na": "NA", "needs_authors": "TODO"}
+"""As the paper's LaTeX marks them (``\\answerTODO{}``: the authors answer)."""
 
 
 def _reproducibility_items(result: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -118,7 +118,8 @@ def test_experiment_pages_stay_small(tmp_path: Path) -> None:
     build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
     for folder in (tmp_path / "site" / "experiments").iterdir():
         size = sum(f.stat().st_size for f in folder.iterdir() if f.suffix in (".html", ".json"))
-        assert size < 30_000, (folder.name, size)
+        # two checklists (13 reproducibility items, 16 NeurIPS answers) make most of a page
+        assert size < 32_000, (folder.name, size)
 
 
 @pytest.mark.parametrize(

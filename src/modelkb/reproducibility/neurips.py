@@ -207,7 +207,8 @@ def _lacking(runs: Sequence[tuple[Bundle, Mapping[str, Any]]], ids: Sequence[str
         for item_id in ids:
             item = _items(repro)[item_id]
             if item["status"] == "missing":
-                out.append(f"{bundle.id} lacks {item['title'].lower()}: {item['text']}")
+                who = f"{bundle.id} lacks " if len(runs) > 1 else ""
+                out.append(f"{who}{item['title'].lower()}: {item['text']}")
     return out
 
 
@@ -235,8 +236,7 @@ def _reproducibility(runs: Sequence[tuple[Bundle, Mapping[str, Any]]]) -> Answer
     if lacking:
         return (
             "no",
-            "Not everything needed to reproduce the results was recorded: "
-            + "; ".join(lacking[:5]),
+            "Not recorded: " + "; ".join(lacking[:5]),
             "Record what is missing (see `modelkb checklist ID --list reproducibility`).",
         )
     return (
@@ -254,7 +254,7 @@ def _open_access(runs: Sequence[tuple[Bundle, Mapping[str, Any]]]) -> Answer:
     if code:
         return (
             "no",
-            "The code was not captured: " + "; ".join(code[:5]),
+            "Not recorded: " + "; ".join(code[:5]),
             "Keep capture_code=True.",
         )
     if data:
@@ -369,10 +369,11 @@ def _new_assets(runs: Sequence[tuple[Bundle, Mapping[str, Any]]]) -> Answer:
     cards = [b for b, _ in runs if (b.path / "README.md").is_file()]
     if not cards:
         return ("needs_authors", "No model card was written.", "Document the released models.")
+    share = "" if len(runs) == 1 else f" ({len(cards)} of {len(runs)} runs)"
     return (
         "yes",
-        f"Each released model ships with its model card (README.md in the bundle: architecture, "
-        f"data, hyperparameters, metrics) and metadata.json; {len(cards)} of {len(runs)} run(s).",
+        "The model card (README.md: architecture, data, hyperparameters, metrics) and "
+        f"metadata.json ship with each released model{share}.",
         "Add the intended use and the license of the released models to the card.",
     )
 
