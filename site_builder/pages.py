@@ -49,6 +49,20 @@ FIELD_GROUPS = (
 )
 
 
+def for_people(value: Any) -> str:
+    """A number with 4 significant digits (``0.9583`` for ``0.95833333333333334``); the page keeps
+    the full value in the element's ``title``. Text that is not a number is shown as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return str(value)
+    return f"{number:.4g}"
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The one Jinja environment of the catalog (autoescape on, missing variables fail)."""
@@ -60,6 +74,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["short_time"] = lambda text: (text or "")[:19].replace("T", " ")
+    env.filters["for_people"] = for_people
     return env
 
 

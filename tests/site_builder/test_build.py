@@ -232,3 +232,17 @@ def test_a_megabyte_value_is_shortened_on_every_page(tmp_path: Path) -> None:
         Store(tmp_path / "store").get(exp.id).metadata["hyperparameters"]["params"]["prompt"]
         == huge
     )  # the bundle keeps it whole
+
+
+def test_dashboard_numbers_are_for_people_with_the_full_value_on_hover(tmp_path: Path) -> None:
+    from support.sample_run import sample_metadata
+    from support.synthetic_store import write_bundle
+
+    meta = sample_metadata()
+    meta["metrics"]["final"]["val_accuracy"] = 0.95833333333333334
+    write_bundle(tmp_path / "store", meta)
+    build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert '<strong title="0.9583333333333334">0.9583</strong>' in html  # the project card
+    assert '<td title="0.9583333333333334">0.9583</td>' in html  # the recent experiments
+    assert f'<span class="mkb-card-run">{meta["name"]}</span>' in html  # which run is best
