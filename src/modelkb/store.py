@@ -97,7 +97,7 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        given = root if root is not None else default_store_path()
+        given = root if root is not None else (os.environ.get("MODELKB_HOME") or DEFAULT_STORE_DIR)
         if _URL.match(str(given)):  # s3://bucket/team would otherwise become a folder named "s3:"
             raise StoreError(
                 f"{given} is a URL; the store is a local folder (an S3 team store is not supported yet)",

@@ -170,6 +170,7 @@ def _import_command(logdir: Path, store: Path) -> subprocess.CompletedProcess[st
 
 def test_a_folder_without_event_files_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    (tmp_path / "tfevents.py").write_text("# a module, not an event file", encoding="utf-8")
     done = _import_command(tmp_path, tmp_path / "s")
     assert done.returncode == 1
     assert "holds no TensorBoard event files" in done.stderr and "Traceback" not in done.stderr

@@ -46,8 +46,8 @@ class EventLog:
 
 
 def is_event_file(name: str) -> bool:
-    """TensorBoard's naming rule: ``events.out.tfevents.<time>.<host>...``."""
-    return "tfevents" in name and not name.endswith((".tmp", ".lock"))
+    """The name every writer gives an event file: ``events.out.tfevents.<time>.<host>...``."""
+    return name.startswith("events.out.tfevents.") and not name.endswith((".tmp", ".lock"))
 
 
 def read_event_files(paths: list[Path]) -> EventLog:
