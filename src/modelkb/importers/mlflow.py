@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from modelkb.errors import ModelKBError
-from modelkb.importers.runs import ImportedRun, ImportReport, already_imported, write_imported
+from modelkb.importers.runs import Candidate, ImportedRun, ImportReport, import_runs
 from modelkb.metric_names import split_metric
 from modelkb.store import Store
 
@@ -81,23 +82,18 @@ def import_tracking_store(
         NotATrackingStoreError: ``source`` is not an MLflow tracking store.
     """
     reader = open_tracking_store(source)
-    report = ImportReport()
-    known = already_imported(store)
-    for run in reader:
-        if isinstance(run, str):
-            report.problems.append(run)
-            continue
-        if experiments and run.experiment not in experiments:
-            continue
-        key = f"mlflow:{run.run_id}"
-        if key in known:
-            report.skipped.append((Path(run.run_id), known[key]))
-            continue
-        try:
-            report.imported.append(write_imported(store, to_imported(run, str(source))))
-        except (ModelKBError, OSError, ValueError) as err:
-            report.problems.append(f"run {run.run_id}: {err}")
-    return report
+    return import_runs(
+        store,
+        (
+            run
+            if isinstance(run, str)
+            else Candidate(
+                f"mlflow:{run.run_id}", f"run {run.run_id}", partial(to_imported, run, str(source))
+            )
+            for run in reader
+            if isinstance(run, str) or not experiments or run.experiment in experiments
+        ),
+    )
 
 
 def open_tracking_store(source: str | Path) -> Iterator[MlflowRun | str]:

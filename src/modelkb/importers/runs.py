@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from modelkb.artifacts import copy_artifact
 from modelkb.bundle import LOCK_FILE, METRICS_FILE, BundleWriter, final_from_history
+from modelkb.errors import ModelKBError
 from modelkb.fsutil import jsonl_line
 from modelkb.ids import new_id, utc_now
 from modelkb.redact import redact_mapping, redact_text
@@ -70,8 +72,37 @@ class ImportReport:
     """What an import did: bundles written, runs imported before (folder, id), problems (one line each)."""
 
     imported: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """A run a tool recorded, not read yet: its ``imported.key``, how messages name it, a reader."""
+
+    key: str
+    source: str
+    read: Callable[[], ImportedRun]
+
+
+def import_runs(store: Store, candidates: Iterable[Candidate | str]) -> ImportReport:
+    """The one import loop: runs imported before are skipped, each other run is read and written
+    as a bundle; a run that cannot be read (or a tool's own ``str`` problem) is one line, never
+    half a bundle."""
+    report = ImportReport()
+    known = already_imported(store)
+    for candidate in candidates:
+        if isinstance(candidate, str):
+            report.problems.append(candidate)
+        elif candidate.key in known:
+            report.skipped.append((candidate.source, known[candidate.key]))
+        else:
+            try:
+                report.imported.append(write_imported(store, candidate.read()))
+            except (ModelKBError, OSError, ValueError) as err:
+                reason = str(err).removeprefix(f"{candidate.source}: ")
+                report.problems.append(f"{candidate.source}: {reason}")
+    return report
 
 
 def already_imported(store: Store) -> dict[str, str]:

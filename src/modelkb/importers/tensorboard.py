@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from modelkb.errors import ModelKBError
-from modelkb.importers.runs import ImportedRun, ImportReport, already_imported, write_imported
+from modelkb.importers.runs import Candidate, ImportedRun, ImportReport, import_runs
 from modelkb.importers.tfevents import EventFileError, EventLog, is_event_file, read_event_files
 from modelkb.metric_names import split_metric
 from modelkb.store import Store
@@ -87,7 +88,7 @@ def read_run(run_folder: Path, logdir: Path, project: str) -> ImportedRun:
     relative = run_folder.relative_to(logdir).as_posix() if run_folder != logdir else "."
     return ImportedRun(
         tool="tensorboard",
-        key=f"tensorboard:{run_folder.resolve()}",
+        key=f"tensorboard:{run_folder.resolve()}",  # as import_logdir's candidates
         uri=str(run_folder.resolve()),
         project=project,
         name=run_folder.name if relative != "." else logdir.resolve().name,
@@ -175,25 +176,26 @@ def _only_hparams_child(folder: Path) -> bool:
 
 
 def import_logdir(store: Store, logdir: Path, *, project: str | None = None) -> ImportReport:
-    """Import every run under ``logdir`` not imported before; a run that cannot be read is a
-    problem (one line), never half a bundle.
+    """Import every run under ``logdir`` not imported before (:func:`import_runs`).
 
     Raises:
         NotALogDirError: ``logdir`` holds no event files at all.
     """
     logdir = Path(logdir)
-    report = ImportReport()
-    known = already_imported(store)
-    for run_folder in find_runs(logdir):
-        key = f"tensorboard:{run_folder.resolve()}"
-        if key in known:
-            report.skipped.append((run_folder, known[key]))
-            continue
-        try:
-            run = read_run(run_folder, logdir, project or logdir.resolve().name)
-            if not run.history and not run.params:
-                raise EventFileError(f"{run_folder}: no scalars or hparams in its event files")
-            report.imported.append(write_imported(store, run))
-        except (ModelKBError, OSError) as err:
-            report.problems.append(f"{run_folder}: {str(err).removeprefix(f'{run_folder}: ')}")
-    return report
+    name = project or logdir.resolve().name
+    return import_runs(
+        store,
+        [
+            Candidate(
+                f"tensorboard:{folder.resolve()}", str(folder), partial(_read, folder, logdir, name)
+            )
+            for folder in find_runs(logdir)
+        ],
+    )
+
+
+def _read(run_folder: Path, logdir: Path, project: str) -> ImportedRun:
+    run = read_run(run_folder, logdir, project)
+    if not run.history and not run.params:
+        raise EventFileError(f"{run_folder}: no scalars or hparams in its event files")
+    return run
