@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -224,8 +224,9 @@ def _running_bundle(folder: Path, state: dict[str, Any]) -> Bundle:
         history = [entry for entry in kept if isinstance(entry, dict)]
     same_host = state.get("host") == socket.gethostname()
     alive = (not same_host) or _process_alive(int(state.get("pid", -1)), state.get("pid_start"))
-    ended = metadata.get("sealing") and metadata.get("status") in ("completed", "failed")
-    metadata["status"] = "running" if alive else metadata["status"] if ended else "interrupted"
+    metadata["status"] = (
+        "running" if alive else metadata["status"] if ended_unsealed(metadata) else "interrupted"
+    )
     metrics = dict(metadata.get("metrics") or {})
     metrics["history"] = history
     metrics["final"] = {**final_from_history(history), **dict(metrics.get("final") or {})}
@@ -495,6 +496,12 @@ class BundleWriter:
             return None
 
 
+def ended_unsealed(metadata: Mapping[str, Any]) -> bool:
+    """The run ended but ``metadata.json`` could not be written (a full disk): ``run.json`` holds
+    its final status (``sealing: "disk full"``), which stands instead of ``interrupted``."""
+    return bool(metadata.get("sealing")) and metadata.get("status") in ("completed", "failed")
+
+
 def _disk_full(err: OSError) -> bool:
     return err.errno in (errno.ENOSPC, errno.EDQUOT)
 
@@ -530,7 +537,9 @@ def seal_interrupted(bundle: Bundle) -> dict[str, Any]:
     """
     metadata = dict(bundle.metadata)
     history = metadata.get("metrics", {}).get("history", [])
-    if metadata.pop("sealing", None) and metadata.get("status") in ("completed", "failed"):
+    ended = ended_unsealed(metadata)
+    metadata.pop("sealing", None)
+    if ended:
         message = (
             f"metadata.json could not be written when the run ended (the disk was full); sealed "
             f"by modelkb from run.json and {len(history)} epoch(s) in {METRICS_FILE}"
