@@ -50,6 +50,16 @@ def _same_positive_probabilities(body: dict[str, Any], reference: Any) -> None:
     np.testing.assert_allclose(served, np.ravel(reference), atol=1e-5, rtol=0)
 
 
+def _serves_raw_texts_like_keras(handler: Any, result: dict[str, Any]) -> None:
+    """Raw texts (punctuation and all) as a list and one alone, and the handler's own example."""
+    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})
+    assert status == 200, text
+    _same_positive_probabilities(body, result["reference"])
+    status, _, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
+    assert status == 200, text
+    _example_is_accepted(handler)
+
+
 def _example_is_accepted(handler: Any) -> None:
     status, meta, text = call(handler, "GET", "/metadata")
     assert status == 200, text
@@ -140,15 +150,7 @@ def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None
         "",
         "[UNK]",
     ]  # read from the live layer
-    handler = _handler(entry, tmp_path)
-    status, body, text = call(
-        handler, "POST", "/predict", {"inputs": result["raw"]}
-    )  # raw texts, punctuation and all
-    assert status == 200, text
-    _same_positive_probabilities(body, result["reference"])
-    status, _, text = call(handler, "POST", "/predict", {"text": result["raw"][-1]})
-    assert status == 200, text
-    _example_is_accepted(handler)
+    _serves_raw_texts_like_keras(_handler(entry, tmp_path), result)
 
 
 def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> None:
@@ -227,8 +229,4 @@ def test_text_vectorization_inside_the_model(tmp_path: Path) -> None:
     assert step["op"] == "tokenize" and step["before_onnx"] and not step["in_model"]
     assert entry.metadata["onnx"]["starts_after"] == step["model_layer"]
     assert entry.metadata["onnx"]["max_abs_diff"] < 1e-5  # the whole model on raw strings
-    handler = _handler(entry, tmp_path)
-    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})
-    assert status == 200, text
-    _same_positive_probabilities(body, result["reference"])
-    _example_is_accepted(handler)
+    _serves_raw_texts_like_keras(_handler(entry, tmp_path), result)
