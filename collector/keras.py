@@ -293,11 +293,13 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
     ) -> dict[str, Any]:
         """Export to ``tmp`` and check it against Keras on ``sample``; returns the ``onnx`` record."""
         keras = _keras
+        from modelkb.collector.keras_lookups import lookup_split, prepend_lookups, with_unseen_row
         from modelkb.collector.keras_onnx import fold_captured_constants, text_vectorization_head
 
         on_tensorflow = keras.backend.backend() == "tensorflow"
         split = text_vectorization_head(self.model) if on_tensorflow else None
-        exported = split[1] if split else self.model
+        lookups = lookup_split(self.model) if on_tensorflow and not split else None
+        exported = split[1] if split else lookups.rest if lookups else self.model
         with warnings.catch_warnings(), converter:
             warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
             exported.export(str(tmp), format="onnx", verbose=False)
@@ -308,6 +310,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
                 record["folded_constants"] = folded
         if split:
             record["starts_after"] = split[0].name  # its input: the layer's token ids
+        if lookups:
+            prepend_lookups(tmp, lookups)  # the graph takes the raw named inputs again
+            record["lookups_in_graph"] = lookups.layer_names
         if sample is None:
             self.experiment.warn(
                 "model.onnx was not checked: no sample input (pass sample_inputs=)",
@@ -318,6 +323,8 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             from modelkb.collector.onnx_check import check_fields, verify_onnx
 
             sample = head(sample, SAMPLE_ROWS)
+            if lookups:
+                sample = with_unseen_row(sample, lookups)
             expected = _predict(self.model, sample)  # the whole model, on raw inputs
             feed = keras.ops.convert_to_numpy(split[0](sample)) if split else _onnx_feed(sample)
             result = verify_onnx(tmp, feed, expected)
@@ -338,8 +345,9 @@ def _explained(err: Exception, converter: ConverterLog, experiment: Experiment) 
     ops = converter.unconvertible_ops
     if "LookupTableFindV2" in ops:
         return OnnxExportError(
-            "the model's StringLookup/IntegerLookup layers cannot be converted to ONNX by tf2onnx "
-            f"(op LookupTableFindV2); details in {EXPORT_LOG}",
+            "the model holds a lookup table tf2onnx cannot convert (op LookupTableFindV2): "
+            "ModelKB writes StringLookup/IntegerLookup layers of the model itself in ONNX, not "
+            f"ones inside a nested model or a custom layer; details in {EXPORT_LOG}",
             path=EXPORT_LOG,
         )
     if ops:
@@ -404,6 +412,11 @@ def log_keras_model(experiment: Experiment, model: Any, example_input: Any = Non
         experiment.set_hyperparameters(**hyperparameters(model, {}, None))
     with experiment.guard("keras", "recording the architecture"):
         experiment.set_architecture(architecture(model, None, late=True))
+    with experiment.guard("keras", "recording the model's preprocessing layers"):
+        in_model = model_preprocessing(model)
+        if in_model:
+            recorded = (experiment.metadata.get("dataset") or {}).get("preprocessing") or []
+            experiment.set_dataset(preprocessing=merge_model_steps(list(recorded), in_model))
     with experiment.guard("keras", "saving model.keras"):
         callback._save_keras(experiment.artifact_path("model.keras"))
     with experiment.guard("onnx", "exporting model.onnx"):

@@ -24,9 +24,7 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-_PREPROCESSING_OPS = frozenset(
-    {"StringLookup", "IntegerLookup", "CategoryEncoding", "Discretization", "Hashing"}
-)
+_PREPROCESSING_OPS = frozenset({"CategoryEncoding", "Discretization", "Hashing"})
 """Keras preprocessing layers recorded as plain ``transform`` steps (the others have own ops)."""
 _AUGMENT_KEYS = (
     "mode",
@@ -382,6 +380,8 @@ def model_preprocessing(model: Any) -> list[dict[str, Any]]:
                 step["interpolation"] = config["interpolation"]
         elif cls == "TextVectorization":
             step = {"op": "tokenize", "tokenizer": cls, **text_vectorization_settings(layer)}
+        elif cls in ("StringLookup", "IntegerLookup"):
+            step = {"op": "lookup", "layer": cls, **lookup_settings(layer)}
         elif cls.startswith("Random") and "preprocessing" in type(layer).__module__:
             kwargs = {k: _compact(config[k]) for k in _AUGMENT_KEYS if k in config}
             step = {"op": "augment", "layer": cls, "args": [], "kwargs": kwargs, "train_only": True}
@@ -409,13 +409,14 @@ def merge_model_steps(
     layer of the same op, it is that layer.
     """
     model_ops = {step["op"] for step in model_steps}
+    model_layers = {step.get("layer") for step in model_steps if step.get("layer")}
 
     def is_model_layer(step: Any) -> bool:
-        if (
-            not isinstance(step, Mapping)
-            or step.get("op") not in model_ops
-            or "in_model" not in step
-        ):
+        if not isinstance(step, Mapping) or "in_model" not in step:
+            return False
+        if step.get("op") == "transform" and step.get("name") in model_layers:
+            return True  # `sl = StringLookup(); sl.adapt(...)` then called in the model: that layer
+        if step.get("op") not in model_ops:
             return False
         return bool(step["in_model"] or step.get("fitted"))
 
@@ -630,6 +631,41 @@ def text_vectorization_settings(layer: Any) -> dict[str, Any]:
     settings["oov_index"] = 1 if config.get("oov_token", "[UNK]") is not None else 0
     settings["fitted"] = True
     return settings
+
+
+MAX_RECORDED_VOCABULARY = 1000
+"""A lookup's vocabulary is recorded up to this many tokens (the choices a form offers); ``model.onnx``
+holds all of it."""
+
+
+def lookup_settings(layer: Any) -> dict[str, Any]:
+    """What a ``StringLookup``/``IntegerLookup`` maps, for people and the catalog's form: the model
+    input it reads, its vocabulary (special tokens first, as ``get_vocabulary()`` orders it), its
+    output mode and special tokens."""
+    config = _safe_config(layer)
+    vocabulary = list(layer.get_vocabulary())
+    integer = type(layer).__name__ == "IntegerLookup"
+    tokens = [int(t) if integer else str(t) for t in vocabulary[:MAX_RECORDED_VOCABULARY]]
+    settings: dict[str, Any] = {
+        "input": _input_name(layer),
+        "output_mode": config.get("output_mode", "int"),
+        "mask_token": _compact(config.get("mask_token")),
+        "oov_token": _compact(config.get("oov_token")),
+        "num_oov_indices": config.get("num_oov_indices", 1),
+        "vocabulary": tokens,
+        "vocabulary_size": len(vocabulary),
+        "fitted": True,
+    }
+    if len(vocabulary) > MAX_RECORDED_VOCABULARY:
+        settings["vocabulary_truncated"] = True
+    return settings
+
+
+def _input_name(layer: Any) -> str | None:
+    """The name of the tensor a layer called once reads (a model input's name for the recipes)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    tensors = [t for node in nodes[:1] for t in node.input_tensors]
+    return str(tensors[0].name) if len(tensors) == 1 and len(nodes) == 1 else None
 
 
 def _config_matches(layer: Any, step: Mapping[str, Any]) -> bool:

@@ -222,6 +222,11 @@ def _feed(sample: Any, inputs: list[dict[str, Any]], path: str) -> dict[str, Any
     for entry in inputs:
         array = np.asarray(arrays[entry["name"]])
         dtype = entry["dtype"]
+        if dtype == "str" and array.dtype.kind in "OS":  # tf.data yields UTF-8 bytes
+            array = np.asarray(
+                [v.decode("utf-8") if isinstance(v, bytes) else v for v in array.ravel()],
+                dtype=object,
+            ).reshape(array.shape)
         if (
             dtype not in ("str", "bfloat16")
             and dtype in _ORT_TYPES.values()

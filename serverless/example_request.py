@@ -14,6 +14,10 @@ def example_request(spec: dict[str, Any]) -> dict[str, Any]:
     recorded = spec.get("example_request")
     if isinstance(recorded, dict):
         return recorded
+    if spec.get("named_inputs"):
+        return {
+            "inputs": [{entry["name"]: _example_value(entry) for entry in spec["named_inputs"]}]
+        }
     kind = spec.get("kind")
     features = [str(name) for name in spec.get("features") or []]
     if kind == "tabular" and features:
@@ -43,7 +47,22 @@ def request_samples(body: dict[str, Any]) -> tuple[list[Any], bool]:
     return [value], False
 
 
+def _example_value(entry: dict[str, Any]) -> Any:
+    """One sample's value of a named input: its first recorded choice, else a zero (or "")."""
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in entry.get("shape", [])[1:]]
+    choices = entry.get("choices") or []
+    text = entry.get("dtype") in ("string", "str")
+    value: Any = choices[0] if choices else "" if text else 0 if "int" in entry["dtype"] else 0.0
+    if not shape or shape == [1]:
+        return value
+    return _filled(shape, value)
+
+
 def _zeros(shape: list[int]) -> Any:
+    return _filled(shape, 0.0)
+
+
+def _filled(shape: list[int], value: Any) -> Any:
     if len(shape) == 1:
-        return [0.0] * shape[0]
-    return [_zeros(shape[1:]) for _ in range(shape[0])]
+        return [value] * shape[0]
+    return [_filled(shape[1:], value) for _ in range(shape[0])]

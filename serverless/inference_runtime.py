@@ -144,15 +144,16 @@ class Predictor:
         batch = prepare_batch(samples, self.spec)
         return self.run(batch)
 
-    def outputs(self, batch: np.ndarray) -> np.ndarray:
-        """The model's first output on a prepared batch."""
+    def outputs(self, batch: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+        """The model's first output on a prepared batch (one array per input for named inputs)."""
+        feed = dict(batch) if isinstance(batch, Mapping) else {self.input_name: batch}
         try:
-            (outputs,) = self.session.run([self.output_name], {self.input_name: batch})
+            (outputs,) = self.session.run([self.output_name], feed)
         except _RUN_ERRORS as err:
             raise InputError("the model could not run on these inputs") from err
         return outputs
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
         """Run the model on a prepared batch and post-process its first output."""
         scores = postprocess(self.outputs(batch), self.mode)
         if not np.isfinite(scores).all():

@@ -44,6 +44,8 @@ _DTYPES = {
     "bool": np.bool_,
     "long": np.int64,
     "int": np.int64,
+    "string": np.object_,
+    "str": np.object_,
 }
 _TOKEN_RE = re.compile(r"[\w']+", re.UNICODE)
 _KERAS_PUNCTUATION = re.compile(
@@ -428,15 +430,20 @@ def conform(x: Any, spec: Mapping[str, Any]) -> np.ndarray:
 
 
 # -- one request -> one model batch ---------------------------------------------------------------
-def prepare_batch(samples: Sequence[Any], spec: Mapping[str, Any]) -> np.ndarray:
+def prepare_batch(
+    samples: Sequence[Any], spec: Mapping[str, Any]
+) -> np.ndarray | dict[str, np.ndarray]:
     """Turn a list of raw samples (the request's instances) into the model's input batch.
 
     A sample is, by data kind: image — base64 PNG/JPEG text or an array of raw pixel values;
     tabular — ``{feature: value}`` or an array of values in the recorded feature order;
-    text — a string or a list of token ids.
+    text — a string or a list of token ids. A model with named inputs (``spec["named_inputs"]``)
+    takes records ``{input name: value}`` and gets one array per input.
     """
     if not samples:
         raise InputError("no samples given")
+    if spec.get("named_inputs"):
+        return named_batch(samples, spec["named_inputs"])
     kind = spec.get("kind", "other")
     steps = spec.get("preprocessing") or []
     if kind == "text":
@@ -513,3 +520,58 @@ def _tabular_row(sample: Mapping[str, Any], spec: Mapping[str, Any]) -> np.ndarr
     if unknown:
         raise InputError(f"unknown feature(s): {', '.join(map(str, unknown[:5]))}")
     return as_number_array([sample[name] for name in features], "features")
+
+
+def named_batch(
+    samples: Sequence[Any], inputs: Sequence[Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    """One array per named model input from records ``{name: value}`` (the structured-data recipe:
+    ``{"age": 63, "thal": "fixed", "cp": 1}``). A value is one sample's value of that input: a
+    number or a text for a ``(1,)`` input, a list of the input's shape otherwise. The model itself
+    holds the lookups and normalisation; here values are only checked, shaped and typed."""
+    names = [str(entry["name"]) for entry in inputs]
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    for sample in samples:
+        if not isinstance(sample, Mapping):
+            raise InputError(
+                f"this model takes named inputs ({shown}): send records like "
+                f'{{"{names[0]}": ...}}, not arrays'
+            )
+        missing = [name for name in names if name not in sample]
+        if missing:
+            raise InputError(f"missing input(s): {', '.join(missing[:5])}")
+        unknown = [str(name) for name in sample if name not in names]
+        if unknown:
+            raise InputError(
+                f"unknown input(s): {', '.join(unknown[:5])}; this model takes {shown}"
+            )
+    return {str(entry["name"]): _named_values(samples, entry) for entry in inputs}
+
+
+def _named_values(samples: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]) -> np.ndarray:
+    name = str(entry["name"])
+    values = [sample[name] for sample in samples]
+    dtype = numpy_dtype(entry["dtype"])
+    if dtype is np.object_:
+        flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+        if not all(isinstance(v, str) for v in flat):
+            raise InputError(f"{name} must be text")
+        array = np.empty(len(flat), dtype=object)
+        array[:] = flat
+        array = array.reshape(len(values), -1)
+    else:
+        array = as_number_array(values, name)
+        if np.dtype(dtype).kind in "iu" and not np.all(np.equal(np.mod(array, 1), 0)):
+            raise InputError(f"{name} must be a whole number")
+    want = [d if isinstance(d, int) and d > 0 else None for d in entry["shape"][1:]]
+    size = math.prod(d for d in want if d is not None)
+    per_sample = array[0].size if array.ndim > 1 else 1
+    if None in want or per_sample != size:
+        if not (None in want and len(want) == array.ndim - 1):
+            shown = [w if w is not None else "any" for w in want]
+            raise ShapeError(
+                f"{name}: each value must have shape {shown}; got {list(array.shape[1:])}"
+            )
+    else:
+        array = array.reshape((len(values), *want))
+    return np.ascontiguousarray(array, dtype=dtype)

@@ -106,30 +106,27 @@ def find_model(bundle_path: Path, metadata: dict[str, Any]) -> Path:
         if (bundle_path / "onnx_export.log").is_file()
         else f"See the run's warnings: modelkb show {metadata.get('id')}."
     )
-    if "LookupTableFindV2" in failure:
-        hint = (
-            "Models with StringLookup/IntegerLookup layers cannot be served yet (tf2onnx cannot convert "
-            "lookup tables; see docs/serving.md). " + hint
-        )
     raise PackageError(
         f"run {metadata.get('id')} has no ONNX model: its export failed during training ({failure})",
         hint=hint,
     )
 
 
-def inspect_model(model_path: Path) -> tuple[dict[str, Any], Any]:
-    """The ONNX model's first input (``{name, shape, dtype}``) and an onnxruntime session."""
+def inspect_model(model_path: Path) -> tuple[list[dict[str, Any]], Any]:
+    """The ONNX model's inputs (``[{name, shape, dtype}]``) and an onnxruntime session."""
     import onnxruntime as ort
 
     try:
         session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as err:
         raise PackageError(f"onnxruntime cannot load {model_path}: {err}") from err
-    first = session.get_inputs()[0]
-    dtype = first.type.removeprefix("tensor(").removesuffix(")")
-    dtype = {"float": "float32", "double": "float64"}.get(dtype, dtype)
-    shape = [d if isinstance(d, int) else None for d in first.shape]
-    return {"name": first.name, "shape": shape, "dtype": dtype}, session
+    inputs = []
+    for graph_input in session.get_inputs():
+        dtype = graph_input.type.removeprefix("tensor(").removesuffix(")")
+        dtype = {"float": "float32", "double": "float64"}.get(dtype, dtype)
+        shape = [d if isinstance(d, int) else None for d in graph_input.shape]
+        inputs.append({"name": graph_input.name, "shape": shape, "dtype": dtype})
+    return inputs, session
 
 
 def choose_postprocess(session: Any, spec: dict[str, Any]) -> str:
@@ -146,18 +143,24 @@ def choose_postprocess(session: Any, spec: dict[str, Any]) -> str:
     if spec.get("task") == "regression":  # the recorded loss says so: values, whatever their number
         return "regression"
     rng = np.random.default_rng(0)
-    shape = [4, *[d if d is not None else 8 for d in spec["input"]["shape"][1:]]]
-    dtype = numpy_dtype(spec["input"]["dtype"])
-    if np.issubdtype(dtype, np.integer):
-        high = int((spec.get("text") or {}).get("vocab_size") or 2)
-        probe = rng.integers(0, max(high, 1), size=shape).astype(dtype)
-    else:
-        probe = rng.random(shape).astype(dtype)
+    feed = {}
+    for model_input in spec.get("named_inputs") or [spec["input"]]:
+        shape = [4, *[d if d is not None else 8 for d in model_input["shape"][1:]]]
+        dtype = numpy_dtype(model_input["dtype"])
+        if dtype is np.object_:  # a looked-up text input: its choices, else unseen texts
+            choices = model_input.get("choices") or [""]
+            probe = np.resize(np.asarray(choices, dtype=object), shape)
+        elif np.issubdtype(dtype, np.integer):
+            high = int((spec.get("text") or {}).get("vocab_size") or 2)
+            probe = rng.integers(0, max(high, 1), size=shape).astype(dtype)
+        else:
+            probe = rng.random(shape).astype(dtype)
+        feed[model_input["name"]] = probe
     try:
-        (out,) = session.run([session.get_outputs()[0].name], {session.get_inputs()[0].name: probe})
+        (out,) = session.run([session.get_outputs()[0].name], feed)
     except Exception as err:
         raise PackageError(
-            f"the ONNX model does not run on an input of shape {shape}: {err}"
+            f"the ONNX model does not run on probe inputs {sorted(feed)}: {err}"
         ) from err
     rows = np.asarray(out, dtype=np.float64).reshape(out.shape[0], -1)
     in_unit = bool(((rows >= -1e-6) & (rows <= 1 + 1e-6)).all())
@@ -208,8 +211,8 @@ def render_package(
     if out.exists() and not overwrite:
         raise PackageError(f"{out} already exists", hint="Pass another --out or remove the folder.")
     model_path = find_model(bundle, metadata)
-    model_input, session = inspect_model(model_path)
-    spec = build_spec(metadata, bundle_path=bundle, model_input=model_input)
+    graph_inputs, session = inspect_model(model_path)
+    spec = build_spec(metadata, bundle_path=bundle, graph_inputs=graph_inputs)
     spec["postprocess"] = choose_postprocess(session, spec)
     spec["example_request"], spec["example_answer"] = _example(model_path, spec)
     context = _context(
@@ -326,6 +329,9 @@ def _context(
         "example_answer": json.dumps(spec["example_answer"]),
         "regression": spec.get("postprocess") == "regression",
         "tokenizer": tokenizer,
+        "text_values": any(
+            entry["dtype"] in ("string", "str") for entry in spec.get("named_inputs") or []
+        ),
         "input_help": help_text,
     }
 

@@ -24,6 +24,8 @@ from modelkb.preprocessing import (
     REPLAYED_OPS,
     canonical_step,
     inference_steps,
+    lookup_choices,
+    lookups_by_input,
     missing_values,
 )
 from modelkb.serverless.preprocess_runtime import numpy_dtype
@@ -38,7 +40,7 @@ def build_spec(
     metadata: Mapping[str, Any],
     *,
     bundle_path: Path | None = None,
-    model_input: Mapping[str, Any] | None = None,
+    graph_inputs: Sequence[Mapping[str, Any]] | None = None,
     max_body_bytes: int = 1_048_576,
     max_batch: int = 64,
 ) -> dict[str, Any]:
@@ -47,8 +49,9 @@ def build_spec(
     Args:
         metadata: The bundle's ``metadata.json``.
         bundle_path: The bundle folder (to read a vocabulary file a ``tokenize`` step names).
-        model_input: ``{name, shape, dtype}`` read from the ONNX model itself; it wins over the
-            metadata's ``architecture.inputs[0]`` because it is what actually runs.
+        graph_inputs: ``[{name, shape, dtype}]`` read from the ONNX model itself; they win over the
+            metadata's ``architecture.inputs`` because they are what actually runs. Several inputs
+            (or a text one) make the model one of *named inputs*, served from records.
         max_body_bytes: Largest request body the handler accepts.
         max_batch: Most samples one request may carry.
 
@@ -56,8 +59,10 @@ def build_spec(
         PackageError: The metadata lacks the model input or records a step the runtime cannot replay.
     """
     dataset = dict(metadata.get("dataset") or {})
-    model = _model_input(metadata, model_input)
-    kind = str(dataset.get("kind") or _guess_kind(model))
+    graph_inputs = list(graph_inputs or [])
+    model = _model_input(metadata, graph_inputs[0] if graph_inputs else None)
+    named = _named_inputs(dataset, graph_inputs)
+    kind = "tabular" if named else str(dataset.get("kind") or _guess_kind(model))
     if kind not in ("image", "tabular", "text", "other"):
         raise PackageError(f"unknown dataset.kind {kind!r}; expected image, tabular, text or other")
     recorded = list(dataset.get("preprocessing") or [])
@@ -69,6 +74,8 @@ def build_spec(
         for i, step in enumerate(recorded)
         if id(step) in replayed or not isinstance(step, Mapping)
     ]
+    if named:
+        steps = _steps_of_named_inputs(steps, recorded, named)
     classes = dataset.get("classes")
     spec: dict[str, Any] = {
         "spec_version": SPEC_VERSION,
@@ -77,7 +84,8 @@ def build_spec(
         "kind": kind,
         "input": model,
         "classes": [str(c) for c in classes] if isinstance(classes, list) and classes else None,
-        "features": _features(dataset),
+        "features": [entry["name"] for entry in named] if named else _features(dataset),
+        "named_inputs": named,
         "preprocessing": steps,
         "task": run_task(metadata),
         "postprocess": "none",
@@ -114,11 +122,71 @@ def _model_input(metadata: Mapping[str, Any], found: Mapping[str, Any] | None) -
     ]
     shape[0] = None
     dtype = str(recorded.get("dtype") or "float32").replace("torch.", "")
+    dtype = {"str": "string"}.get(dtype, dtype)
     try:
         numpy_dtype(dtype)
     except ValueError as err:
         raise PackageError(f"unsupported model input dtype {dtype!r}") from err
     return {"name": str(recorded.get("name") or "input"), "shape": shape, "dtype": dtype}
+
+
+SHAPING_OPS = frozenset({"reshape", "cast", "expand_dims", "flatten"})
+"""Data-pipeline steps that only shape or type an array: for named inputs each record value is
+shaped and typed to its input anyway (``age.reshape(-1, 1)`` in the structured-data recipe)."""
+
+
+def _named_inputs(
+    dataset: Mapping[str, Any], graph_inputs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """The model's inputs by name when it has several (or one of text), with the recorded lookup
+    vocabulary of each as its ``choices``; ``None`` for a model of one numeric input."""
+    if len(graph_inputs) < 2 and not any(i.get("dtype") == "string" for i in graph_inputs):
+        return None
+    lookups = lookups_by_input(dataset.get("preprocessing"))
+    named = []
+    for graph_input in graph_inputs:
+        dtype = str(graph_input.get("dtype") or "float32")
+        try:
+            numpy_dtype(dtype)
+        except ValueError as err:
+            raise PackageError(
+                f"unsupported dtype {dtype!r} of model input {graph_input.get('name')!r}"
+            ) from err
+        entry: dict[str, Any] = {
+            "name": str(graph_input["name"]),
+            "shape": [
+                None,
+                *[d if isinstance(d, int) and d > 0 else None for d in graph_input["shape"][1:]],
+            ],
+            "dtype": dtype,
+        }
+        choices = lookup_choices(lookups.get(entry["name"]))
+        if choices is not None:
+            entry["choices"] = choices
+        named.append(entry)
+    return named
+
+
+def _steps_of_named_inputs(
+    steps: list[dict[str, Any]], recorded: Sequence[Any], named: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """A model of named inputs gets each value as it is: shaping steps are dropped, and a step that
+    changes values is refused (which input would it apply to?)."""
+    changing = [step for step in steps if step["op"] not in SHAPING_OPS]
+    if changing:
+        step = changing[0]
+        where = (
+            f" ({step['source']}, line {step['line']})"
+            if step.get("source") and step.get("line")
+            else ""
+        )
+        names = ", ".join(entry["name"] for entry in named)
+        raise PackageError(
+            f"the recorded step {step['op']!r}{where} cannot be replayed for a model of named "
+            f"inputs ({names}): it is not known which input it applies to",
+            hint="Do it inside the model (a Normalization layer on that input), so model.onnx holds it.",
+        )
+    return []
 
 
 def _rank(shape: Sequence[Any]) -> int:

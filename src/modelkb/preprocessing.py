@@ -28,6 +28,10 @@ object ``{"op": ..., <fields>, "line", "file", "source"}``; the arrays are ``x``
 * ``standard_scaler``, ``min_max_scaler``, ``robust_scaler``, ... (snake case of any
   ``sklearn.preprocessing`` / ``sklearn.impute`` / ``sklearn.decomposition`` class)
   ``{kwargs, fitted: true, params: null, note}``: fitted at run time, not recoverable from source.
+* ``lookup`` ``{layer, input, vocabulary, vocabulary_size, output_mode, mask_token, oov_token,
+  num_oov_indices}``: a Keras ``StringLookup`` / ``IntegerLookup`` of the model (``in_model``) reading
+  the named model input ``input``; ``vocabulary`` in index order, special tokens first, at most
+  1,000 tokens (``vocabulary_truncated``). ``model.onnx`` holds the whole table (``LabelEncoder``).
 * ``transform`` ``{name, args, kwargs}``: any other torchvision transform or Keras preprocessing
   layer, recorded for people, not for replay.
 
@@ -69,10 +73,13 @@ REPLAYED_OPS = frozenset(
 ``standardize``, ``minmax``, ``clip``, ``flatten`` and ``transpose`` are never inferred from source;
 they come from steps a user records with ``exp.set_dataset(preprocessing=[...])``."""
 
-RECORD_ONLY_OPS = frozenset({"augment", "transform", "center_crop", "grayscale", "to_tensor"})
+RECORD_ONLY_OPS = frozenset(
+    {"augment", "transform", "center_crop", "grayscale", "to_tensor", "lookup"}
+)
 """Ops recorded for people (and reproduction) that a generated handler does not replay: ``augment``
-is train-only and dropped by :func:`inference_steps`; the others make ``modelkb package`` refuse,
-naming the step. Every other op the collector emits is in :data:`REPLAYED_OPS`."""
+is train-only and dropped by :func:`inference_steps`; ``lookup`` is always in the model (its ONNX
+export holds the table; the catalog offers its vocabulary as choices); the others make
+``modelkb package`` refuse, naming the step. Every other op the collector emits is in :data:`REPLAYED_OPS`."""
 
 LINEAR_OPS = frozenset(REPLAYED_OPS - {"clip", "tokenize", "pad"})
 """Replayed ops that map a value range linearly (or not at all): an image's raw pixel range can be
@@ -154,3 +161,21 @@ def inference_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chosen = (named or plain or pipelines)[-1]
         kept = [s for s in kept if s.get("pipeline") in (None, chosen)]
     return kept
+
+
+def lookup_choices(step: Mapping[str, Any] | None) -> list[Any] | None:
+    """The values a ``lookup`` step knows, without its mask and OOV tokens: what a form offers for
+    the model input it reads (``None`` when no vocabulary was recorded)."""
+    if not isinstance(step, Mapping) or not isinstance(step.get("vocabulary"), list):
+        return None
+    special = {step.get("mask_token"), step.get("oov_token")}
+    return [token for token in step["vocabulary"] if token not in special]
+
+
+def lookups_by_input(steps: Any) -> dict[str, Mapping[str, Any]]:
+    """The recorded ``lookup`` steps of a run by the name of the model input each reads."""
+    return {
+        str(step["input"]): step
+        for step in steps or []
+        if isinstance(step, Mapping) and step.get("op") == "lookup" and step.get("input")
+    }

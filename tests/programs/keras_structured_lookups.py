@@ -43,4 +43,17 @@ ds = tf.data.Dataset.from_tensor_slices(
     )
 ).batch(32)
 model.fit(ds, epochs=2, verbose=0, callbacks=[KerasCallback(exp)])
-json.dump({"id": exp.id}, open(sys.argv[2], "w"))
+# held-out patients as records, one with a thal value and a cp code never seen in training
+raw = [
+    {"age": 63.0, "thal": "fixed", "cp": 1},
+    {"age": 41.0, "thal": "normal", "cp": 3},
+    {"age": 70.0, "thal": "reversible", "cp": 0},
+    {"age": 55.0, "thal": "not-recorded", "cp": 7},
+]
+columns = {
+    "age": np.array([[r["age"]] for r in raw], dtype="float32"),
+    "thal": np.array([[r["thal"]] for r in raw]),
+    "cp": np.array([[r["cp"]] for r in raw], dtype="int64"),
+}
+reference = model.predict(tf.data.Dataset.from_tensor_slices(columns).batch(8), verbose=0)
+json.dump({"id": exp.id, "raw": raw, "reference": reference.tolist()}, open(sys.argv[2], "w"))

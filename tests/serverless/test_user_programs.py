@@ -9,7 +9,6 @@ handler's own ``example_request`` and requires 200.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -153,47 +152,48 @@ def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None
     _serves_raw_texts_like_keras(_handler(entry, tmp_path), result)
 
 
-def test_lookup_layers_fail_in_one_line_and_package_says_why(tmp_path: Path) -> None:
-    """Not servable yet (tf2onnx cannot convert lookup tables): then it must be said plainly, once."""
-    import os
-    import subprocess
-    import sys
-
-    from support.user_programs import PROGRAMS
-
-    from modelkb.errors import PackageError
-    from modelkb.serverless.render import render_package
-
-    pytest.importorskip("tf2onnx")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(PROGRAMS / "keras_structured_lookups.py"),
-            str(tmp_path / "store"),
-            str(tmp_path / "out.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+def test_structured_data_with_lookup_layers_on_named_inputs(tmp_path: Path) -> None:
+    """keras.io's structured-data recipe: dict inputs through Normalization, StringLookup and
+    IntegerLookup. The lookups are written in ONNX (LabelEncoder), so the graph takes the raw
+    records; an unseen category is served as Keras serves it (the OOV index)."""
+    entry, result = _train("keras_structured_lookups.py", tmp_path)
+    onnx = entry.metadata["onnx"]
+    assert onnx["lookups_in_graph"] == ["string_lookup", "integer_lookup"]
+    assert onnx["max_abs_diff"] < 1e-5 and onnx["checked_samples"] >= 2  # raw inputs, OOV row too
+    steps = {
+        s["model_layer"]: s for s in entry.metadata["dataset"]["preprocessing"] if s.get("in_model")
+    }
+    assert sorted(steps["string_lookup"]["vocabulary"]) == [
+        "[UNK]",
+        "fixed",
+        "normal",
+        "reversible",
+    ]
+    assert steps["integer_lookup"]["input"] == "cp"
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})
+    assert status == 200, text
+    _same_positive_probabilities(body, result["reference"])
+    for single in ({"inputs": result["raw"][3]}, {"features": result["raw"][3]}):  # one record
+        status, one, text = call(handler, "POST", "/predict", single)
+        assert status == 200, text
+        _same_positive_probabilities({"results": [one]}, result["reference"][3])
+    status, _, text = call(handler, "POST", "/predict", {"inputs": [{"age": 63, "thal": "fixed"}]})
+    assert status == 400 and "missing input(s): cp" in text
+    status, _, text = call(
+        handler, "POST", "/predict", {"inputs": [{"age": 63, "thal": 2, "cp": 1}]}
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    ours = [line for line in done.stderr.splitlines() if "onnx" in line.lower()]
-    assert len(ours) == 1 and "StringLookup/IntegerLookup" in ours[0], (
-        done.stderr
-    )  # one line, no converter dump
-    assert "Traceback" not in done.stderr and "LookupTableFindV2:0" not in done.stderr
-    from modelkb import Store
-
-    entry = Store(tmp_path / "store").get(json.loads((tmp_path / "out.json").read_text())["id"])
-    assert (
-        "LookupTableFindV2" in (entry.path / "onnx_export.log").read_text()
-    )  # the details are kept
-    with pytest.raises(PackageError, match="export failed during training") as refused:
-        render_package(entry.path, entry.metadata, tmp_path / "package")
-    assert (
-        "cannot be served yet" in refused.value.hint and "Re-run training" not in refused.value.hint
+    assert status == 400 and "thal must be text" in text
+    _example_is_accepted(handler)
+    status, meta, _ = call(handler, "GET", "/metadata")
+    (record,) = meta["example_request"]["inputs"]
+    assert set(record) == {"age", "cp", "thal"} and record["thal"] in (
+        "fixed",
+        "normal",
+        "reversible",
     )
+    readme = (tmp_path / "package" / "README.md").read_text(encoding="utf-8")
+    assert '"thal": "' in readme  # the README's example is that record
 
 
 def test_lightning_module_run_by_lightning_cli(tmp_path: Path) -> None:
