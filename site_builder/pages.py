@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from modelkb.card import imported_provenance
 from modelkb.fields import flatten
+from modelkb.preprocessing import lookup_choices, lookups_by_input
 from modelkb.query import field_rows
 from modelkb.site_builder.catalog import ExperimentSummary, shorten
 from modelkb.site_builder.checklist import run_checklists
@@ -366,12 +367,23 @@ def _model_inputs(metadata: Mapping[str, Any], architecture: Mapping[str, Any]) 
     """The inputs ``model.onnx`` takes: the export's own when it starts after a replayed layer
     (token ids after a ``TextVectorization``), else the architecture's."""
     onnx = metadata.get("onnx") if isinstance(metadata.get("onnx"), Mapping) else {}
-    if onnx.get("starts_after") and isinstance(onnx.get("inputs"), list):
-        return [
-            {**i, "shape": [d if isinstance(d, int) else None for d in i.get("shape") or []]}
-            for i in onnx["inputs"]
-            if isinstance(i, Mapping)
-        ]
+    graph = onnx.get("inputs") if isinstance(onnx.get("inputs"), list) else []
+    graph = [i for i in graph if isinstance(i, Mapping)]
+    if graph and (onnx.get("starts_after") or onnx.get("lookups_in_graph") or len(graph) > 1):
+        lookups = lookups_by_input(_nested(metadata, "dataset", "preprocessing"))
+        inputs = []
+        for graph_input in graph:
+            entry = {
+                **graph_input,
+                "shape": [
+                    d if isinstance(d, int) else None for d in graph_input.get("shape") or []
+                ],
+            }
+            choices = lookup_choices(lookups.get(str(graph_input.get("name"))))
+            if choices is not None:
+                entry["choices"] = choices
+            inputs.append(entry)
+        return inputs
     inputs = architecture.get("inputs")
     return inputs if isinstance(inputs, list) else []
 

@@ -1,7 +1,7 @@
 /* In-browser inference with the vendored onnxruntime-web (WebAssembly, single thread).
  *
  * The input is built from what the bundle recorded: `architecture.inputs[0].shape` gives the tensor
- * shape and layout, `dataset.kind` the widget (image: upload or draw; tabular: a form; text: a
+ * shape and layout (a model of several named inputs gets one field per input instead), `dataset.kind` the widget (image: upload or draw; tabular: a form; text: a
  * text box), and `dataset.preprocessing` the steps replayed before the model (the same selection
  * as modelkb.collector.preprocessing_steps.inference_steps: train-only and in-model steps dropped).
  *
@@ -210,6 +210,57 @@
     };
   }
 
+  // A model of named inputs (the structured-data recipe: StringLookup/IntegerLookup written in
+  // ONNX) takes each raw value as it is: one field per model input, its recorded vocabulary as the
+  // choices, and one tensor per input of the graph's own dtype (string, int64, float32).
+  function isNamed(data) {
+    var inputs = data.inputs || [];
+    return inputs.length > 1 || inputs.some(function (i) { return i && /^(str|string)$/.test(String(i.dtype)); });
+  }
+
+  function namedWidget(container, inputs) {
+    var form = document.createElement("div");
+    form.className = "mkb-infer-form";
+    var fields = inputs.map(function (spec) {
+      var label = document.createElement("label");
+      label.textContent = String(spec.name);
+      var text = /^(str|string)$/.test(String(spec.dtype));
+      var field;
+      if (Array.isArray(spec.choices) && spec.choices.length && spec.choices.length <= 200) {
+        field = document.createElement("select");
+        spec.choices.forEach(function (choice) {
+          var option = document.createElement("option");
+          option.value = String(choice); option.textContent = String(choice);
+          field.appendChild(option);
+        });
+      } else {
+        field = document.createElement("input");
+        field.type = text ? "text" : "number";
+        if (!text) { field.step = "any"; field.value = "0"; }
+      }
+      field.className = "mkb-infer-feature";
+      field.setAttribute("data-input", String(spec.name));
+      label.appendChild(field);
+      form.appendChild(label);
+      return { spec: spec, field: field, text: text };
+    });
+    container.appendChild(form);
+    return function () {
+      var feeds = {};
+      fields.forEach(function (f) {
+        var dims = (f.spec.shape || [null, 1]).map(function (d, i) { return i === 0 ? 1 : (typeof d === "number" && d > 0 ? d : 1); });
+        var size = dims.reduce(function (a, b) { return a * b; }, 1);
+        var value = f.field.value;
+        var dtype = String(f.spec.dtype);
+        if (f.text) feeds[f.spec.name] = new root.ort.Tensor("string", new Array(size).fill(value), dims);
+        else if (/int64/.test(dtype)) feeds[f.spec.name] = new root.ort.Tensor("int64", new BigInt64Array(size).fill(BigInt(Math.trunc(parseFloat(value) || 0))), dims);
+        else if (/int32/.test(dtype)) feeds[f.spec.name] = new root.ort.Tensor("int32", new Int32Array(size).fill(Math.trunc(parseFloat(value) || 0)), dims);
+        else feeds[f.spec.name] = new root.ort.Tensor("float32", new Float32Array(size).fill(parseFloat(value) || 0), dims);
+      });
+      return { feeds: feeds };
+    };
+  }
+
   // The same text pipeline as the generated handler (serverless/preprocess_runtime.py): Keras
   // TextVectorization standardizes (ASCII lower case, its punctuation set stripped), splits on
   // whitespace and pads at the end; a pad step (pad_sequences) pads and truncates on its sides.
@@ -327,15 +378,18 @@
 
   function run() {
     var notes = [];
-    var tensorData = state.build(notes);
+    var built = state.build(notes);
     var g = state.geometry;
     var ort = root.ort;
-    var tensor;
-    if (/int64/.test(g.dtype)) tensor = new ort.Tensor("int64", BigInt64Array.from(Array.from(tensorData, function (v) { return BigInt(Math.trunc(v)); })), g.shape);
-    else if (/int32/.test(g.dtype)) tensor = new ort.Tensor("int32", Int32Array.from(tensorData), g.shape);
-    else tensor = new ort.Tensor("float32", Float32Array.from(tensorData), g.shape);
     var feeds = {};
-    feeds[state.session.inputNames[0]] = tensor;
+    if (built && built.feeds) feeds = built.feeds;
+    else {
+      var tensor;
+      if (/int64/.test(g.dtype)) tensor = new ort.Tensor("int64", BigInt64Array.from(Array.from(built, function (v) { return BigInt(Math.trunc(v)); })), g.shape);
+      else if (/int32/.test(g.dtype)) tensor = new ort.Tensor("int32", Int32Array.from(built), g.shape);
+      else tensor = new ort.Tensor("float32", Float32Array.from(built), g.shape);
+      feeds[state.session.inputNames[0]] = tensor;
+    }
     var t0 = performance.now();
     return state.session.run(feeds).then(function (outputs) {
       var output = outputs[state.session.outputNames[0]];
@@ -359,7 +413,8 @@
     var steps = inferenceSteps(data.dataset.preprocessing);
     var inputs = $("mkb-infer-inputs");
     var kind = data.dataset.kind;
-    if ((kind === "image" || g.layout !== "flat") && g.h > 0) state.build = imageWidget(inputs, g, steps);
+    if (isNamed(data)) state.build = namedWidget(inputs, data.inputs);
+    else if ((kind === "image" || g.layout !== "flat") && g.h > 0) state.build = imageWidget(inputs, g, steps);
     else if (kind === "text") state.build = textWidget(inputs, g, steps);
     else state.build = tabularWidget(inputs, g, steps, data.dataset.features);
     var base = new URL(box.getAttribute("data-ort"), location.href).href;
@@ -370,7 +425,9 @@
       return ort.InferenceSession.create(new URL(box.getAttribute("data-model"), location.href).href, { executionProviders: ["wasm"] });
     }).then(function (session) {
       state.session = session;
-      status("Model loaded (input " + session.inputNames[0] + ", shape [" + g.shape.join(", ") + "]). Draw or upload, then run.");
+      status(isNamed(data)
+        ? "Model loaded (inputs " + session.inputNames.join(", ") + "). Fill in the fields, then run."
+        : "Model loaded (input " + session.inputNames[0] + ", shape [" + g.shape.join(", ") + "]). Draw or upload, then run.");
       box.setAttribute("data-state", "ready");
     }).catch(function (err) {
       status("Cannot load the model: " + err.message);

@@ -124,3 +124,32 @@ def test_text_model_tokenizes_like_keras_and_the_handler(
         shown = _run(page)
         assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)  # a sigmoid head: [1 - p, p]
         assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
+
+
+def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Named inputs through StringLookup/IntegerLookup: a field per input, the recorded vocabulary
+    as choices, the raw values fed to the graph; the same answer as Keras and the handler."""
+    pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+    from support.user_programs import run_program
+
+    from modelkb.store import Store
+
+    result = run_program("keras_structured_lookups.py", tmp_path / "store", tmp_path)
+    entry = Store(tmp_path / "store").get(result["id"])
+    record, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
+    served = _handler_answer(entry, tmp_path, {"inputs": record})
+    served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
+    with _catalog_page(browser, tmp_path, result["id"]) as page:
+        choices = page.eval_on_selector_all(
+            "select[data-input='thal'] option", "os => os.map(o => o.value)"
+        )
+        assert sorted(choices) == ["fixed", "normal", "reversible"]  # no [UNK]
+        page.select_option("select[data-input='thal']", record["thal"])
+        page.select_option("select[data-input='cp']", str(record["cp"]))
+        page.fill("input[data-input='age']", repr(record["age"]))
+        shown = _run(page)
+        assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)
+        assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
