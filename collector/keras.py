@@ -303,6 +303,9 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         with warnings.catch_warnings(), converter:
             warnings.simplefilter("ignore")  # exporter chatter (tracer, deprecations)
             exported.export(str(tmp), format="onnx", verbose=False)
+        if not (split or lookups):
+            _refuse_dropped_inputs(tmp, exported)
+            _name_inputs_by_key(tmp, exported)
         record: dict[str, Any] = {"path": target.name, "sample": origin}
         if on_tensorflow:
             folded = fold_captured_constants(tmp, exported)
@@ -376,6 +379,76 @@ def _onnx_feed(sample: Any) -> Any:
     if isinstance(sample, tuple):
         return list(sample)
     return sample
+
+
+def _name_inputs_by_key(path: Path, model: Any) -> None:
+    """Give the graph inputs the keys of the model's ``inputs`` dict: ``keras.Input((1,))`` under
+    the key ``"age"`` is exported as ``keras_tensor``, and a request names it ``age``."""
+    import onnx
+
+    structure = getattr(model, "input", None)
+    if not isinstance(structure, Mapping):
+        return
+    names = {getattr(t, "name", key): str(key) for key, t in structure.items()}
+    names = {old: new for old, new in names.items() if old != new}
+    if not names:
+        return
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    taken = {v for node in graph.node for v in (*node.input, *node.output)} | {
+        i.name for i in graph.initializer
+    }
+    if any(new in taken for new in names.values()):
+        return  # a key is already a value name in the graph: keep the exporter's names
+    for value in graph.input:
+        value.name = names.get(value.name, value.name)
+    for node in graph.node:
+        node.input[:] = [names.get(name, name) for name in node.input]
+    onnx.save(proto, str(path))
+
+
+def _refuse_dropped_inputs(path: Path, model: Any) -> None:
+    """Refuse a graph that lost a model input: on a backend that cannot trace a layer (a lookup
+    layer on torch runs TensorFlow eagerly), the export bakes what it read into a constant and the
+    ONNX model would answer the same for every value of that input."""
+    import onnx
+
+    graph_inputs = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    try:
+        structure, tensors = model.input, list(model.inputs or [])
+    except (AttributeError, ValueError):  # a subclassed model: no symbolic inputs to compare
+        return
+    named = (
+        structure.items()
+        if isinstance(structure, Mapping)
+        else [(getattr(t, "name", str(i)), t) for i, t in enumerate(tensors)]
+    )
+    lost = [
+        (key, tensor) for key, tensor in named if getattr(tensor, "name", key) not in graph_inputs
+    ]
+    if not lost:
+        return
+    readers = sorted(
+        {type(layer).__name__ for _, tensor in lost for layer in _layers_reading(model, tensor)}
+    )
+    by = f" (read by {', '.join(readers)})" if readers else ""
+    raise OnnxExportError(
+        f"the ONNX export on the {_keras.backend.backend()} backend has no input for "
+        f"{', '.join(str(key) for key, _ in lost)}{by}: the exporter could not trace the layer "
+        "and froze its result, so the model would answer the same whatever that input is",
+        hint="Train with KERAS_BACKEND=tensorflow (ModelKB writes lookup layers in ONNX there), "
+        "or do the lookup in the data pipeline.",
+    )
+
+
+def _layers_reading(model: Any, tensor: Any) -> list[Any]:
+    """The model's layers that take ``tensor`` as an input."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        for node in getattr(layer, "_inbound_nodes", []):
+            if any(t is tensor for t in getattr(node, "input_tensors", [])):
+                found.append(layer)
+    return found
 
 
 def _synthetic_sample(model: Any) -> Any:

@@ -55,11 +55,17 @@ class OnnxExportError(ModelKBError, RuntimeError):
     """
 
     def __init__(
-        self, message: str, *, path: str | None = None, max_abs_diff: float | None = None
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        max_abs_diff: float | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(
             message,
-            hint="Pass sample_inputs= of the model's input shape, or export_onnx=False to skip the export.",
+            hint=hint
+            or "Pass sample_inputs= of the model's input shape, or export_onnx=False to skip the export.",
         )
         self.path = path
         self.max_abs_diff = max_abs_diff

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+_SHAPING_OPS = frozenset({"resize", "reshape", "expand_dims", "transpose", "flatten"})
+"""Steps that change a sample's shape: an image model recorded with one takes raw ``(H, W[, C])``."""
+
 
 def example_request(spec: dict[str, Any]) -> dict[str, Any]:
     """One sample in the model's natural form: named features, a text, token ids or an array of zeros."""
@@ -34,6 +37,12 @@ def example_request(spec: dict[str, Any]) -> dict[str, Any]:
         dim if isinstance(dim, int) and dim > 0 else 1
         for dim in (spec.get("input") or {}).get("shape", [])[1:]
     ]
+    image = spec.get("image") or {}
+    if kind == "image" and image and steps & _SHAPING_OPS:
+        # the recorded steps shape raw pixels into the model input: send an image as it is stored
+        shape = [image["height"], image["width"]] + (
+            [image["channels"]] if image.get("channels", 1) > 1 else []
+        )
     return {"inputs": _zeros(shape or [1])}
 
 

@@ -210,6 +210,13 @@ def _check_step(step: Any, index: int, bundle_path: Path | None) -> dict[str, An
     step = canonical_step(step)
     op = step["op"]
     _check_values(step, index)
+    if op == "transform" and step.get("unrecognised"):
+        raise PackageError(
+            f"dataset.preprocessing[{index}]: {step.get('note') or step.get('name')}",
+            hint="Record what it does with exp.set_dataset(preprocessing=[...]) in replayable ops "
+            f"({', '.join(sorted(REPLAYED_OPS))}), e.g. {{'op': 'resize', 'height': 8, 'width': 8}}, "
+            "then train again; or do the step inside the model so model.onnx holds it.",
+        )
     if op in RECORD_ONLY_OPS:
         where = (
             f" ({step['source']}, line {step['line']})"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelkb.collector.capture_options import SAMPLE_ROWS, CaptureOptions
 from modelkb.collector.dataset_info import describe_arrays, infer_kind, merge_dataset
+from modelkb.collector.replay_check import replay_findings
 from modelkb.collector.torch.describe import (
     ShapeProbe,
     current_lr,
@@ -74,6 +75,7 @@ class TorchCapture:
         self._arch_final = False
         self._began = False
         self._dataset_written: dict[str, Any] | None = None
+        self._train_dataset: Any = None
         from modelkb.collector.source_analysis import analyze_experiment_code
 
         self._source_found = analyze_experiment_code(experiment)
@@ -152,6 +154,7 @@ class TorchCapture:
             found = describe_arrays(data["x"], data.get("y"), split="train")
         elif data.get("loader") is not None:
             found = describe_loader(data["loader"], "train")
+            self._train_dataset = getattr(data["loader"], "dataset", None)
         if data.get("val_x") is not None:
             found = merge_dataset(
                 found,
@@ -250,9 +253,31 @@ class TorchCapture:
             self._complete_architecture()
             if self.probe is not None:
                 self.probe.remove()
+        with self.guard("checking the recorded preprocessing"):
+            self._check_preprocessing()
         with self.guard("sealing the bundle"):
             metadata = self.experiment.finish("completed")
         return metadata
+
+    def _check_preprocessing(self) -> None:
+        """Record (and warn about) a step the dataset applies that the recorded ones do not explain."""
+        if self._train_dataset is None:
+            return
+        recorded = self.experiment.metadata.get("dataset") or {}
+        steps = recorded.get("preprocessing") or []
+        findings = replay_findings(self._train_dataset, steps)
+        if "raw_range" in findings and not recorded.get("raw_range"):
+            self.experiment.set_dataset(raw_range=findings["raw_range"])
+        found = findings.get("unrecognised")
+        if found is None:
+            return
+        self.experiment.set_dataset(preprocessing=[*steps, found])
+        self.experiment.warn(
+            f"{found['note']}; serving would feed raw inputs to a model trained on something else. "
+            "Record the step with exp.set_dataset(preprocessing=[...]) (docs/serving.md, "
+            "'What is replayed'), or do it inside the model",
+            source=self.source,
+        )
 
     def fail(self, error: BaseException) -> None:
         """Seal the bundle as ``failed`` (``interrupted`` for Ctrl-C) with the error."""

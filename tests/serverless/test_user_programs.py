@@ -19,17 +19,21 @@ from support.apigw import call
 pytestmark = pytest.mark.slow
 
 
-def _train(program: str, tmp_path: Path, *needs: str) -> tuple[Any, dict[str, Any]]:
-    """Run one program; returns (the run's bundle entry, what the program wrote)."""
+def _train(
+    program: str, tmp_path: Path, *needs: str, args: tuple[str, ...] = (), clean: bool = True
+) -> tuple[Any, dict[str, Any]]:
+    """Run one program; returns (the run's bundle entry, what the program wrote). ``clean``: the
+    run must have recorded no warning."""
     for module in needs or ("keras", "tf2onnx"):
         pytest.importorskip(module)
     from support.user_programs import run_program
 
     from modelkb import Store
 
-    result = run_program(program, tmp_path / "store", tmp_path)
+    result = run_program(program, tmp_path / "store", tmp_path, *args)
     entry = Store(tmp_path / "store").get(result["id"])
-    assert not entry.metadata.get("warnings"), entry.metadata["warnings"]
+    if clean:
+        assert not entry.metadata.get("warnings"), entry.metadata["warnings"]
     return entry, result
 
 
@@ -142,6 +146,41 @@ def test_hand_written_torch_loop_registered_with_log_model(tmp_path: Path) -> No
     _example_is_accepted(handler)
 
 
+def _served_probabilities(body: dict[str, Any], classes: list[str]) -> list[list[float]]:
+    return [
+        [{p["label"]: p["probability"] for p in a["predictions"]}[c] for c in classes]
+        for a in body["results"]
+    ]
+
+
+def test_a_step_of_a_custom_dataset_not_recognised_is_named_then_served_once_recorded(
+    tmp_path: Path,
+) -> None:
+    """A Dataset shrinking 28x28 scans to 8x8 in its own helper: the run warns naming the step and
+    `package` refuses it; recorded as the hint says, raw scans are served like torch."""
+    from modelkb.errors import PackageError
+    from modelkb.serverless.render import render_package
+
+    (tmp_path / "plain").mkdir()
+    entry, _ = _train("torch_dataset_resize.py", tmp_path / "plain", "torch", clean=False)
+    (warning,) = [w["message"] for w in entry.metadata["warnings"]]
+    assert "Scans.__getitem__" in warning and "[28, 28]" in warning and "[1, 8, 8]" in warning
+    with pytest.raises(PackageError, match=r"Scans\.__getitem__.*\[28, 28\].*\[1, 8, 8\]") as err:
+        render_package(entry.path, entry.metadata, tmp_path / "refused")
+    assert "exp.set_dataset(preprocessing=" in err.value.hint
+
+    entry, result = _train("torch_dataset_resize.py", tmp_path, "torch", args=("--recorded",))
+    assert entry.metadata["dataset"]["raw_range"] == {"min": 0.0, "max": 16.0}
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"instances": result["raw"]})
+    assert status == 200, text
+    classes = [str(c) for c in range(10)]
+    np.testing.assert_allclose(
+        _served_probabilities(body, classes), result["reference"], atol=1e-5, rtol=0
+    )
+    _example_is_accepted(handler)
+
+
 def test_text_vectorization_adapted_in_the_data_pipeline(tmp_path: Path) -> None:
     entry, result = _train("keras_text_vectorization.py", tmp_path)
     (step,) = entry.metadata["dataset"]["preprocessing"]
@@ -230,3 +269,24 @@ def test_text_vectorization_inside_the_model(tmp_path: Path) -> None:
     assert entry.metadata["onnx"]["starts_after"] == step["model_layer"]
     assert entry.metadata["onnx"]["max_abs_diff"] < 1e-5  # the whole model on raw strings
     _serves_raw_texts_like_keras(_handler(entry, tmp_path), result)
+
+
+def test_structured_data_on_the_torch_backend_served_by_input_key(tmp_path: Path) -> None:
+    """Keras on torch with a dict of unnamed inputs: the graph takes the dict's keys, records by
+    key are answered like Keras; an IntegerLookup the torch exporter froze is refused by name."""
+    entry, result = _train("keras_torch_structured.py", tmp_path, "keras", "torch", "onnxscript")
+    assert entry.metadata["framework"]["backend"] == "torch"
+    assert [i["name"] for i in entry.metadata["onnx"]["inputs"]] == ["age", "chol", "cp"]
+    handler = _handler(entry, tmp_path)
+    status, body, text = call(handler, "POST", "/predict", {"inputs": result["raw"]})
+    assert status == 200, text
+    _same_positive_probabilities(body, result["reference"])
+    _example_is_accepted(handler)
+
+    (tmp_path / "lookup").mkdir()
+    entry, _ = _train(
+        "keras_torch_structured.py", tmp_path / "lookup", "keras", args=("--lookup",), clean=False
+    )
+    assert "onnx" not in entry.metadata or not entry.metadata["onnx"].get("path")
+    (warning,) = [w["message"] for w in entry.metadata["warnings"]]
+    assert "no input for cp (read by IntegerLookup)" in warning, warning

@@ -18,13 +18,20 @@ from typing import Any
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 
 
-def run_program(program: str, store: Path, workdir: Path) -> dict[str, Any]:
-    """Run ``programs/<program>`` recording into ``store``; returns what it wrote."""
+def program_env() -> dict[str, str]:
+    """The environment a user's program runs in: the tests' own, without their inline sealing
+    (a program's PyTorch run is sealed in the background, as a user's is)."""
+    return {k: v for k, v in os.environ.items() if k != "MODELKB_SEAL"}
+
+
+def run_program(program: str, store: Path, workdir: Path, *args: str) -> dict[str, Any]:
+    """Run ``programs/<program>`` recording into ``store`` (``args`` after the two paths); returns
+    what it wrote."""
     written = workdir / f"{Path(program).stem}.json"
     done = subprocess.run(
-        [sys.executable, str(PROGRAMS / program), str(store), str(written)],
+        [sys.executable, str(PROGRAMS / program), str(store), str(written), *args],
         cwd=workdir,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        env={**program_env(), "TF_CPP_MIN_LOG_LEVEL": "3"},
         capture_output=True,
         text=True,
         timeout=600,
