@@ -224,7 +224,7 @@ def scan(
         return summary is not None and stamp is not None and summary.stamp == list(stamp)
 
     result = ScanResult({}, set(), {}, [])
-    for entry in store.scan(current=cached, validate=validate):
+    for entry in store.scan(current=cached, validate=validate, settle_sealing=True):
         if isinstance(entry, Problem):
             result.problems.append(entry)
             continue

@@ -15,6 +15,11 @@ from support.sample_run import sample_metadata
 # huggingface_hub reads this once, when it is first imported, and any test module may be first
 # (the card tests import it too). The local Hub the publishing tests start has no Xet endpoint.
 os.environ["HF_HUB_DISABLE_XET"] = "1"
+# Runs trained inside the pytest process are sealed in it: a forked sealer would copy pytest (and
+# TensorFlow, loaded by other tests) and the tests read the bundle right after `fit`. Programs run
+# as subprocesses (support.user_programs) and tests/core/test_sealing.py use the default, a
+# background sealer.
+os.environ["MODELKB_SEAL"] = "inline"
 
 
 @pytest.fixture(name="sample_metadata")

@@ -39,6 +39,7 @@ from modelkb.collector.torch.tensors import (
     preserved_modes,
     torch,
 )
+from modelkb.sealing import seal_in_background
 
 if TYPE_CHECKING:
     from torch import nn
@@ -237,7 +238,8 @@ class TorchCapture:
         self._record_architecture()
 
     def end(self) -> dict[str, Any] | None:
-        """Save weights, export ONNX, seal the bundle as ``completed``."""
+        """Save weights, seal the bundle as ``completed``; the ONNX export and its check run in a
+        background sealer (:mod:`modelkb.sealing`) so the training process goes on at once."""
         metadata = None
         with self.guard("saving the trained model"):
             if self.module is not None:
@@ -245,7 +247,7 @@ class TorchCapture:
                     self.experiment,
                     self.module,
                     self.sample,
-                    export_onnx=self.options.export_onnx,
+                    export_onnx=False,
                     save_weights=self.options.save_weights,
                     source=self.source,
                 )
@@ -255,9 +257,30 @@ class TorchCapture:
                 self.probe.remove()
         with self.guard("checking the recorded preprocessing"):
             self._check_preprocessing()
+        if self.module is not None and self.options.export_onnx:
+            with self.guard("handing the ONNX export to a background sealer"):
+                single_thread = lambda: torch.set_num_threads(1)  # noqa: E731
+                if (
+                    seal_in_background(self.experiment, self._export, after_fork=single_thread)
+                    is not None
+                ):
+                    return self.experiment.metadata
+            self._export()
         with self.guard("sealing the bundle"):
             metadata = self.experiment.finish("completed")
         return metadata
+
+    def _export(self) -> None:
+        """Export and verify ``model.onnx`` (problems become warnings)."""
+        assert self.module is not None
+        with self.guard("saving the trained model"):
+            save_trained_model(
+                self.experiment,
+                self.module,
+                self.sample,
+                save_weights=False,
+                source=self.source,
+            )
 
     def _check_preprocessing(self) -> None:
         """Record (and warn about) a step the dataset applies that the recorded ones do not explain."""

@@ -13,12 +13,13 @@ import logging
 import os
 import shutil
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from modelkb.errors import BundleSchemaError, DiskFullError
+from modelkb.errors import BundleError, BundleSchemaError, DiskFullError
 from modelkb.fsutil import (
     atomic_write_bytes,
     atomic_write_json,
@@ -39,6 +40,10 @@ CARD_FILE = "README.md"
 LOCK_FILE = "requirements.lock"
 CODE_DIR = "code"
 STATUSES = ("running", "completed", "failed", "interrupted")
+SEALING_IN_PROGRESS = "in progress"
+"""``run.json``'s ``sealing`` while a background sealer finishes a run that ended (:mod:`modelkb.sealing`)."""
+SEAL_WAIT_S = 120.0
+"""How long a reader that needs the sealed bundle (``package``, ``push``, the catalog) waits for it."""
 RESERVE_FILE = ".disk-reserve.tmp"
 """Space set aside when a run is created, given back when the disk fills (a temp name: never an artifact)."""
 RESERVE_BYTES = 64 * 1024
@@ -65,12 +70,15 @@ class Bundle:
             ``run.json`` with ``status`` set to ``running`` or ``interrupted``).
         sealed: Whether ``metadata.json`` exists.
         warnings: Problems met while reading (e.g. a torn last line of ``metrics.jsonl``).
+        live: An unsealed run whose writing process is alive: training, or a background sealer
+            (``metadata["sealing"]`` set, :mod:`modelkb.sealing`) finishing a run that ended.
     """
 
     path: Path
     metadata: dict[str, Any]
     sealed: bool
     warnings: list[str] = field(default_factory=list)
+    live: bool = False
 
     @property
     def id(self) -> str:
@@ -133,6 +141,9 @@ def _process_alive(pid: int, start_token: str | None) -> bool:
         return True
     except OSError:
         return False
+    fields = _proc_stat(pid)
+    if fields and fields[0] == "Z":
+        return False  # exited, not yet reaped (an orphaned sealer where nothing reaps orphans)
     if start_token is not None:
         return process_start_token(pid) == start_token
     return True
@@ -140,10 +151,15 @@ def _process_alive(pid: int, start_token: str | None) -> bool:
 
 def process_start_token(pid: int) -> str | None:
     """A token that changes when a pid is reused (Linux: start time in clock ticks)."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); ``None`` off Linux."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return fields[19]
+            return handle.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
@@ -224,14 +240,13 @@ def _running_bundle(folder: Path, state: dict[str, Any]) -> Bundle:
         history = [entry for entry in kept if isinstance(entry, dict)]
     same_host = state.get("host") == socket.gethostname()
     alive = (not same_host) or _process_alive(int(state.get("pid", -1)), state.get("pid_start"))
-    metadata["status"] = (
-        "running" if alive else metadata["status"] if ended_unsealed(metadata) else "interrupted"
-    )
+    if not ended_unsealed(metadata):
+        metadata["status"] = "running" if alive else "interrupted"
     metrics = dict(metadata.get("metrics") or {})
     metrics["history"] = history
     metrics["final"] = {**final_from_history(history), **dict(metrics.get("final") or {})}
     metadata["metrics"] = metrics
-    return Bundle(folder, metadata, sealed=False, warnings=problems)
+    return Bundle(folder, metadata, sealed=False, warnings=problems, live=alive)
 
 
 def artifact_kind(relpath: str) -> str:
@@ -497,9 +512,38 @@ class BundleWriter:
 
 
 def ended_unsealed(metadata: Mapping[str, Any]) -> bool:
-    """The run ended but ``metadata.json`` could not be written (a full disk): ``run.json`` holds
-    its final status (``sealing: "disk full"``), which stands instead of ``interrupted``."""
-    return bool(metadata.get("sealing")) and metadata.get("status") in ("completed", "failed")
+    """The run ended but ``metadata.json`` is not written: ``run.json`` holds its final status and
+    why (``sealing: "in progress"`` while a background sealer works, ``"disk full"`` when the disk
+    kept it from being written), which stands instead of ``running`` or ``interrupted``."""
+    return bool(metadata.get("sealing")) and metadata.get("status") in (
+        "completed",
+        "failed",
+        "interrupted",
+    )
+
+
+def wait_sealed(
+    folder: str | os.PathLike[str], *, timeout: float = SEAL_WAIT_S, poll: float = 0.05
+) -> dict[str, Any]:
+    """The sealed metadata of a run, once its background sealer is done; a run whose writer died
+    is sealed here (:func:`seal_interrupted`). A sealed or still-training run is returned as read.
+
+    Raises:
+        BundleError: The sealer is still at work after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        bundle = read_bundle(folder, validate=False)
+        if bundle.sealed or not ended_unsealed(bundle.metadata):
+            return bundle.metadata
+        if not bundle.live:
+            return seal_interrupted(bundle)
+        if time.monotonic() > deadline:
+            raise BundleError(
+                f"run {bundle.id} is still being sealed after {timeout:.0f} s",
+                hint=f"Wait for it, or stop its sealer and run `modelkb seal {bundle.id}`.",
+            )
+        time.sleep(poll)
 
 
 def _disk_full(err: OSError) -> bool:
@@ -538,8 +582,15 @@ def seal_interrupted(bundle: Bundle) -> dict[str, Any]:
     metadata = dict(bundle.metadata)
     history = metadata.get("metrics", {}).get("history", [])
     ended = ended_unsealed(metadata)
-    metadata.pop("sealing", None)
-    if ended:
+    reason = metadata.pop("sealing", None)
+    if ended and reason == SEALING_IN_PROGRESS:
+        if "onnx" not in metadata:  # exported, maybe, but never checked: not to be served
+            (bundle.path / "model.onnx").unlink(missing_ok=True)
+        message = (
+            "the background sealer stopped before it finished (killed, or its machine went down): "
+            "model.onnx was not exported or not verified; sealed by modelkb from run.json"
+        )
+    elif ended:
         message = (
             f"metadata.json could not be written when the run ended (the disk was full); sealed "
             f"by modelkb from run.json and {len(history)} epoch(s) in {METRICS_FILE}"

@@ -113,6 +113,8 @@ class Experiment:
         self._state_dirty = False
         self._t0 = time.time()
         self._pid = os.getpid()
+        self.sealer_pid: int | None = None
+        """The background sealer's process id once training returned (:mod:`modelkb.sealing`)."""
         self._history: list[dict[str, Any]] = []
         self._final_override: dict[str, Any] = {}
         self.metadata: dict[str, Any] = {
@@ -292,9 +294,36 @@ class Experiment:
         """Seal the bundle (idempotent) and index it; returns the final metadata."""
         if self._finished:
             return self.metadata
+        if not self.metadata.get("sealing"):
+            self._record_end(status, error)
+        self._finished = True
+        self.metadata.pop("sealing", None)
+        with self.guard("store", "sealing the bundle"), self._lock:
+            self.metadata = self.writer.seal(self.metadata)
+            self.store.record(self.path)
+        return self.metadata
+
+    def mark_ended(self, status: str, *, sealing: str) -> None:
+        """Record the run's end in ``run.json`` with ``sealing`` set: its work goes on elsewhere
+        (:mod:`modelkb.sealing`) and :meth:`finish` seals it later."""
+        self._record_end(status, None)
+        self.metadata["sealing"] = sealing
+        self._save_state()
+
+    def handed_over(self, sealer_pid: int) -> None:
+        """In the training process: the sealer ``sealer_pid`` finishes the run from here on."""
+        self.sealer_pid = sealer_pid
+        self._finished = True
+
+    def adopt_after_fork(self) -> None:
+        """In a forked sealer: take the run over (``run.json`` names this process; a fresh index)."""
+        self._pid = os.getpid()
+        self.store = type(self.store)(self.store.root)
+        self._save_state()
+
+    def _record_end(self, status: str, error: str | BaseException | None) -> None:
         self.start()
         self._refresh_notebook_cells()
-        self._finished = True
         if status not in ("completed", "failed", "interrupted"):
             self.warn(f"unknown status {status!r}; recorded as 'completed'")
             status = "completed"
@@ -315,9 +344,15 @@ class Experiment:
         peak_rss_mb = _peak_rss_mb()
         if peak_rss_mb is not None:
             self.metadata["resources"] = {"peak_rss_mb": peak_rss_mb}
-        with self.guard("store", "sealing the bundle"), self._lock:
-            self.metadata = self.writer.seal(self.metadata)
-            self.store.record(self.path)
+
+    def wait_sealed(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait for a background sealer (:mod:`modelkb.sealing`) and return the sealed metadata
+        (the metadata as this process knows it when nothing seals in the background)."""
+        if self.sealer_pid is None:
+            return self.metadata
+        from modelkb.bundle import wait_sealed
+
+        self.metadata = wait_sealed(self.path, timeout=timeout)
         return self.metadata
 
     def _record_epochs_run(self) -> None:

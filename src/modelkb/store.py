@@ -13,10 +13,13 @@ from typing import Any, NamedTuple
 
 from modelkb.bundle import (
     METADATA_FILE,
+    SEALING_IN_PROGRESS,
     Bundle,
+    ended_unsealed,
     read_bundle,
     seal_interrupted,
     update_metadata,
+    wait_sealed,
 )
 from modelkb.errors import AmbiguousIdError, BundleError, BundleNotFoundError, StoreError
 from modelkb.ids import slugify
@@ -146,6 +149,7 @@ class Store:
         current: Callable[[Path], bool] | None = None,
         validate: bool = True,
         seal_dead_runs: bool = False,
+        settle_sealing: bool = False,
     ) -> Iterator[ScanEntry | Problem]:
         """Every bundle folder of the store, read, or the :class:`Problem` that kept it unread.
 
@@ -158,6 +162,9 @@ class Store:
             validate: Check each ``metadata.json`` against the JSON Schema.
             seal_dead_runs: Seal unsealed runs whose process died (as ``interrupted``, or as they
                 ended when ``run.json`` says so: a full disk kept ``metadata.json`` from being written).
+                A run whose background sealer died is sealed by every scan, with a warning.
+            settle_sealing: Wait for runs that ended and are being sealed in the background
+                (:func:`modelkb.bundle.wait_sealed`), so what is read is the sealed bundle.
         """
         problems: list[Problem] = []
         for folder in self.iter_bundle_dirs():
@@ -167,8 +174,11 @@ class Store:
             try:
                 stamp = metadata_stamp(folder)
                 bundle = read_bundle(folder, validate=validate)
-                if seal_dead_runs and not bundle.sealed and bundle.status != "running":
-                    seal_interrupted(bundle)
+                settle = settle_sealing and ended_unsealed(bundle.metadata)
+                orphaned = bundle.metadata.get("sealing") == SEALING_IN_PROGRESS
+                dead = not bundle.live and (seal_dead_runs or orphaned)
+                if not bundle.sealed and (settle or dead):
+                    wait_sealed(folder) if settle else seal_interrupted(bundle)
                     stamp = metadata_stamp(folder)
                     bundle = read_bundle(folder, validate=validate)
             except (BundleError, OSError) as err:
@@ -289,7 +299,11 @@ class Store:
             raise BundleNotFoundError(
                 f"bundle of {experiment_id} is gone from {self.root}", hint="Run `modelkb reindex`."
             )
-        return read_bundle(entry.path)
+        bundle = read_bundle(entry.path)
+        if not bundle.sealed and ended_unsealed(bundle.metadata):
+            wait_sealed(entry.path)  # a reader gets the sealed bundle, not a half-written one
+            bundle = read_bundle(entry.path)
+        return bundle
 
     def search(
         self, query: str | Query | None = None, *, project: str | None = None, refresh: bool = True

@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("store_commands:query", "Find experiments with a filter expression."),
     "compare": ("store_commands:compare", "Compare experiments field by field."),
     "rm": ("store_commands:rm", "Delete an experiment's bundle."),
+    "seal": ("store_commands:seal", "Finish a run whose end-of-run work (ONNX export) did not."),
     "reindex": ("store_commands:reindex", "Rebuild the index from the bundles."),
     "demo": (
         "demo_command:demo",

@@ -1,4 +1,4 @@
-"""Store commands: ls, show, query, compare, rm, reindex."""
+"""Store commands: ls, show, query, compare, rm, seal, reindex."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from modelkb.bundle import seal_interrupted
 from modelkb.cli.options import (
     DEFAULT_COLUMNS,
     emit_rows,
@@ -14,7 +15,7 @@ from modelkb.cli.options import (
     report_problems,
     store_option,
 )
-from modelkb.errors import QuerySyntaxError, UnknownFieldError
+from modelkb.errors import BundleError, QuerySyntaxError, UnknownFieldError
 from modelkb.fields import flatten, resolve, suggest
 from modelkb.index import IndexedRun
 
@@ -239,6 +240,31 @@ def rm(experiment_ids: tuple[str, ...], store_path: str | None, yes: bool) -> No
     for experiment_id in resolved:
         store.remove(experiment_id)
         click.echo(f"removed {experiment_id}")
+
+
+@click.command("seal")
+@click.argument("experiment_id")
+@store_option
+def seal(experiment_id: str, store_path: str | None) -> None:
+    """Finish a run whose end-of-run work is not done: wait for its background sealer, or seal it
+    (with a warning) when the sealer or the training process died."""
+    store = open_store(store_path)
+    bundle = store.get(experiment_id)  # waits for a live sealer; seals a run whose sealer died
+    if not bundle.sealed and not bundle.live:
+        seal_interrupted(bundle)
+        store.record(bundle.path)
+        bundle = store.get(experiment_id)
+    if not bundle.sealed:
+        raise BundleError(
+            f"{bundle.id} is still training (its process is alive)",
+            hint="Runs are sealed when training ends; `modelkb seal` finishes runs that ended.",
+        )
+    store.record(bundle.path)
+    warnings = bundle.metadata.get("warnings") or []
+    click.echo(
+        f"{bundle.id} sealed [{bundle.status}]"
+        + (f", {len(warnings)} warning(s)" if warnings else "")
+    )
 
 
 @click.command("reindex")
