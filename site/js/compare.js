@@ -77,7 +77,7 @@
       var series = [];
       experiments.forEach(function (e, i) {
         C.historySeries(e.history, metric, e.name).forEach(function (s) {
-          s.color = C.COLORS[i % C.COLORS.length];
+          s.color = C.color(i);
           series.push(s);
         });
       });
