@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import modelkb
+from modelkb import task
 from modelkb.errors import OutputFolderError
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
@@ -88,7 +89,8 @@ def _templates_fingerprint() -> str:
     folder = mkdocs_shell.site_sources() / "templates"
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
-    for module in (pages, site_checklist, checklist_items):  # what goes into a page's HTML
+    # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
+    for module in (pages, site_checklist, checklist_items, task):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 

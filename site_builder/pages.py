@@ -24,7 +24,7 @@ from modelkb.preprocessing import lookup_choices, lookups_by_input
 from modelkb.query import field_rows
 from modelkb.site_builder.catalog import ExperimentSummary, shorten
 from modelkb.site_builder.checklist import run_checklists
-from modelkb.task import lower_is_better, run_task
+from modelkb.task import lower_is_better, metric_direction, run_task
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
 
@@ -254,6 +254,7 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
         "project": summary.project,
         "slug": summary.slug,
         "cells": summary.cells,
+        "directions": _directions(summary.cells),
         "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
         "model": summary.has_model,
         "task": run_task(metadata),
@@ -273,6 +274,12 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
             "shapes": dataset.get("shapes") if isinstance(dataset.get("shapes"), Mapping) else {},
         },
     }
+
+
+def _directions(cells: Mapping[str, Any]) -> dict[str, str]:
+    """``{final metric key: "lower" | "higher"}`` for the metrics whose name says which is better."""
+    found = {key: metric_direction(key) for key in cells if key.startswith("metrics.final.")}
+    return {key: direction for key, direction in found.items() if direction}
 
 
 def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 /* Self-written SVG line charts for metric curves (no chart library, no network).
  *
- * ModelKBCharts.lineChart(container, {title, xLabel, series: [{name, points: [[x, y]...]}]})
- * draws axes, one polyline per series, a legend, and a hover read-out of the nearest epoch.
+ * ModelKBCharts.lineChart(container, {title, xLabel, series: [{name, points: [[x, y]...], group}]})
+ * draws axes, one polyline per series, a legend whose entries show and hide their curves (one
+ * entry per group when series carry one, e.g. a run's train and validation curves), and a hover
+ * read-out of the nearest epoch. ModelKBCharts.forPeople is the catalog's number format.
  * All text goes through textContent.
  */
 (function (root) {
@@ -26,9 +28,19 @@
     return ticks;
   }
 
-  function fmt(v) {
-    if (Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0)) return v.toExponential(2);
-    return String(+v.toPrecision(4));
+  /** A number with 4 significant digits, like Python's "{:.4g}" (pages.for_people): 0.9583, 1024,
+   *  1.235e+4, 3e-5, trailing zeros dropped. An exact tie (12345) may round the other way. */
+  function forPeople(v) {
+    if (typeof v !== "number" || !isFinite(v)) return String(v);
+    if (v === 0) return "0";
+    var exponent = Math.floor(Math.log10(Math.abs(+v.toPrecision(4))));
+    var text = exponent < -4 || exponent >= 4 ? v.toExponential(3) : v.toPrecision(4);
+    return text.replace(/(\.\d*?)0+(?=e|$)/, "$1").replace(/\.(?=e|$)/, "");
+  }
+
+  /** The i-th series colour: the palette, then golden-angle hues (20 runs stay distinguishable). */
+  function color(i) {
+    return i < COLORS.length ? COLORS[i] : "hsl(" + Math.round(i * 137.508) % 360 + ", 65%, 42%)";
   }
 
   function lineChart(container, spec) {
@@ -61,35 +73,26 @@
     niceTicks(y0, y1, 5).forEach(function (v) {
       el("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "mkb-grid" }, svg);
       var t = el("text", { x: L - 6, y: sy(v) + 4, "text-anchor": "end", class: "mkb-tick" }, svg);
-      t.textContent = fmt(v);
+      t.textContent = forPeople(v);
     });
     niceTicks(x0, x1, Math.min(8, Math.max(1, Math.round(x1 - x0)))).forEach(function (v) {
       var t = el("text", { x: sx(v), y: H - B + 16, "text-anchor": "middle", class: "mkb-tick" }, svg);
-      t.textContent = fmt(v);
+      t.textContent = forPeople(v);
     });
     el("line", { x1: L, x2: L, y1: T, y2: H - B, class: "mkb-axis" }, svg);
     el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "mkb-axis" }, svg);
     var xl = el("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", class: "mkb-label" }, svg);
     xl.textContent = spec.xLabel || "epoch";
+    var hidden = new Set();
     series.forEach(function (s, i) {
-      var color = s.color || COLORS[i % COLORS.length];
+      s.color = s.color || color(i);
+      s.node = el("g", { class: "mkb-series-group" }, svg);
       var d = s.points.map(function (p, j) { return (j ? "L" : "M") + sx(p[0]).toFixed(1) + " " + sy(p[1]).toFixed(1); }).join(" ");
-      el("path", { d: d, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": s.dashed ? "5 4" : "none", class: "mkb-series", "data-series": s.name }, svg);
-      s.points.forEach(function (p) { el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: color }, svg); });
+      el("path", { d: d, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-dasharray": s.dashed ? "5 4" : "none", class: "mkb-series", "data-series": s.name }, s.node);
+      s.points.forEach(function (p) { el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.5, fill: s.color }, s.node); });
     });
     var cursor = el("line", { y1: T, y2: H - B, class: "mkb-cursor", visibility: "hidden" }, svg);
-    var legend = document.createElement("ul");
-    legend.className = "mkb-legend";
-    series.forEach(function (s, i) {
-      var li = document.createElement("li");
-      var swatch = document.createElement("span");
-      swatch.className = "mkb-swatch" + (s.dashed ? " mkb-dashed" : "");
-      swatch.style.borderColor = s.color || COLORS[i % COLORS.length];
-      li.appendChild(swatch);
-      li.appendChild(document.createTextNode(s.name));
-      legend.appendChild(li);
-    });
-    box.appendChild(legend);
+    box.appendChild(legend(series, hidden));
     var readout = document.createElement("div");
     readout.className = "mkb-readout";
     box.appendChild(readout);
@@ -100,14 +103,52 @@
       xs.forEach(function (v) { if (best === null || Math.abs(v - x) < Math.abs(best - x)) best = v; });
       cursor.setAttribute("x1", sx(best)); cursor.setAttribute("x2", sx(best));
       cursor.setAttribute("visibility", "visible");
-      var parts = [(spec.xLabel || "epoch") + " " + fmt(best)];
+      var parts = [(spec.xLabel || "epoch") + " " + forPeople(best)];
       series.forEach(function (s) {
-        s.points.forEach(function (p) { if (p[0] === best) parts.push(s.name + ": " + fmt(p[1])); });
+        if (hidden.has(legendKey(s))) return;
+        s.points.forEach(function (p) { if (p[0] === best) parts.push(s.name + ": " + forPeople(p[1])); });
       });
       readout.textContent = parts.join("  ·  ");
     });
     svg.addEventListener("mouseleave", function () { cursor.setAttribute("visibility", "hidden"); readout.textContent = ""; });
     return box;
+  }
+
+  function legendKey(s) { return s.group === undefined ? s.name : s.group; }
+
+  /** One toggle button per legend key: pressing it hides (or shows again) that key's curves. */
+  function legend(series, hidden) {
+    var list = document.createElement("ul");
+    list.className = "mkb-legend";
+    var seen = new Set();
+    series.forEach(function (s) {
+      var key = legendKey(s);
+      if (seen.has(key)) return;
+      seen.add(key);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "mkb-legend-toggle";
+      button.setAttribute("aria-pressed", "true");
+      button.setAttribute("data-legend", key);
+      button.title = "Show or hide " + key;
+      var swatch = document.createElement("span");
+      swatch.className = "mkb-swatch" + (s.dashed && s.group === undefined ? " mkb-dashed" : "");
+      swatch.style.borderColor = s.color;
+      button.appendChild(swatch);
+      button.appendChild(document.createTextNode(key));
+      button.addEventListener("click", function () {
+        var show = hidden.has(key);
+        if (show) hidden.delete(key); else hidden.add(key);
+        button.setAttribute("aria-pressed", String(show));
+        series.forEach(function (other) {
+          if (legendKey(other) === key) other.node.setAttribute("visibility", show ? "visible" : "hidden");
+        });
+      });
+      var li = document.createElement("li");
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+    return list;
   }
 
   /** Series of one metric from a metrics.history list: train and val curves. */
@@ -139,5 +180,7 @@
     });
   }
 
-  root.ModelKBCharts = { lineChart: lineChart, historySeries: historySeries, metricNames: metricNames, COLORS: COLORS };
+  root.ModelKBCharts = {
+    lineChart: lineChart, historySeries: historySeries, metricNames: metricNames, color: color, forPeople: forPeople
+  };
 })(this);

@@ -1,8 +1,9 @@
 """What a run's model does (classification or regression) and which way its metrics improve.
 
 One owner for a question several readers ask: the serverless handler (probabilities or values),
-the catalog's try-the-model panel (labels or numbers) and the project cards (which run is best,
-by which metric, higher or lower). The answer comes from the recorded loss, then the classes.
+the catalog's try-the-model panel (labels or numbers), the project cards and the compare page
+(which run is best, by which metric, higher or lower). The task comes from the recorded loss, then
+the classes; a metric's direction from its name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 Task = Literal["classification", "regression"]
+Direction = Literal["lower", "higher"]
 
 # Normalised loss names: lower case, letters and digits only, a trailing "loss" dropped.
 _REGRESSION_LOSSES = frozenset(
@@ -39,6 +41,8 @@ _REGRESSION_LOSSES = frozenset(
 _CLASSIFICATION_PARTS = ("crossentropy", "nll", "hinge", "focal", "bce", "kldiv", "kullbackleibler")
 _CLASSIFICATION_NAMES = frozenset({"ce", "kld"})
 _LOWER_IS_BETTER = re.compile(r"(loss|error|mse|mae|mape|msle|rmse|perplexity|wer|cer)$")
+# Keras numbers a repeated metric (auc_1): the suffix does not change what it measures.
+_HIGHER_IS_BETTER = re.compile(r"(accuracy|acc|auc|f1|f1_score|precision|recall|iou)(_\d+)?$")
 
 
 def loss_task(loss: Any) -> Task | None:
@@ -70,7 +74,20 @@ def run_task(metadata: Mapping[str, Any]) -> Task | None:
     return None
 
 
+def _metric_name(metric: str) -> str:
+    """``metrics.final.val_loss`` -> ``loss``: the last part, lower case, without its split."""
+    return metric.rsplit(".", 1)[-1].lower().removeprefix("val_").removeprefix("test_")
+
+
 def lower_is_better(metric: str) -> bool:
     """True for metrics that improve downwards (``val_loss``, ``mae``, ``mean_squared_error``)."""
-    name = metric.rsplit(".", 1)[-1].lower().removeprefix("val_").removeprefix("test_")
+    name = _metric_name(metric)
     return bool(_LOWER_IS_BETTER.search(name)) or name in _REGRESSION_LOSSES
+
+
+def metric_direction(metric: str) -> Direction | None:
+    """Which way a metric improves: ``"lower"`` (loss, error, mse, perplexity, ...), ``"higher"``
+    (accuracy, auc, f1, precision, recall, iou), or ``None`` when its name does not say."""
+    if lower_is_better(metric):
+        return "lower"
+    return "higher" if _HIGHER_IS_BETTER.search(_metric_name(metric)) else None

@@ -128,18 +128,22 @@ def test_compare_highlights_exactly_the_differing_fields(
     expected = {k for k in rows_a.keys() | rows_b.keys() if rows_a.get(k) != rows_b.get(k)}
     shown = set(
         page.eval_on_selector_all(
-            "#mkb-compare-diff tr.mkb-diff", "rs => rs.map(r => r.getAttribute('data-key'))"
+            "#mkb-compare-grid tr.mkb-diff", "rs => rs.map(r => r.getAttribute('data-key'))"
         )
     )
     same = set(
         page.eval_on_selector_all(
-            "#mkb-compare-same tbody tr", "rs => rs.map(r => r.getAttribute('data-key'))"
+            "#mkb-compare-grid tr[data-key]:not(.mkb-diff)",
+            "rs => rs.map(r => r.getAttribute('data-key'))",
         )
     )
     assert shown == expected
     assert {"hyperparameters.epochs", "hyperparameters.optimizer.name", "id"} <= shown
     assert same == (rows_a.keys() | rows_b.keys()) - expected
-    assert page.locator("details#mkb-compare-same-box").get_attribute("open") is None  # folded
+    folds = page.locator("#mkb-compare-grid details")
+    assert folds.count() >= 2 and all(
+        folds.nth(i).get_attribute("open") is None for i in range(folds.count())
+    )  # identical fields and run details are folded
     assert page.locator("#mkb-compare-charts .mkb-series").count() >= 4  # overlaid curves
     page.watch.assert_clean()
 
@@ -154,7 +158,7 @@ def test_project_table_selection_opens_compare(
     page.click("#mkb-compare")
     page.wait_for_selector("#mkb-compare-app[data-ready='true']")
     assert "ids=" in page.url
-    assert page.locator("#mkb-compare-diff thead th").count() == 3
+    assert page.locator("#mkb-compare-head thead th").count() == 3
     page.watch.assert_clean()
 
 

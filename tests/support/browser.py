@@ -53,13 +53,16 @@ class PageWatch:
 
 
 @contextmanager
-def served_page(browser: Any, site: Path, path: str) -> Iterator[Any]:
-    """``path`` of the built ``site``, served on 127.0.0.1, in a fresh browser context; the page
-    must stay clean (``PageWatch``) to the end of the block."""
+def served_page(
+    browser: Any, site: Path, path: str, *, viewport: dict[str, int] | None = None
+) -> Iterator[Any]:
+    """``path`` of the built ``site``, served on 127.0.0.1, in a fresh browser context (of that
+    ``viewport``, else Playwright's 1280x720); the page must stay clean (``PageWatch``) to the end
+    of the block."""
     from modelkb.site_builder.serve import serve_in_thread
 
     server, url = serve_in_thread(site)
-    context = browser.new_context()
+    context = browser.new_context(**({} if viewport is None else {"viewport": viewport}))
     try:
         page = context.new_page()
         page.watch = PageWatch(page, url.rstrip("/"))
