@@ -77,9 +77,6 @@ class TorchCapture:
         self._began = False
         self._dataset_written: dict[str, Any] | None = None
         self._train_dataset: Any = None
-        from modelkb.collector.source_analysis import analyze_experiment_code
-
-        self._source_found = analyze_experiment_code(experiment)
 
     def guard(self, what: str) -> AbstractContextManager[None]:
         """The experiment's guard, naming this collector as the warnings' source."""
@@ -132,8 +129,6 @@ class TorchCapture:
             self._record_architecture()
         with self.guard("describing the dataset"):
             self._infer_dataset(data or {})
-        with self.guard("reading preprocessing from the training source"):
-            self._source_preprocessing()
         with self.guard("describing the dataset"):
             self._write_dataset()
         with self.guard("starting the run"):
@@ -169,13 +164,21 @@ class TorchCapture:
             found = merge_dataset(found, describe_loader(data["val_loader"], "val"))
         self._inferred = merge_dataset(self._inferred, found)
 
-    def _source_preprocessing(self) -> None:
-        if not self._source_found:
-            return
-        found = copy.deepcopy(self._source_found)
-        # problems become warnings; a loader or Compose described live is not listed again
-        runtime, found = merge_source_findings(self.experiment, self._inferred, found)
-        self._inferred = merge_dataset(runtime, found)
+    def record_preprocessing(self) -> None:
+        """Read the preprocessing steps from the training source and check them against the
+        dataset (end-of-run work: the source is the one captured when the run was created)."""
+        from modelkb.collector.source_analysis import analyze_experiment_code
+
+        with self.guard("reading preprocessing from the training source"):
+            found = analyze_experiment_code(self.experiment)
+            if found:
+                # problems become warnings; a loader or Compose described live is not listed again
+                runtime, found = merge_source_findings(self.experiment, self._inferred, found)
+                self._inferred = merge_dataset(runtime, found)
+        with self.guard("describing the dataset"):
+            self._write_dataset()
+        with self.guard("checking the recorded preprocessing"):
+            self._check_preprocessing()
 
     def _write_dataset(self) -> None:
         merged = merge_dataset(merge_dataset(self._inferred, self._given), self.options.dataset)
@@ -255,8 +258,6 @@ class TorchCapture:
             self._complete_architecture()
             if self.probe is not None:
                 self.probe.remove()
-        with self.guard("checking the recorded preprocessing"):
-            self._check_preprocessing()
         if self.module is not None and self.options.export_onnx:
             with self.guard("handing the ONNX export to a background sealer"):
                 single_thread = lambda: torch.set_num_threads(1)  # noqa: E731
@@ -266,13 +267,17 @@ class TorchCapture:
                 ):
                     return self.experiment.metadata
             self._export()
+        else:
+            self.record_preprocessing()
         with self.guard("sealing the bundle"):
             metadata = self.experiment.finish("completed")
         return metadata
 
     def _export(self) -> None:
-        """Export and verify ``model.onnx`` (problems become warnings)."""
+        """The end-of-run work off the training path: preprocessing from the source, then
+        ``model.onnx`` exported and verified (problems become warnings)."""
         assert self.module is not None
+        self.record_preprocessing()
         with self.guard("saving the trained model"):
             save_trained_model(
                 self.experiment,
@@ -304,6 +309,7 @@ class TorchCapture:
 
     def fail(self, error: BaseException) -> None:
         """Seal the bundle as ``failed`` (``interrupted`` for Ctrl-C) with the error."""
+        self.record_preprocessing()
         with self.guard("finishing the architecture"):
             self._complete_architecture()
         with self.guard("sealing the failed run"):
@@ -346,5 +352,6 @@ def log_torch_model(
         capture._complete_architecture()
         if capture.probe is not None:
             capture.probe.remove()
+    capture.record_preprocessing()
     with capture.guard("saving the trained model"):
         save_trained_model(experiment, module, capture.sample, source="torch")

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from modelkb.schema import json_path, load_schema
+from modelkb.schema import fast_section_check, json_path, load_schema
 
 # Plurals and short names users reach for; the value on the right is the schema's enum member.
 _KIND_SYNONYMS = {
@@ -116,6 +116,13 @@ def check_section(section: str, value: Mapping[str, Any]) -> None:
     Raises:
         ValueError: The section does not follow the schema; the message names the JSON location.
     """
+    fast = fast_section_check(section)
+    if fast is not None:
+        try:
+            fast(value)
+            return  # formats (timestamps) are not checked here; sealing validates the whole
+        except Exception:  # noqa: BLE001 - jsonschema explains below
+            pass
     from jsonschema.exceptions import best_match
 
     error = best_match(_section_validator().iter_errors({section: value}))

@@ -90,6 +90,7 @@ def _run_sealer(
         if os.fork() != 0:
             os._exit(0)
         _silence()
+        os.nice(10)  # the user's process (its exit, the next notebook cell) comes first
         if after_fork is not None:
             after_fork()
         experiment.adopt_after_fork()  # run.json names this process; a fresh index connection
