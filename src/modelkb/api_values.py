@@ -121,7 +121,7 @@ def check_section(section: str, value: Mapping[str, Any]) -> None:
         try:
             fast(value)
             return  # formats (timestamps) are not checked here; sealing validates the whole
-        except Exception:  # noqa: BLE001 - jsonschema explains below
+        except Exception:
             pass
     from jsonschema.exceptions import best_match
 

@@ -109,7 +109,7 @@ def _fast_check() -> Any:
     return _compiled(_schema())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fast_section_check(section: str) -> Any:
     """A compiled validator of one top-level section (``None`` without fastjsonschema): a
     collector checks what it records during training without importing jsonschema (~60 ms)."""
