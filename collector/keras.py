@@ -176,11 +176,18 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         if self.options.save_weights:
             with exp.guard("keras", "saving model.keras"):
                 self._save_keras(exp.artifact_path("model.keras"))
+        handed_over = False
         if self.options.export_onnx:
             with exp.guard("onnx", "exporting model.onnx"):
-                self._export_onnx(exp.artifact_path("model.onnx"))
+                sample, origin = self._export_sample()
+                if self._owns_finish and (exp.path / "model.keras").is_file():
+                    from modelkb.collector.keras_sealer import seal_elsewhere
+
+                    handed_over = seal_elsewhere(exp, self.model, sample, origin)
+                if not handed_over:
+                    self.export_onnx(exp.artifact_path("model.onnx"), sample, origin)
         self._source = None  # drop references to the user's data
-        if self._owns_finish:
+        if self._owns_finish and not handed_over:
             with exp.guard("store", "sealing the bundle"):
                 exp.finish("completed")
         self.finalize_seconds = round(time.perf_counter() - t0, 3)
@@ -257,16 +264,22 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             warnings.simplefilter("ignore", DeprecationWarning)
             self.model.save(tmp)
 
-    def _export_onnx(self, target: Path) -> None:
+    def _export_sample(self) -> tuple[Any, str]:
+        """The rows the export is checked on and where they came from (user, data, synthetic)."""
+        sample = self.options.sample_inputs
+        if sample is not None:
+            return sample, "user"
+        if self._source is not None:
+            sample = self._source.sample()
+            if sample is not None:
+                return sample, "data"
+        return _synthetic_sample(self.model), "synthetic"
+
+    def export_onnx(self, target: Path, sample: Any, origin: str) -> None:
+        """Export ``model.onnx`` and check it against the model on ``sample``; record the check."""
         keras = _keras
         if keras.backend.backend() == "tensorflow":
             require("tf2onnx", "keras")
-        sample = self.options.sample_inputs
-        origin = "user"
-        if sample is None and self._source is not None:
-            sample, origin = self._source.sample(), "data"
-        if sample is None:
-            sample, origin = _synthetic_sample(self.model), "synthetic"
         converter = ConverterLog()
         try:
             with atomic_target(target, keep_suffix=True) as tmp:
@@ -493,4 +506,4 @@ def log_keras_model(experiment: Experiment, model: Any, example_input: Any = Non
     with experiment.guard("keras", "saving model.keras"):
         callback._save_keras(experiment.artifact_path("model.keras"))
     with experiment.guard("onnx", "exporting model.onnx"):
-        callback._export_onnx(experiment.artifact_path("model.onnx"))
+        callback.export_onnx(experiment.artifact_path("model.onnx"), *callback._export_sample())

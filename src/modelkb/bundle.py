@@ -369,8 +369,9 @@ class BundleWriter:
         """Remove :attr:`staging` (a run that never started); idempotent."""
         shutil.rmtree(self.staging, ignore_errors=True)
 
-    def write_run_state(self, metadata: dict[str, Any]) -> None:
-        """Atomically (re)write ``run.json`` with the partial metadata and this process's identity.
+    def write_run_state(self, metadata: dict[str, Any], *, pid: int | None = None) -> None:
+        """Atomically (re)write ``run.json`` with the partial metadata and this process's identity
+        (or that of process ``pid``: a sealer this process started, which owns the run from now).
 
         One compact line (``run.json`` is transient and machine-read; the C JSON encoder is ~5x faster
         than the indented house form).
@@ -379,7 +380,12 @@ class BundleWriter:
         final = (metadata.get("metrics") or {}).get("final")
         if final:  # the epochs are in metrics.jsonl; final values logged apart are kept here
             partial["metrics"] = {"final": final}
-        state = {**self.identity(), "heartbeat": utc_now(), "metadata": partial}
+        identity = (
+            self.identity()
+            if pid is None
+            else {"pid": pid, "pid_start": process_start_token(pid), "host": socket.gethostname()}
+        )
+        state = {**identity, "heartbeat": utc_now(), "metadata": partial}
         data = jsonl_line(state).encode("utf-8")
         self._with_room(
             lambda: atomic_write_bytes(self.folder / RUN_STATE_FILE, data, durable=False)

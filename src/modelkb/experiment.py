@@ -28,7 +28,7 @@ from modelkb.api_values import (
 )
 from modelkb.artifacts import copy_artifact
 from modelkb.bundle import CODE_DIR, LOCK_FILE, SCHEMA_VERSION, BundleWriter, final_from_history
-from modelkb.errors import ModelKBError
+from modelkb.errors import BundleError, ModelKBError
 from modelkb.fsutil import atomic_write_bytes
 from modelkb.ids import auto_name, new_id, utc_now
 from modelkb.metric_names import split_train_val
@@ -310,10 +310,41 @@ class Experiment:
         self.metadata["sealing"] = sealing
         self._save_state()
 
-    def handed_over(self, sealer_pid: int) -> None:
-        """In the training process: the sealer ``sealer_pid`` finishes the run from here on."""
+    def handed_over(self, sealer_pid: int, *, write_state: bool = False) -> None:
+        """In the training process: the sealer ``sealer_pid`` finishes the run from here on
+        (``write_state``: ``run.json`` is rewritten to name it, for a sealer that does not)."""
+        if write_state:
+            with self.guard("store", "writing run.json"), self._lock:
+                self.writer.write_run_state(self.metadata, pid=sealer_pid)
         self.sealer_pid = sealer_pid
         self._finished = True
+
+    @classmethod
+    def reopen(cls, folder: str | Path) -> Experiment:
+        """The experiment of a run that ended and waits for its sealer (``run.json`` with
+        ``sealing`` set), for that sealer to finish it: nothing is captured or seeded again."""
+        from modelkb.bundle import ended_unsealed, read_bundle
+
+        folder = Path(folder).resolve()
+        bundle = read_bundle(folder, validate=False)
+        if bundle.sealed or not ended_unsealed(bundle.metadata):
+            raise BundleError(f"{folder} is not a run waiting to be sealed")
+        self = cls.__new__(cls)
+        self.store = Store(folder.parent.parent)  # <store>/<project>/<id>
+        self.id, self.seed = bundle.id, bundle.metadata.get("seed")
+        self.deterministic = bool(
+            (bundle.metadata.get("determinism") or {}).get("deterministic_ops")
+        )
+        self._seeded, self._capture_code, self._capture_environment = set(), False, False
+        self._started, self._finished, self._staged = True, False, True
+        self._lock = threading.RLock()
+        self._code, self._lock_text, self._state_dirty = None, None, False
+        self._t0, self._pid, self.sealer_pid = time.time(), os.getpid(), None
+        self._history = list((bundle.metadata.get("metrics") or {}).get("history") or [])
+        self._final_override = {}
+        self.metadata = bundle.metadata
+        self.writer = BundleWriter(folder)
+        return self
 
     def adopt_after_fork(self) -> None:
         """In a forked sealer: take the run over (``run.json`` names this process; a fresh index)."""

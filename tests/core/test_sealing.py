@@ -89,3 +89,25 @@ def test_a_long_lived_process_goes_on_while_its_runs_are_sealed(tmp_path: Path) 
     written = run_program("torch_sealing.py", tmp_path / "store", tmp_path, "--twice")
     assert written["exporter_loaded"] == [False, False] and written["sealed"] == [True, True]
     assert len(set(written["sealer_pids"])) == 2
+
+
+def test_a_keras_run_is_exported_by_a_process_that_loads_model_keras(tmp_path: Path) -> None:
+    pytest.importorskip("tf2onnx")
+    written = run_program("keras_sealing.py", tmp_path / "store", tmp_path)
+    assert written["sealer_pid"] not in (None, written["training_pid"])
+    assert (
+        written["exporter_loaded"] == []
+    )  # neither tf2onnx nor onnxruntime in the training process
+    metadata = Store(tmp_path / "store").get(written["id"]).metadata  # waits for the sealer
+    assert metadata["status"] == "completed" and metadata["warnings"] == []
+    assert metadata["onnx"]["max_abs_diff"] < 1e-4 and metadata["onnx"]["sample"] == "data"
+    folder = next((tmp_path / "store").glob(f"*/{written['id']}"))
+    assert sorted(p.name for p in folder.glob(".*")) == []  # the sealer's sample file is gone
+
+
+def test_a_keras_model_with_a_layer_of_the_script_is_sealed_in_its_process(tmp_path: Path) -> None:
+    pytest.importorskip("tf2onnx")
+    written = run_program("keras_sealing.py", tmp_path / "store", tmp_path, "--custom-layer")
+    assert written["sealer_pid"] is None and "tf2onnx" in written["exporter_loaded"]
+    metadata = Store(tmp_path / "store").get(written["id"]).metadata
+    assert metadata["onnx"]["max_abs_diff"] < 1e-4 and metadata["warnings"] == []
