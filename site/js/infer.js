@@ -206,7 +206,8 @@
     return function (notes) {
       var x = new Float64Array(g.size);
       inputs.forEach(function (inp, j) { x[j] = parseFloat(inp.value) || 0; });
-      return Float32Array.from(replay(steps, x, 1, notes).slice(0, g.size));
+      // one "channel" per feature: a per-feature mean/std list applies value by value, as in the handler
+      return Float32Array.from(replay(steps, x, n, notes).slice(0, g.size));
     };
   }
 

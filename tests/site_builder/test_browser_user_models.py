@@ -153,3 +153,30 @@ def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
         shown = _run(page)
         assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)
         assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
+
+
+def test_hand_written_torch_loop_normalises_raw_features_like_torch_and_the_handler(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The manual API's tabular model: raw wine measurements in named fields, the recorded
+    normalisation replayed in the page; the same probabilities as PyTorch and the handler."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from support.user_programs import run_program
+
+    from modelkb.store import Store
+
+    result = run_program("torch_manual_loop.py", tmp_path / "store", tmp_path)
+    entry = Store(tmp_path / "store").get(result["id"])
+    features, classes = entry.metadata["dataset"]["features"], entry.metadata["dataset"]["classes"]
+    raw, expected = result["raw"][3], result["reference"][3]
+    served = _handler_answer(entry, tmp_path, {"inputs": dict(zip(features, raw, strict=True))})
+    served_p = [{p["label"]: p["probability"] for p in served["predictions"]}[c] for c in classes]
+    with _catalog_page(browser, tmp_path, result["id"]) as page:
+        fields = page.locator("input.mkb-infer-feature")
+        assert fields.count() == len(features)
+        for index, value in enumerate(raw):
+            fields.nth(index).fill(repr(value))
+        shown = _run(page)
+        assert shown["probs"] == pytest.approx(expected, abs=1e-5)
+        assert shown["probs"] == pytest.approx(served_p, abs=1e-5)
