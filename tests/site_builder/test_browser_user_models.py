@@ -155,28 +155,60 @@ def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
         assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
 
 
-def test_hand_written_torch_loop_normalises_raw_features_like_torch_and_the_handler(
-    browser: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    ("program", "needs"),
+    [
+        ("torch_manual_loop.py", "onnxscript"),  # the manual API, features normalised one by one
+        ("lightning_cli.py", "jsonargparse"),  # a LightningModule run by LightningCLI, pixels / 16
+    ],
+)
+def test_torch_tabular_classifier_replays_its_steps_like_torch_and_the_handler(
+    browser: Any, tmp_path: Path, program: str, needs: str
 ) -> None:
-    """The manual API's tabular model: raw wine measurements in named fields, the recorded
-    normalisation replayed in the page; the same probabilities as PyTorch and the handler."""
+    """Raw values in the form's fields, the recorded steps replayed in the page; the same
+    probabilities as PyTorch and the handler."""
     pytest.importorskip("torch")
-    pytest.importorskip("onnxscript")
+    pytest.importorskip(needs)
     from support.user_programs import run_program
 
     from modelkb.store import Store
 
-    result = run_program("torch_manual_loop.py", tmp_path / "store", tmp_path)
+    result = run_program(program, tmp_path / "store", tmp_path)
     entry = Store(tmp_path / "store").get(result["id"])
-    features, classes = entry.metadata["dataset"]["features"], entry.metadata["dataset"]["classes"]
+    classes = entry.metadata["dataset"]["classes"]
     raw, expected = result["raw"][3], result["reference"][3]
-    served = _handler_answer(entry, tmp_path, {"inputs": dict(zip(features, raw, strict=True))})
+    served = _handler_answer(entry, tmp_path, {"inputs": raw})
     served_p = [{p["label"]: p["probability"] for p in served["predictions"]}[c] for c in classes]
     with _catalog_page(browser, tmp_path, result["id"]) as page:
         fields = page.locator("input.mkb-infer-feature")
-        assert fields.count() == len(features)
+        assert fields.count() == len(raw)
         for index, value in enumerate(raw):
             fields.nth(index).fill(repr(value))
         shown = _run(page)
         assert shown["probs"] == pytest.approx(expected, abs=1e-5)
         assert shown["probs"] == pytest.approx(served_p, abs=1e-5)
+
+
+def test_lstm_pads_token_ids_at_the_front_like_keras_and_the_handler(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Token ids typed as a list, unpadded: the page pads them where pad_sequences did (the front)."""
+    pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+    import json
+
+    from support.user_programs import run_program
+
+    from modelkb.store import Store
+
+    result = run_program("keras_lstm_padded.py", tmp_path / "store", tmp_path)
+    entry = Store(tmp_path / "store").get(result["id"])
+    ids = next(seq for seq in result["raw"] if len(seq) < 20)  # one that needs padding
+    expected = float(np.ravel(result["reference"][result["raw"].index(ids)])[0])
+    served = _handler_answer(entry, tmp_path, {"instances": [ids]})["results"][0]
+    served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
+    with _catalog_page(browser, tmp_path, result["id"]) as page:
+        page.fill("#mkb-infer-text", json.dumps(ids))
+        shown = _run(page)
+        assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)
+        assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
