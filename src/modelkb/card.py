@@ -422,6 +422,8 @@ def _reproducibility(meta: Mapping[str, Any]) -> dict[str, Any] | None:
         rows.append(("Seeded generators", ", ".join(_text(s) for s in _list(det["seeded"]))))
     if "deterministic_ops" in det:
         rows.append(("Deterministic ops", fmt(det["deterministic_ops"])))
+    if det.get("effect"):
+        rows.append(("Effect on the numbers", _text(det["effect"])))
     if any(a.get("kind") == "lockfile" or a.get("path") == "requirements.lock" for a in artifacts):
         rows.append(("Lockfile", "requirements.lock (pip install -r requirements.lock)"))
     rows.extend(

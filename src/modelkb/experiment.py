@@ -51,6 +51,14 @@ _HYPERPARAMETER_NAMES = {
 }
 
 
+DETERMINISM_EFFECT = (
+    "seeded again when training starts, with deterministic kernels: the numbers differ from the "
+    "same script run without ModelKB (Experiment(deterministic=False) keeps the framework's "
+    "kernels; see docs/reproducibility.md)"
+)
+"""Recorded in ``determinism.effect`` and shown on the card: adding the two lines changes numbers."""
+
+
 class Experiment:
     """One training run of a project, recorded as a bundle in a store.
 
@@ -211,6 +219,7 @@ class Experiment:
         self.metadata["determinism"] = {
             "seeded": sorted(self._seeded),
             "deterministic_ops": self.deterministic,
+            "effect": DETERMINISM_EFFECT,
         }
         return seeded
 

@@ -44,10 +44,11 @@ def run_script(script: Path, store: Path, *args: str, cwd: Path | None = None) -
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    new = [
-        p.name
-        for p in store.glob("*/*")
-        if p.name not in before and (p / "metadata.json").is_file()
-    ]
+    from modelkb.bundle import wait_sealed
+
+    created = [p for p in store.glob("*/*") if p.name not in before and p.is_dir()]
+    for folder in created:  # a PyTorch run is sealed by its background sealer, just after exit
+        wait_sealed(folder)
+    new = [p.name for p in created if (p / "metadata.json").is_file()]
     assert len(new) == 1, new
     return new[0]
