@@ -40,7 +40,7 @@ from modelkb import task
 from modelkb.errors import OutputFolderError
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
-from modelkb.site_builder import assets, mkdocs_shell, pages
+from modelkb.site_builder import assets, mkdocs_shell, pages, run_summary, usage
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
 from modelkb.site_builder.search_index import write_search_index
@@ -90,7 +90,7 @@ def _templates_fingerprint() -> str:
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
     # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
-    for module in (pages, site_checklist, checklist_items, task):
+    for module in (pages, run_summary, usage, site_checklist, checklist_items, task):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
