@@ -218,8 +218,11 @@ def _recorded_checklist(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> dict[str, Any]:
-    """What the experiment page's scripts and the compare page read (``data.json``)."""
+def experiment_data(
+    metadata: Mapping[str, Any], summary: ExperimentSummary, *, examples: int = 0
+) -> dict[str, Any]:
+    """What the experiment page's scripts and the compare page read (``data.json``); ``examples``
+    counts the example inputs the page can fetch (``examples.json`` beside it)."""
     metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), Mapping) else {}
     history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
     dataset = metadata.get("dataset") if isinstance(metadata.get("dataset"), Mapping) else {}
@@ -235,6 +238,7 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
         "directions": _directions(summary.cells),
         "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
         "model": summary.has_model,
+        "examples": examples,
         "task": run_task(metadata),
         "inputs": _model_inputs(metadata, architecture),
         "outputs": architecture.get("outputs")

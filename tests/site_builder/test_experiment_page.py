@@ -1,5 +1,5 @@
-"""The experiment page without a browser: the summary header and "Use this model", rendered from
-metadata and parsed back."""
+"""The experiment page without a browser: the summary header, "Use this model" and the examples
+try-the-model is given, rendered from metadata and parsed back."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from support.catalog_site import PAYLOAD_SCRIPT
 
 from modelkb.site_builder.catalog import summarize
 from modelkb.site_builder.pages import experiment_data, render_experiment
+from modelkb.site_builder.try_examples import page_examples
 from modelkb.site_builder.usage import python_snippet
 
 FACT = re.compile(r'data-fact="(\w+)"><dt>[^<]*</dt><dd[^>]*>(.*?)</dd>', re.S)
@@ -193,3 +194,29 @@ def test_bundle_text_in_the_snippet_stays_a_literal_or_a_comment(
     ]
     feed = tree.body[3].value  # type: ignore[attr-defined]
     assert [ast.literal_eval(key) for key in feed.keys] == [name]
+
+
+def test_examples_are_given_to_the_page_with_labels_people_read() -> None:
+    metadata = {
+        "onnx": {"inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 2]}]},
+        "dataset": {"kind": "tabular", "classes": ["cat", "dog"]},
+        "hyperparameters": {"loss": "categorical_crossentropy"},
+    }
+    examples = [
+        {"inputs": {"x": [0.5, 1.25]}, "label": 1},
+        {"inputs": {"x": [0.0, 2.0]}, "label": [1.0, 0.0]},
+        {"inputs": {"x": [3.0, 4.0]}},
+    ]
+    shown = page_examples(examples, metadata)
+    assert shown[0] == {
+        "feeds": {"x": {"dtype": "float32", "dims": [1, 2], "data": [0.5, 1.25]}},
+        "text": "0.5, 1.25",
+        "label": "dog",
+    }
+    assert shown[1]["label"] == "cat" and "label" not in shown[2]
+    regression = {**metadata, "hyperparameters": {"loss": "mse"}}
+    assert page_examples([{"inputs": {"x": [1, 2]}, "label": 2.5}], regression)[0]["label"] == "2.5"
+    wrong_shape = [{"inputs": {"x": [1.0, 2.0, 3.0]}}]
+    assert page_examples(wrong_shape, metadata) == []
+    half = {"onnx": {"inputs": [{"name": "x", "dtype": "float16", "shape": [None, 2]}]}}
+    assert page_examples(examples, half) == []  # onnxruntime-web is not given float16 here
