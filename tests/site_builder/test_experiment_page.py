@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import ast
 import html
+import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.catalog_site import PAYLOAD_SCRIPT
+from support.runs import make_bundle, tiny_onnx_model
 
 from modelkb.site_builder.catalog import summarize
 from modelkb.site_builder.pages import experiment_data, render_experiment
 from modelkb.site_builder.try_examples import page_examples
 from modelkb.site_builder.usage import python_snippet
+from modelkb.store import Store
 
 FACT = re.compile(r'data-fact="(\w+)"><dt>[^<]*</dt><dd[^>]*>(.*?)</dd>', re.S)
 USE = re.compile(r'<section class="mkb-tab" id="tab-use".*?</section>', re.S)
@@ -220,3 +224,23 @@ def test_examples_are_given_to_the_page_with_labels_people_read() -> None:
     assert page_examples(wrong_shape, metadata) == []
     half = {"onnx": {"inputs": [{"name": "x", "dtype": "float16", "shape": [None, 2]}]}}
     assert page_examples(examples, half) == []  # onnxruntime-web is not given float16 here
+
+
+def test_a_bad_examples_file_costs_only_the_examples(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modelkb.site_builder.build import build_site
+
+    model = tiny_onnx_model() or pytest.skip("onnx is not installed")
+    experiment_id = make_bundle(tmp_path / "store", model=model)
+    folder = next((tmp_path / "store").glob(f"*/{experiment_id}"))
+    (folder / "examples.json").write_text(
+        '{"examples": [{"inputs": {"x": [null]}}]}', encoding="utf-8"
+    )
+    with caplog.at_level(logging.WARNING):
+        report = build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
+    assert report.experiments == 1 and report.problems == []
+    page = tmp_path / "site" / "experiments" / experiment_id
+    assert (page / "index.html").is_file() and not (page / "examples.json").exists()
+    assert json.loads((page / "data.json").read_text(encoding="utf-8"))["examples"] == 0
+    assert "no example inputs" in caplog.text and "examples[0].inputs['x']" in caplog.text
