@@ -26,7 +26,8 @@ class CaptureOptions:
         export_onnx: Export ``model.onnx`` and check it against the framework's own outputs.
         save_weights: Save the framework's native weights (``model.keras``, ``model.safetensors``).
         sample_inputs: Input rows for the ONNX export and check (at most :data:`SAMPLE_ROWS` are
-            used); ``None``: rows of the training data.
+            used); ``None``: rows of the training data. The first checked rows are kept in the
+            bundle as its example inputs (``examples.json``, :mod:`modelkb.example_inputs`).
         dataset: Dataset fields (``name``, ``classes``, ``preprocessing``, ...) laid over what is
             inferred.
         init_args: Constructor arguments of a PyTorch module, recorded so the bundle can rebuild

@@ -179,13 +179,13 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         handed_over = False
         if self.options.export_onnx:
             with exp.guard("onnx", "exporting model.onnx"):
-                sample, origin = self._export_sample()
+                sample, origin, labels = self._export_sample()
                 if self._owns_finish and (exp.path / "model.keras").is_file():
                     from modelkb.collector.keras_sealer import seal_elsewhere
 
-                    handed_over = seal_elsewhere(exp, self.model, sample, origin)
+                    handed_over = seal_elsewhere(exp, self.model, sample, origin, labels)
                 if not handed_over:
-                    self.export_onnx(exp.artifact_path("model.onnx"), sample, origin)
+                    self.export_onnx(exp.artifact_path("model.onnx"), sample, origin, labels)
         self._source = None  # drop references to the user's data
         if self._owns_finish and not handed_over:
             with exp.guard("store", "sealing the bundle"):
@@ -264,26 +264,29 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             warnings.simplefilter("ignore", DeprecationWarning)
             self.model.save(tmp)
 
-    def _export_sample(self) -> tuple[Any, str]:
-        """The rows the export is checked on and where they came from (user, data, synthetic)."""
+    def _export_sample(self) -> tuple[Any, str, Any]:
+        """The rows the export is checked on, where they came from (user, data, synthetic) and
+        their labels (only rows of the training data have them)."""
         sample = self.options.sample_inputs
         if sample is not None:
-            return sample, "user"
+            return sample, "user", None
         if self._source is not None:
-            sample = self._source.sample()
+            sample, labels = self._source.sample()
             if sample is not None:
-                return sample, "data"
-        return _synthetic_sample(self.model), "synthetic"
+                return sample, "data", labels
+        return _synthetic_sample(self.model), "synthetic", None
 
-    def export_onnx(self, target: Path, sample: Any, origin: str) -> None:
-        """Export ``model.onnx`` and check it against the model on ``sample``; record the check."""
+    def export_onnx(self, target: Path, sample: Any, origin: str, labels: Any = None) -> None:
+        """Export ``model.onnx`` and check it against the model on ``sample``; record the check.
+        Checked rows of real data (not a synthetic batch) and their ``labels`` become the
+        bundle's example inputs."""
         keras = _keras
         if keras.backend.backend() == "tensorflow":
             require("tf2onnx", "keras")
         converter = ConverterLog()
         try:
             with atomic_target(target, keep_suffix=True) as tmp:
-                record = self._export_checked(tmp, target, sample, origin, converter)
+                record = self._export_checked(tmp, target, sample, origin, converter, labels)
         except Exception as err:
             raise _explained(err, converter, self.experiment) from err
         self.experiment.record_onnx(record)
@@ -302,7 +305,13 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
         self.experiment.set_dataset(preprocessing=steps)
 
     def _export_checked(
-        self, tmp: Path, target: Path, sample: Any, origin: str, converter: ConverterLog
+        self,
+        tmp: Path,
+        target: Path,
+        sample: Any,
+        origin: str,
+        converter: ConverterLog,
+        labels: Any = None,
     ) -> dict[str, Any]:
         """Export to ``tmp`` and check it against Keras on ``sample``; returns the ``onnx`` record."""
         keras = _keras
@@ -336,15 +345,18 @@ class KerasCallback(_CallbackBase):  # type: ignore[misc]
             )
             record.update(opset=None, max_abs_diff=None, checked_on=None)
         else:
-            from modelkb.collector.onnx_check import check_fields, verify_onnx
+            from modelkb.collector.onnx_check import check_fields, record_examples, verify_onnx
 
-            sample = head(sample, SAMPLE_ROWS)
-            if lookups:
+            sample, rows = head(sample, SAMPLE_ROWS), None
+            if lookups and isinstance(sample, dict) and sample:
+                rows = len(next(iter(sample.values())))  # the unseen row added next is not data
                 sample = with_unseen_row(sample, lookups)
             expected = _predict(self.model, sample)  # the whole model, on raw inputs
             feed = keras.ops.convert_to_numpy(split[0](sample)) if split else _onnx_feed(sample)
             result = verify_onnx(tmp, feed, expected)
             record.update(check_fields(result))
+            if origin != "synthetic":
+                record_examples(self.experiment, result, head(labels, SAMPLE_ROWS), rows=rows)
             if not result["batch_dynamic"]:
                 self.experiment.warn("model.onnx has a fixed batch size", source="onnx")
         return record

@@ -136,9 +136,9 @@ class DataSource:
     def steps_seen(self) -> int | None:
         return _positive_int(getattr(self.iterator, "num_batches", None))
 
-    def sample(self) -> Any:
-        batch = self.early_batch() or self.late_batch()
-        return None if batch is None else batch[0]
+    def sample(self) -> tuple[Any, Any]:
+        """``(inputs, labels)`` of a batch of the data (``None`` for what it does not give)."""
+        return self.early_batch() or self.late_batch() or (None, None)
 
     def describe(self, *, late: bool) -> dict[str, Any] | None:
         if late:

@@ -30,19 +30,24 @@ SAMPLE_FILE = ".seal-sample.json"
 """The export's check rows, left for the sealer (hidden: not an artifact; removed when sealed)."""
 
 
-def seal_elsewhere(experiment: Experiment, model: Any, sample: Any, origin: str) -> bool:
+def seal_elsewhere(
+    experiment: Experiment, model: Any, sample: Any, origin: str, labels: Any = None
+) -> bool:
     """Hand the ONNX export and the sealing of ``experiment`` to a detached process; ``False``
     (nothing done) when it cannot be: background sealing off, a model ``model.keras`` does not
-    rebuild by itself, or a sample that is not plain arrays."""
+    rebuild by itself, or a sample that is not plain arrays. ``labels`` (of the sample's rows)
+    go along when they are plain arrays too."""
     if not background_sealing_enabled() or not _rebuilds_from_file(model):
         return False
     encoded = _encode_sample(sample)
     if encoded is None:
         return False
+    given = {"origin": origin, "sample": encoded}
+    encoded_labels = None if labels is None else _encode_sample(labels)
+    if encoded_labels is not None:
+        given["labels"] = encoded_labels
     atomic_write_bytes(
-        experiment.path / SAMPLE_FILE,
-        json.dumps({"origin": origin, "sample": encoded}).encode("utf-8"),
-        durable=False,
+        experiment.path / SAMPLE_FILE, json.dumps(given).encode("utf-8"), durable=False
     )
     experiment.mark_ended("completed", sealing=SEALING_IN_PROGRESS)
     import keras
@@ -133,11 +138,14 @@ def main(argv: list[str]) -> int:
             from modelkb.collector.keras import KerasCallback
 
             sample = _decode_sample(given["sample"])
+            labels = _decode_sample(given["labels"]) if given.get("labels") else None
             model = keras.saving.load_model(folder / "model.keras", compile=False)
             model(sample, training=False)  # a loaded model is exported once it has been called
             callback = KerasCallback(experiment, finish=False)
             callback.set_model(model)
-            callback.export_onnx(experiment.artifact_path("model.onnx"), sample, given["origin"])
+            callback.export_onnx(
+                experiment.artifact_path("model.onnx"), sample, given["origin"], labels
+            )
     finally:
         (folder / SAMPLE_FILE).unlink(missing_ok=True)
         experiment.finish()

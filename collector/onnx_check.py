@@ -13,9 +13,12 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelkb.errors import ModelKBError
+
+if TYPE_CHECKING:
+    from modelkb.experiment import Experiment
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +92,8 @@ def verify_onnx(
         tolerance: Largest accepted absolute difference.
 
     Returns:
-        ``{"max_abs_diff", "opset", "ir_version", "inputs", "outputs", "checked_on", "batch_dynamic"}``;
+        ``{"max_abs_diff", "opset", "ir_version", "inputs", "outputs", "checked_on", "batch_dynamic",
+        "feed"}``; ``feed`` is what the graph was fed (``{input name: array}``);
         ``inputs``/``outputs`` are ``[{"name", "shape", "dtype"}]`` with ``None`` or the axis name
         (a string) for dynamic axes; ``checked_on`` is the number of samples compared (the
         bundle's ``onnx`` section calls it ``checked_samples``: see :func:`check_fields`).
@@ -160,7 +164,23 @@ def verify_onnx(
         "outputs": outputs,
         "checked_on": int(first.shape[0]) if first is not None and first.ndim else 1,
         "batch_dynamic": bool(inputs) and all(_dynamic_batch(entry["shape"]) for entry in inputs),
+        "feed": feed,
     }
+
+
+def record_examples(
+    experiment: Experiment,
+    result: Mapping[str, Any],
+    labels: Any = None,
+    *,
+    rows: int | None = None,
+) -> None:
+    """Keep the first rows a passed check ran on (and their ``labels``) as the bundle's example
+    inputs (:mod:`modelkb.example_inputs`); optional work: a failure is a warning of the run."""
+    with experiment.guard("onnx", "writing the example inputs"):
+        from modelkb.example_inputs import EXAMPLES_FILE, write_examples
+
+        write_examples(experiment.artifact_path(EXAMPLES_FILE), result["feed"], labels, rows=rows)
 
 
 def check_fields(result: Mapping[str, Any]) -> dict[str, Any]:

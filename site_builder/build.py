@@ -8,6 +8,7 @@ Layout of the output folder::
     data/checklist/<slug>.json                the project part of the runs' reproducibility checklists
     experiments/<id>/index.html               one Jinja-rendered page per experiment
     experiments/<id>/data.json                what the compare page and charts read
+    experiments/<id>/examples.json            the run's example inputs, as try-the-model feeds them
     experiments/<id>/{model.onnx,README.md,bundle.zip}
     vendor/netron/, vendor/onnxruntime-web/   bundled viewers (copied once)
     search/search_index.json                  mkdocs' index plus every project and experiment
@@ -37,10 +38,11 @@ from typing import Any
 
 import modelkb
 from modelkb import task
-from modelkb.errors import OutputFolderError
+from modelkb.errors import BundleSchemaError, OutputFolderError
+from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
-from modelkb.site_builder import assets, mkdocs_shell, pages
+from modelkb.site_builder import assets, mkdocs_shell, pages, run_summary, try_examples, usage
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
 from modelkb.site_builder.search_index import write_search_index
@@ -90,7 +92,7 @@ def _templates_fingerprint() -> str:
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
     # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
-    for module in (pages, site_checklist, checklist_items, task):
+    for module in (pages, run_summary, usage, try_examples, site_checklist, checklist_items, task):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -160,13 +162,21 @@ def render_experiment_dir(
     target.mkdir(parents=True, exist_ok=True)
     files = _bundle_files(folder)
     file_set = set(files)
-    data = pages.experiment_data(metadata, summary)
+    examples = _page_examples(folder, metadata) if summary.has_model else []
+    data = pages.experiment_data(metadata, summary, examples=len(examples))
     body = pages.render_experiment(metadata, summary, files=file_set, data=data)
     _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
     _write_text(
         target / "data.json",
         json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str),
     )
+    if examples:
+        _write_text(
+            target / EXAMPLES_FILE,
+            json.dumps({"examples": examples}, ensure_ascii=False, separators=(",", ":")),
+        )
+    else:
+        (target / EXAMPLES_FILE).unlink(missing_ok=True)
     for name in ("README.md", "model.onnx"):
         if name in file_set:
             assets.link_or_copy(folder / name, target / name)
@@ -174,6 +184,16 @@ def render_experiment_dir(
             (target / name).unlink()
     if zip_bundle:
         _write_zip(folder, files, target / "bundle.zip", summary.id)
+
+
+def _page_examples(folder: Path, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's example inputs as try-the-model feeds them; a bad ``examples.json`` costs only
+    the examples (a warning), never the page."""
+    try:
+        return try_examples.page_examples(read_examples(folder), metadata)
+    except BundleSchemaError as err:
+        logger.warning("no example inputs for %s: %s", folder, err)
+        return []
 
 
 def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:

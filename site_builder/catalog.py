@@ -130,6 +130,30 @@ def shorten(text: str) -> str:
     return f"{text[:LONG_VALUE]}… [{len(text):,} characters in all; the whole value is in the bundle's metadata.json]"
 
 
+def for_people(value: Any) -> str:
+    """A number with 4 significant digits (``0.9583`` for ``0.95833333333333334``); the page keeps
+    the full value in the element's ``title``. Text that is not a number is shown as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return str(value)
+    return f"{number:.4g}"
+
+
+def nested(metadata: Mapping[str, Any], *path: str) -> Any:
+    """``metadata[path[0]][path[1]]...``, or ``None`` where the path leaves the mappings."""
+    node: Any = metadata
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
 def _shape_text(shape: object) -> str:
     if not isinstance(shape, list):
         return ""

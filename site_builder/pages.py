@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -22,20 +21,13 @@ from modelkb.card import imported_provenance
 from modelkb.fields import flatten
 from modelkb.preprocessing import lookup_choices, lookups_by_input
 from modelkb.query import field_rows
-from modelkb.site_builder.catalog import ExperimentSummary, shorten
+from modelkb.site_builder.catalog import ExperimentSummary, for_people, nested, shorten
 from modelkb.site_builder.checklist import run_checklists
+from modelkb.site_builder.run_summary import primary_metric, summary_facts
+from modelkb.site_builder.usage import usage
 from modelkb.task import lower_is_better, metric_direction, run_task
 
 __all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
-
-SCORE_KEYS = (
-    "metrics.final.val_accuracy",
-    "metrics.final.accuracy",
-    "metrics.final.val_loss",
-    "metrics.final.loss",
-)
-"""The score a project card shows: the best of the first key any of its runs has (regression
-projects have no accuracy: their best is the lowest loss)."""
 
 FIELD_GROUPS = (
     ("Run", ""),
@@ -48,20 +40,6 @@ FIELD_GROUPS = (
     ("ONNX", "onnx."),
     ("Context", "context."),
 )
-
-
-def for_people(value: Any) -> str:
-    """A number with 4 significant digits (``0.9583`` for ``0.95833333333333334``); the page keeps
-    the full value in the element's ``title``. Text that is not a number is shown as it is."""
-    if value is None or value == "":
-        return ""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(number):
-        return str(value)
-    return f"{number:.4g}"
 
 
 @lru_cache(maxsize=1)
@@ -114,13 +92,13 @@ class ProjectInfo:
     @cached_property
     def best(self) -> tuple[str, float, ExperimentSummary] | None:
         """``(metric key, best value, experiment)`` or ``None``."""
-        for key in SCORE_KEYS:
-            scored = [(s.number(key), s) for s in self.experiments if s.number(key) is not None]
-            if scored:
-                pick = min if lower_is_better(key) else max
-                value, summary = pick(scored, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
-                return key.rsplit(".", 1)[-1], value, summary  # type: ignore[return-value]
-        return None
+        key = primary_metric(self.experiments)
+        if key is None:
+            return None
+        scored = [(s.number(key), s) for s in self.experiments if s.number(key) is not None]
+        pick = min if lower_is_better(key) else max
+        value, summary = pick(scored, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
+        return key.rsplit(".", 1)[-1], value, summary  # type: ignore[return-value]
 
     @property
     def latest(self) -> str:
@@ -240,8 +218,11 @@ def _recorded_checklist(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> dict[str, Any]:
-    """What the experiment page's scripts and the compare page read (``data.json``)."""
+def experiment_data(
+    metadata: Mapping[str, Any], summary: ExperimentSummary, *, examples: int = 0
+) -> dict[str, Any]:
+    """What the experiment page's scripts and the compare page read (``data.json``); ``examples``
+    counts the example inputs the page can fetch (``examples.json`` beside it)."""
     metrics = metadata.get("metrics") if isinstance(metadata.get("metrics"), Mapping) else {}
     history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
     dataset = metadata.get("dataset") if isinstance(metadata.get("dataset"), Mapping) else {}
@@ -257,6 +238,7 @@ def experiment_data(metadata: Mapping[str, Any], summary: ExperimentSummary) -> 
         "directions": _directions(summary.cells),
         "history": [_history_entry(entry) for entry in history if isinstance(entry, Mapping)],
         "model": summary.has_model,
+        "examples": examples,
         "task": run_task(metadata),
         "inputs": _model_inputs(metadata, architecture),
         "outputs": architecture.get("outputs")
@@ -295,15 +277,6 @@ def _history_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _nested(metadata: Mapping[str, Any], *path: str) -> Any:
-    node: Any = metadata
-    for part in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
 def render_experiment(
     metadata: Mapping[str, Any],
     summary: ExperimentSummary,
@@ -322,7 +295,7 @@ def render_experiment(
         if isinstance(metadata.get("warnings"), list)
         else []
     )
-    steps = _nested(metadata, "dataset", "preprocessing")
+    steps = nested(metadata, "dataset", "preprocessing")
     reproducibility, paper = run_checklists(metadata, summary)
     context = {
         "m": summary,
@@ -359,12 +332,8 @@ def render_experiment(
         "recorded_checklist": _recorded_checklist(metadata),
         "has_model": summary.has_model,
         "has_card": "README.md" in files,
-        "serverless_url": _url(_nested(metadata, "serverless", "url")),
-        "serverless_curl": _curl(
-            _url(_nested(metadata, "serverless", "url")),
-            _nested(metadata, "serverless", "example_request"),
-        ),
-        "hub_url": _url(_nested(metadata, "hub", "url")),
+        "facts": summary_facts(metadata, summary),
+        "use": usage(metadata, has_model=summary.has_model),
         "data_json": script_json(data),
     }
     return environment().get_template("experiment.html.j2").render(**context)
@@ -377,7 +346,7 @@ def _model_inputs(metadata: Mapping[str, Any], architecture: Mapping[str, Any]) 
     graph = onnx.get("inputs") if isinstance(onnx.get("inputs"), list) else []
     graph = [i for i in graph if isinstance(i, Mapping)]
     if graph and (onnx.get("starts_after") or onnx.get("lookups_in_graph") or len(graph) > 1):
-        lookups = lookups_by_input(_nested(metadata, "dataset", "preprocessing"))
+        lookups = lookups_by_input(nested(metadata, "dataset", "preprocessing"))
         inputs = []
         for graph_input in graph:
             entry = {
@@ -393,19 +362,3 @@ def _model_inputs(metadata: Mapping[str, Any], architecture: Mapping[str, Any]) 
         return inputs
     inputs = architecture.get("inputs")
     return inputs if isinstance(inputs, list) else []
-
-
-def _curl(url: str, body: object) -> str:
-    """A ready-to-paste ``curl`` call of a deployed model's ``/predict`` with its recorded example body."""
-    if not url or not isinstance(body, Mapping):
-        return ""
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).replace("'", "'\\''")
-    endpoint = shlex.quote(url.rstrip("/") + "/predict")
-    return f"curl -s -X POST {endpoint} -H 'content-type: application/json' -d '{payload}'"
-
-
-def _url(value: object) -> str:
-    """Only http(s) links are rendered as links (never ``javascript:``)."""
-    if isinstance(value, str) and value.lower().startswith(("https://", "http://")):
-        return value
-    return ""

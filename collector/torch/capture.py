@@ -67,6 +67,7 @@ class TorchCapture:
         self.options = options or CaptureOptions()
         self.source = source
         self.sample: Any = None
+        self.sample_labels: Any = None
         self.offer_sample(self.options.sample_inputs)
         self.module: nn.Module | None = None
         self.optimizer: Any = None
@@ -186,15 +187,17 @@ class TorchCapture:
             self.experiment.set_dataset(**merged)
             self._dataset_written = copy.deepcopy(merged)
 
-    def offer_sample(self, inputs: Any) -> None:
-        """Keep the first :data:`SAMPLE_ROWS` rows of ``inputs`` for the export, unless rows are kept."""
+    def offer_sample(self, inputs: Any, labels: Any = None) -> None:
+        """Keep the first :data:`SAMPLE_ROWS` rows of ``inputs`` (and of their ``labels``) for the
+        export and the bundle's example inputs, unless rows are kept."""
         if self.sample is None and inputs is not None:
             self.sample = head_rows(inputs, SAMPLE_ROWS)
+            self.sample_labels = head_rows(labels, SAMPLE_ROWS) if is_tensor(labels) else None
 
     def first_batch(self, inputs: Any, targets: Any = None) -> None:
         """Keep sample rows for the export and describe the batch (needed for ``DataLoader`` data)."""
         with self.guard("describing the first batch"):
-            self.offer_sample(inputs)
+            self.offer_sample(inputs, targets)
             tensor = first_tensor(inputs)
             if tensor is None:
                 return
@@ -283,6 +286,7 @@ class TorchCapture:
                 self.experiment,
                 self.module,
                 self.sample,
+                labels=self.sample_labels,
                 save_weights=False,
                 source=self.source,
             )

@@ -144,6 +144,7 @@ def save_trained_model(
     module: nn.Module,
     sample: Any,
     *,
+    labels: Any = None,
     export_onnx: bool = True,
     save_weights: bool = True,
     source: str = "torch",
@@ -152,7 +153,8 @@ def save_trained_model(
 
     Every submodule's train/eval flag is restored afterwards. ``sample`` (a batch of up to
     :data:`~modelkb.collector.capture_options.SAMPLE_ROWS` rows) is needed for ONNX; without it
-    the export is skipped with a warning.
+    the export is skipped with a warning. Its first rows and ``labels`` (the rows' targets, when
+    known) become the bundle's example inputs.
     """
     with preserved_modes(module):
         if save_weights:
@@ -171,11 +173,13 @@ def save_trained_model(
             )
             return
         with experiment.guard("onnx", f"exporting {ONNX_FILE}"):
-            _export_and_verify(experiment, module, sample)
+            _export_and_verify(experiment, module, sample, labels)
 
 
-def _export_and_verify(experiment: Experiment, module: nn.Module, sample: Any) -> None:
-    from modelkb.collector.onnx_check import check_fields, verify_onnx
+def _export_and_verify(
+    experiment: Experiment, module: nn.Module, sample: Any, labels: Any = None
+) -> None:
+    from modelkb.collector.onnx_check import check_fields, record_examples, verify_onnx
 
     started = time.perf_counter()
     module.eval()
@@ -202,3 +206,4 @@ def _export_and_verify(experiment: Experiment, module: nn.Module, sample: Any) -
             "export_s": round(time.perf_counter() - started, 3),
         }
     )
+    record_examples(experiment, report, _numpy_outputs(labels))

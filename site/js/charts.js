@@ -28,7 +28,7 @@
     return ticks;
   }
 
-  /** A number with 4 significant digits, like Python's "{:.4g}" (pages.for_people): 0.9583, 1024,
+  /** A number with 4 significant digits, like Python's "{:.4g}" (catalog.for_people): 0.9583, 1024,
    *  1.235e+4, 3e-5, trailing zeros dropped. An exact tie (12345) may round the other way. */
   function forPeople(v) {
     if (typeof v !== "number" || !isFinite(v)) return String(v);

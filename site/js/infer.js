@@ -9,6 +9,9 @@
  * in [0, 255] is mapped to the raw data range [0, R] as g / 255 * R, where R is the range the first
  * scaling step implies (scale 1/16 -> R = 16, rescale 1/255 -> R = 255; default 255), and then the
  * recorded steps run in order. Python reproduces this exactly (tests/site_builder/test_browser.py).
+ *
+ * The run's example inputs, when the build wrote them, are listed above the form: one click feeds
+ * a recorded row to the model as it is (no steps replayed: it is already the model's input).
  */
 (function (root) {
   "use strict";
@@ -164,20 +167,24 @@
     var clearButton = document.createElement("button");
     clearButton.type = "button"; clearButton.className = "md-button"; clearButton.textContent = "Clear drawing";
     clearButton.addEventListener("click", function () { clear(); state.source = pad; });
-    var preview = document.createElement("img");
-    preview.id = "mkb-infer-preview"; preview.alt = "uploaded image"; preview.width = 64; preview.height = 64;
-    preview.style.imageRendering = "pixelated";
+    var row = document.createElement("div");
+    row.className = "mkb-infer-form";
+    var preview = null;  // made on the first upload: an <img> without a picture shows as broken
     file.addEventListener("change", function () {
       if (!file.files || !file.files[0]) return;
+      if (!preview) {
+        preview = document.createElement("img");
+        preview.id = "mkb-infer-preview"; preview.alt = "uploaded image"; preview.width = 64; preview.height = 64;
+        preview.style.imageRendering = "pixelated";
+        row.appendChild(preview);
+      }
       var url = URL.createObjectURL(file.files[0]);
       preview.onload = function () { state.source = preview; status("Image loaded (" + preview.naturalWidth + "×" + preview.naturalHeight + "); press Run."); };
       preview.src = url;
     });
     [upload, range, invert].forEach(function (el) { form.appendChild(el); });
     container.appendChild(form);
-    var row = document.createElement("div");
-    row.className = "mkb-infer-form";
-    row.appendChild(pad); row.appendChild(clearButton); row.appendChild(preview);
+    row.appendChild(pad); row.appendChild(clearButton);
     container.appendChild(row);
     state.source = pad;
     return function (notes) {
@@ -391,16 +398,97 @@
       else tensor = new ort.Tensor("float32", Float32Array.from(built), g.shape);
       feeds[state.session.inputNames[0]] = tensor;
     }
+    return runFeeds(feeds, notes, "");
+  }
+
+  function runFeeds(feeds, notes, what) {
+    var box = $("mkb-infer");
+    box.setAttribute("data-state", "running");
     var t0 = performance.now();
     return state.session.run(feeds).then(function (outputs) {
       var output = outputs[state.session.outputNames[0]];
       if (state.data.task === "regression") showValues(output.data);
       else showResult(toProbabilities(output.data), state.data.dataset.classes);
-      status("Ran in " + (performance.now() - t0).toFixed(1) + " ms." + (notes.length ? " Note: " + notes.join("; ") + "." : ""));
-      $("mkb-infer").setAttribute("data-state", "done");
+      status(what + "Ran in " + (performance.now() - t0).toFixed(1) + " ms." + (notes.length ? " Note: " + notes.join("; ") + "." : ""));
+      box.setAttribute("data-state", "done");
     }).catch(function (err) {
       status("Inference failed: " + err.message);
-      $("mkb-infer").setAttribute("data-state", "error");
+      box.setAttribute("data-state", "error");
+    });
+  }
+
+  // The run's example inputs (experiments/<id>/examples.json, written by the build): each is
+  // fed to the model exactly as recorded, one tensor per model input.
+  var TYPED = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array };
+
+  function exampleTensor(t) {
+    var ort = root.ort;
+    if (t.dtype === "string") return new ort.Tensor("string", t.data.map(String), t.dims);
+    if (t.dtype === "int64") return new ort.Tensor("int64", BigInt64Array.from(t.data, function (v) { return BigInt(v); }), t.dims);
+    return new ort.Tensor(t.dtype, TYPED[t.dtype].from(t.data), t.dims);
+  }
+
+  /** A thumbnail of an image example (its values stretched to black..white), or null. */
+  function exampleImage(example) {
+    var names = Object.keys(example.feeds);
+    if (state.data.dataset.kind !== "image" || names.length !== 1) return null;
+    var t = example.feeds[names[0]];
+    var g = geometry({ inputs: [{ shape: t.dims }], dataset: state.data.dataset });
+    if (!(g.h > 0 && g.w > 0) || (g.c !== 1 && g.c !== 3)) return null;
+    var lo = Math.min.apply(null, t.data), hi = Math.max.apply(null, t.data), span = hi - lo || 1;
+    var canvas = document.createElement("canvas");
+    canvas.width = g.w; canvas.height = g.h; canvas.className = "mkb-example-image";
+    var ctx = canvas.getContext("2d"), pixels = ctx.createImageData(g.w, g.h), hw = g.h * g.w;
+    for (var p = 0; p < hw; p++) {
+      for (var c = 0; c < 3; c++) {
+        var channel = g.c === 3 ? c : 0;
+        var v = g.layout === "NCHW" ? t.data[channel * hw + p] : t.data[p * g.c + channel];
+        pixels.data[4 * p + c] = Math.round((v - lo) / span * 255);
+      }
+      pixels.data[4 * p + 3] = 255;
+    }
+    ctx.putImageData(pixels, 0, 0);
+    return canvas;
+  }
+
+  function showExamples(examples) {
+    var list = $("mkb-infer-example-list");
+    examples.forEach(function (example, index) {
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button"; button.className = "mkb-example"; button.disabled = !state.session;
+      button.setAttribute("data-example", String(index));
+      var image = exampleImage(example);
+      if (image) button.appendChild(image);
+      var text = document.createElement("span");
+      text.textContent = example.text;
+      button.appendChild(text);
+      if (example.label !== undefined) {
+        var label = document.createElement("span");
+        label.className = "mkb-example-label";
+        label.textContent = "true label: " + example.label;
+        button.appendChild(label);
+      }
+      button.addEventListener("click", function () {
+        if (!state.session) return;
+        var feeds = {};
+        Object.keys(example.feeds).forEach(function (name) { feeds[name] = exampleTensor(example.feeds[name]); });
+        var what = "Example " + (index + 1) + (example.label !== undefined ? " (true label " + example.label + ")" : "") + ": ";
+        runFeeds(feeds, [], what);
+      });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    $("mkb-infer-examples").hidden = false;
+  }
+
+  function loadExamples(data) {
+    if (!data.examples || !root.fetch) return;
+    fetch("examples.json").then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (found) { showExamples(found.examples || []); }).catch(function (err) {
+      status("The run's example inputs could not be loaded (" + err.message + ").");
     });
   }
 
@@ -418,6 +506,7 @@
     else if ((kind === "image" || g.layout !== "flat") && g.h > 0) state.build = imageWidget(inputs, g, steps);
     else if (kind === "text") state.build = textWidget(inputs, g, steps);
     else state.build = tabularWidget(inputs, g, steps, data.dataset.features);
+    loadExamples(data);
     var base = new URL(box.getAttribute("data-ort"), location.href).href;
     status("Loading onnxruntime-web and the model…");
     loadRuntime(base).then(function (ort) {
@@ -426,9 +515,11 @@
       return ort.InferenceSession.create(new URL(box.getAttribute("data-model"), location.href).href, { executionProviders: ["wasm"] });
     }).then(function (session) {
       state.session = session;
-      status(isNamed(data)
+      $("mkb-infer-example-list").querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+      status((isNamed(data)
         ? "Model loaded (inputs " + session.inputNames.join(", ") + "). Fill in the fields, then run."
-        : "Model loaded (input " + session.inputNames[0] + ", shape [" + g.shape.join(", ") + "]). Draw or upload, then run.");
+        : "Model loaded (input " + session.inputNames[0] + ", shape [" + g.shape.join(", ") + "]). Draw or upload, then run."
+      ) + (data.examples ? " Or click one of the run's examples." : ""));
       box.setAttribute("data-state", "ready");
     }).catch(function (err) {
       status("Cannot load the model: " + err.message);

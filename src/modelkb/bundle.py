@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from modelkb.errors import BundleError, BundleSchemaError, DiskFullError
+from modelkb.example_inputs import EXAMPLES_FILE
 from modelkb.fsutil import (
     atomic_write_bytes,
     atomic_write_json,
@@ -255,6 +256,8 @@ def artifact_kind(relpath: str) -> str:
         return "code"
     if relpath == CARD_FILE:
         return "card"
+    if relpath == EXAMPLES_FILE:
+        return "examples"
     return _ARTIFACT_KINDS.get(Path(relpath).suffix, "file")
 
 

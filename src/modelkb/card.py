@@ -236,13 +236,16 @@ def dump_front_matter(data: Mapping[str, Any]) -> str:
 
 
 # -- body ------------------------------------------------------------------------------------------
-def _summary(meta: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def framework_text(meta: Mapping[str, Any]) -> str | None:
+    """``"keras 3.15.1 (tensorflow)"``: the run's framework, version and backend (``None`` if unknown)."""
     framework = _mapping(meta.get("framework"))
-    framework_text = " ".join(
-        _text(framework.get(k)) for k in ("name", "version") if framework.get(k)
-    )
+    text = " ".join(_text(framework.get(k)) for k in ("name", "version") if framework.get(k))
     if framework.get("backend"):
-        framework_text += f" ({framework['backend']})"
+        text += f" ({framework['backend']})"
+    return text.strip() or None
+
+
+def _summary(meta: Mapping[str, Any]) -> list[tuple[str, Any]]:
     rows = [
         ("ID", meta.get("id")),
         ("User", meta.get("user")),
@@ -251,7 +254,7 @@ def _summary(meta: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("Duration", f"{fmt(meta['duration_s'])} s" if _number(meta.get("duration_s")) else None),
         ("Status", meta.get("status")),
         ("Error", meta.get("error")),
-        ("Framework", framework_text or None),
+        ("Framework", framework_text(meta)),
         ("Tags", ", ".join(_text(t) for t in _list(meta.get("tags"))) or None),
     ]
     return [(label, value) for label, value in rows if value not in (None, "")]

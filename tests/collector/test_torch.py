@@ -12,6 +12,7 @@ import pytest
 from collector_checks import assert_onnx_matches, digits_split, sealed
 
 from modelkb.collector.onnx_check import CHECKED_ON
+from modelkb.example_inputs import MAX_EXAMPLES, read_examples
 from modelkb.experiment import Experiment
 from modelkb.torch import Model, PytorchCallbacks, TorchRecorder
 
@@ -261,6 +262,12 @@ def test_fit_generator(tmp_path: Path, digits: dict[str, np.ndarray]) -> None:
     assert_history_matches(exp, meta, history)
     assert meta["architecture"]["inputs"][0]["shape"] == [None, 1, 8, 8]
     assert (exp.path / "model.onnx").is_file()
+    # the first rows of the first batch, as the check fed them, are the run's example inputs
+    examples = read_examples(exp.path)
+    assert [e["label"] for e in examples] == digits["y"][:MAX_EXAMPLES].tolist()
+    rows = np.asarray([e["inputs"]["input"] for e in examples], dtype=np.float32)
+    assert np.array_equal(rows, digits["x"][:MAX_EXAMPLES])
+    assert {a["path"]: a["kind"] for a in meta["artifacts"]}["examples.json"] == "examples"
 
 
 def test_torch_recorder_manual_loop(tmp_path: Path, digits: dict[str, np.ndarray]) -> None:

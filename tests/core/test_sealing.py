@@ -103,11 +103,27 @@ def test_a_keras_run_is_exported_by_a_process_that_loads_model_keras(tmp_path: P
     assert metadata["onnx"]["max_abs_diff"] < 1e-4 and metadata["onnx"]["sample"] == "data"
     folder = next((tmp_path / "store").glob(f"*/{written['id']}"))
     assert sorted(p.name for p in folder.glob(".*")) == []  # the sealer's sample file is gone
+    _assert_digit_examples(folder)
+
+
+def _assert_digit_examples(folder: Path) -> None:
+    """The program's first training rows and their labels are the run's example inputs."""
+    np = pytest.importorskip("numpy")
+    from sklearn.datasets import load_digits
+
+    from modelkb.example_inputs import MAX_EXAMPLES, read_examples
+
+    digits = load_digits()
+    examples = read_examples(folder)
+    assert [e["label"] for e in examples] == digits.target[:MAX_EXAMPLES].tolist()
+    rows = np.asarray([next(iter(e["inputs"].values())) for e in examples], dtype=np.float32)
+    assert np.array_equal(rows, (digits.data[:MAX_EXAMPLES] / 16.0).astype("float32"))
 
 
 def test_a_keras_model_with_a_layer_of_the_script_is_sealed_in_its_process(tmp_path: Path) -> None:
     pytest.importorskip("tf2onnx")
     written = run_program("keras_sealing.py", tmp_path / "store", tmp_path, "--custom-layer")
     assert written["sealer_pid"] is None and "tf2onnx" in written["exporter_loaded"]
-    metadata = Store(tmp_path / "store").get(written["id"]).metadata
-    assert metadata["onnx"]["max_abs_diff"] < 1e-4 and metadata["warnings"] == []
+    entry = Store(tmp_path / "store").get(written["id"])
+    assert entry.metadata["onnx"]["max_abs_diff"] < 1e-4 and entry.metadata["warnings"] == []
+    _assert_digit_examples(entry.path)

@@ -58,10 +58,24 @@ def _catalog_page(browser: Any, tmp_path: Path, experiment_id: str) -> Iterator[
         yield page
 
 
-def _run(page: Any) -> Any:
-    page.click("#mkb-infer-run")
+def _run(page: Any, button: str = "#mkb-infer-run") -> Any:
+    page.click(button)
     page.wait_for_selector("#mkb-infer[data-state='done']", timeout=30_000)
     return page.evaluate("window.ModelKBInferResult")
+
+
+def _example_output(entry: Any, index: int) -> float:
+    """onnxruntime's first output for the run's recorded example ``index`` (a batch of one)."""
+    ort = pytest.importorskip("onnxruntime")
+    from modelkb.example_inputs import read_examples
+
+    dtypes = {i["name"]: i["dtype"] for i in entry.metadata["onnx"]["inputs"]}
+    feed = {
+        name: np.asarray([row], dtype=object if dtypes[name] == "str" else dtypes[name])
+        for name, row in read_examples(entry.path)[index]["inputs"].items()
+    }
+    session = ort.InferenceSession(str(entry.path / "model.onnx"))
+    return float(np.ravel(session.run(None, feed)[0])[0])
 
 
 def test_regression_model_answers_values_like_keras_and_the_handler(
@@ -89,6 +103,8 @@ def test_regression_model_answers_values_like_keras_and_the_handler(
         assert "probs" not in shown  # a value, not a class probability
         assert shown["values"] == pytest.approx([expected], rel=1e-5, abs=1e-3)
         assert shown["values"] == pytest.approx(served, rel=1e-5, abs=1e-4)
+        shown = _run(page, "button.mkb-example[data-example='0']")
+        assert shown["values"] == pytest.approx([_example_output(entry, 0)], rel=1e-6, abs=1e-6)
     cards = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert (
         "no score yet" not in cards and "best val_loss" in cards
@@ -124,6 +140,9 @@ def test_text_model_tokenizes_like_keras_and_the_handler(
         shown = _run(page)
         assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)  # a sigmoid head: [1 - p, p]
         assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
+        # a recorded example (token ids, as model.onnx takes them) in one click
+        shown = _run(page, "button.mkb-example[data-example='1']")
+        assert shown["probs"][1] == pytest.approx(_example_output(entry, 1), abs=1e-5)
 
 
 def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
@@ -153,6 +172,9 @@ def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
         shown = _run(page)
         assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)
         assert shown["probs"][1] == pytest.approx(served_p, abs=1e-5)
+        # a recorded example of named inputs (text, integers, numbers) in one click
+        shown = _run(page, "button.mkb-example[data-example='0']")
+        assert shown["probs"][1] == pytest.approx(_example_output(entry, 0), abs=1e-5)
 
 
 @pytest.mark.parametrize(
