@@ -49,6 +49,7 @@ def run_once(python: str, script: Path, tracker: str, store: Path) -> tuple[floa
     started = time.perf_counter()
     subprocess.run(
         [python, str(script), "--tracker", tracker, "--store", str(store)],
+        cwd=store.parent,  # DVCLive writes dvc.yaml (and a .dvc folder) in the working directory
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
