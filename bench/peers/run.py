@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--trackers", default="none,modelkb")
     parser.add_argument("--python", default=sys.executable, help="the venv to run the scripts in")
     args = parser.parse_args()
+    python = str(Path(args.python).absolute()) if "/" in args.python else args.python
     jobs = [(s, t) for s in args.scripts.split(",") for t in args.trackers.split(",")]
     times: dict[tuple[str, str], list[float]] = {job: [] for job in jobs}
     sealed: dict[str, list[float]] = {}
@@ -85,7 +86,7 @@ def main() -> None:
             rng.shuffle(jobs)
             for script, tracker in jobs:
                 store = Path(tmp) / f"{script}-{tracker}-{round_no}"
-                wall, seal = run_once(args.python, SCRIPTS[script], tracker, store)
+                wall, seal = run_once(python, SCRIPTS[script], tracker, store)
                 kinds[(script, tracker)] = captured(store)
                 if round_no:
                     times[(script, tracker)].append(wall)
