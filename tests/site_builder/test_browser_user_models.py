@@ -17,6 +17,18 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+def _trained(program: str, tmp_path: Path, *needs: str) -> tuple[Any, dict[str, Any]]:
+    """Run ``programs/<program>`` (skipped without ``needs``); returns (its bundle, what it wrote)."""
+    for module in needs:
+        pytest.importorskip(module)
+    from support.user_programs import run_program
+
+    from modelkb.store import Store
+
+    result = run_program(program, tmp_path / "store", tmp_path)
+    return Store(tmp_path / "store").get(result["id"]), result
+
+
 def _handler_answer(entry: Any, tmp_path: Path, body: dict[str, Any]) -> Any:
     import json
 
@@ -81,14 +93,7 @@ def _example_output(entry: Any, index: int) -> float:
 def test_regression_model_answers_values_like_keras_and_the_handler(
     browser: Any, tmp_path: Path
 ) -> None:
-    pytest.importorskip("keras")
-    pytest.importorskip("tf2onnx")
-    from support.user_programs import run_program
-
-    from modelkb.store import Store
-
-    result = run_program("keras_regression.py", tmp_path / "store", tmp_path)
-    entry = Store(tmp_path / "store").get(result["id"])
+    entry, result = _trained("keras_regression.py", tmp_path, "keras", "tf2onnx")
     raw, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
     served = _handler_answer(entry, tmp_path, {"inputs": raw})["outputs"]
     with _catalog_page(browser, tmp_path, result["id"]) as page:
@@ -121,14 +126,7 @@ def test_regression_model_answers_values_like_keras_and_the_handler(
 def test_text_model_tokenizes_like_keras_and_the_handler(
     browser: Any, tmp_path: Path, program: str
 ) -> None:
-    pytest.importorskip("keras")
-    pytest.importorskip("tf2onnx")
-    from support.user_programs import run_program
-
-    from modelkb.store import Store
-
-    result = run_program(program, tmp_path / "store", tmp_path)
-    entry = Store(tmp_path / "store").get(result["id"])
+    entry, result = _trained(program, tmp_path, "keras", "tf2onnx")
     text, expected = (
         result["raw"][-2],
         float(np.ravel(result["reference"][-2])[0]),
@@ -150,14 +148,7 @@ def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
 ) -> None:
     """Named inputs through StringLookup/IntegerLookup: a field per input, the recorded vocabulary
     as choices, the raw values fed to the graph; the same answer as Keras and the handler."""
-    pytest.importorskip("keras")
-    pytest.importorskip("tf2onnx")
-    from support.user_programs import run_program
-
-    from modelkb.store import Store
-
-    result = run_program("keras_structured_lookups.py", tmp_path / "store", tmp_path)
-    entry = Store(tmp_path / "store").get(result["id"])
+    entry, result = _trained("keras_structured_lookups.py", tmp_path, "keras", "tf2onnx")
     record, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
     served = _handler_answer(entry, tmp_path, {"inputs": record})
     served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
@@ -189,14 +180,7 @@ def test_torch_tabular_classifier_replays_its_steps_like_torch_and_the_handler(
 ) -> None:
     """Raw values in the form's fields, the recorded steps replayed in the page; the same
     probabilities as PyTorch and the handler."""
-    pytest.importorskip("torch")
-    pytest.importorskip(needs)
-    from support.user_programs import run_program
-
-    from modelkb.store import Store
-
-    result = run_program(program, tmp_path / "store", tmp_path)
-    entry = Store(tmp_path / "store").get(result["id"])
+    entry, result = _trained(program, tmp_path, "torch", needs)
     classes = entry.metadata["dataset"]["classes"]
     raw, expected = result["raw"][3], result["reference"][3]
     served = _handler_answer(entry, tmp_path, {"inputs": raw})
@@ -215,16 +199,9 @@ def test_lstm_pads_token_ids_at_the_front_like_keras_and_the_handler(
     browser: Any, tmp_path: Path
 ) -> None:
     """Token ids typed as a list, unpadded: the page pads them where pad_sequences did (the front)."""
-    pytest.importorskip("keras")
-    pytest.importorskip("tf2onnx")
     import json
 
-    from support.user_programs import run_program
-
-    from modelkb.store import Store
-
-    result = run_program("keras_lstm_padded.py", tmp_path / "store", tmp_path)
-    entry = Store(tmp_path / "store").get(result["id"])
+    entry, result = _trained("keras_lstm_padded.py", tmp_path, "keras", "tf2onnx")
     ids = next(seq for seq in result["raw"] if len(seq) < 20)  # one that needs padding
     expected = float(np.ravel(result["reference"][result["raw"].index(ids)])[0])
     served = _handler_answer(entry, tmp_path, {"instances": [ids]})["results"][0]
