@@ -310,6 +310,7 @@ def build_site(
     if not incremental:
         manifest.render_key, manifest.projects = "", {}
 
+    store.sync()  # a team store pulls what changed in S3 first
     result = scan(store, previous=manifest.summaries if incremental else {}, projects=projects)
     summaries = result.summaries
     catalog = pages.group_projects(summaries.values())
@@ -343,6 +344,7 @@ def build_site(
             metadata = result.metadata.get(experiment_id)
             if metadata is None:
                 metadata = load_metadata(summary)
+            store.fetch_files(summary.path)  # a team store's model.onnx, weights for the zip
             render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
         except Exception as err:
             logger.debug("cannot render %s", summary.path, exc_info=True)
