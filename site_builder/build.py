@@ -107,6 +107,7 @@ class _Manifest:
         self.render_key = ""
         self.summaries: dict[str, ExperimentSummary] = {}
         self.projects: dict[str, str] = {}
+        self.shell_files: list[str] = []  # what the engine's shell put in the site
 
     def load(self) -> None:
         try:
@@ -117,6 +118,7 @@ class _Manifest:
             return
         self.render_key = data.get("render_key", "")
         self.projects = data.get("projects", {})
+        self.shell_files = data.get("shell_files", [])
         self.summaries = {
             key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
         }
@@ -126,6 +128,7 @@ class _Manifest:
             "format": MANIFEST_FORMAT,
             "render_key": self.render_key,
             "projects": self.projects,
+            "shell_files": self.shell_files,
             "summaries": {key: value.to_json() for key, value in self.summaries.items()},
         }
         _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
@@ -200,9 +203,10 @@ def _page_examples(folder: Path, metadata: dict[str, Any]) -> list[dict[str, Any
         return []
 
 
-def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
+def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> set[str]:
     """Copy the engine's output (theme assets, 404 page, sitemap, our JS/CSS) except the pages
-    we fill."""
+    we fill; the copied files' paths."""
+    copied = set()
     for root, dirs, files in os.walk(shell_dir):
         rel_root = Path(root).relative_to(shell_dir)
         if rel_root.as_posix() == shell.CHROME_PAGE:
@@ -213,6 +217,20 @@ def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
             if rel in skip:
                 continue
             assets.link_or_copy(Path(root) / name, out / rel)
+            copied.add(rel)
+    return copied
+
+
+def _remove_shell_files(out: Path, names: Iterable[str]) -> None:
+    """Delete files an earlier shell put in the site (another engine's or version's assets), and
+    the folders that leaves empty."""
+    for rel in names:
+        path = out / rel
+        path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == out or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def check_output_folder(out_dir: Path, store: Store, *, force: bool = False) -> None:
@@ -331,8 +349,11 @@ def build_site(
     shell_dir, shell_rebuilt = shell.build_shell(work, slugs, site_engine)
     shell_pages = shell.shell_pages(slugs)
     filled = {page.url + "index.html" for page in shell_pages} | {site_engine.search_index}
+    shell_files = manifest.shell_files
     if shell_rebuilt or not (out_dir / "assets").is_dir():
-        _copy_shell_static(shell_dir, out_dir, filled)
+        copied = _copy_shell_static(shell_dir, out_dir, filled)
+        shell_files = sorted(copied | {site_engine.search_index})
+        _remove_shell_files(out_dir, set(manifest.shell_files) - set(shell_files) - filled)
     assets.install_netron(out_dir)
     notices = assets.install_vendor(out_dir)
 
@@ -418,7 +439,9 @@ def build_site(
         or render_key != manifest.render_key
         or project_keys != manifest.projects
         or summaries.keys() != manifest.summaries.keys()
+        or shell_files != manifest.shell_files
     ):
+        manifest.shell_files = shell_files
         manifest.summaries = summaries
         manifest.render_key = render_key
         manifest.projects = project_keys

@@ -84,3 +84,17 @@ def test_each_engine_builds_the_shell_and_rebuilds_only_on_change(
     assert (again.shell_rebuilt, again.rendered) == (False, 0)
     index = (tmp_path / "site" / ENGINES[name].search_index).read_text(encoding="utf-8")
     assert "experiments/" in index and "projects/" in index
+
+
+def test_switching_engines_leaves_no_file_of_the_other(tmp_path: Path) -> None:
+    pytest.importorskip("zensical")
+    make_store(tmp_path / "store", count=2, projects=1)
+    store, out = Store(tmp_path / "store"), tmp_path / "site"
+    build_site(store, out, engine="mkdocs", zip_bundles=False)
+    mkdocs_files = {p.relative_to(out) for p in out.rglob("*") if ".modelkb-build" not in p.parts}
+    build_site(store, out, engine="zensical", zip_bundles=False)
+    assert not (out / "search" / "search_index.json").exists() and (out / "search.json").is_file()
+    build_site(store, out, engine="mkdocs", zip_bundles=False)
+    assert not (out / "search.json").exists()
+    again = {p.relative_to(out) for p in out.rglob("*") if ".modelkb-build" not in p.parts}
+    assert again == mkdocs_files
