@@ -2,7 +2,7 @@
 
 Layout of the output folder::
 
-    index.html, projects/, compare/, about/   mkdocs-material shell pages, filled by ModelKB
+    index.html, projects/, compare/, about/   the engine's shell pages, filled by ModelKB
     projects/<slug>/index.html                one page per project (table, query box, export)
     data/projects/<slug>.json                 the project table's data (flat fields, encoded)
     data/checklist/<slug>.json                the project part of the runs' reproducibility checklists
@@ -11,8 +11,9 @@ Layout of the output folder::
     experiments/<id>/examples.json            the run's example inputs, as try-the-model feeds them
     experiments/<id>/{model.onnx,README.md,bundle.zip}
     vendor/netron/, vendor/onnxruntime-web/   bundled viewers (copied once)
-    search/search_index.json                  mkdocs' index plus every project and experiment
-    .modelkb-build/                           the build cache (manifest, mkdocs shell)
+    search/search_index.json (mkdocs)         the engine's search index plus every project and
+    search.json (zensical)                    experiment
+    .modelkb-build/                           the build cache (manifest, the engine's shell)
 
 Incremental: the manifest keeps each experiment's summary keyed by the ``[mtime_ns, size]`` of its
 ``metadata.json``; only new or changed bundles are read and rendered, unless the page chrome or
@@ -42,9 +43,10 @@ from modelkb.errors import BundleSchemaError, OutputFolderError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
-from modelkb.site_builder import assets, mkdocs_shell, pages, run_summary, try_examples, usage
+from modelkb.site_builder import assets, pages, run_summary, shell, try_examples, usage
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
+from modelkb.site_builder.engines import Engine, engine_named
 from modelkb.site_builder.search_index import write_search_index
 from modelkb.store import Problem, Store
 
@@ -64,7 +66,8 @@ class BuildReport:
         experiments: Experiments in the catalog.
         rendered: Experiment pages (re)written in this build.
         projects: Projects in the catalog.
-        shell_rebuilt: Whether mkdocs ran.
+        engine: The site engine that rendered the shell (``mkdocs``, ``zensical``).
+        shell_rebuilt: Whether the engine ran.
         problems: Bundles skipped because they could not be read.
         notices: What the catalog lacks and why (e.g. onnxruntime-web not installed).
         seconds: Wall time.
@@ -74,6 +77,7 @@ class BuildReport:
     experiments: int = 0
     rendered: int = 0
     projects: int = 0
+    engine: str = ""
     shell_rebuilt: bool = False
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -88,7 +92,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _templates_fingerprint() -> str:
     digest = hashlib.sha256(modelkb.__version__.encode())
-    folder = mkdocs_shell.site_sources() / "templates"
+    folder = shell.site_sources() / "templates"
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
     # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
@@ -103,6 +107,7 @@ class _Manifest:
         self.render_key = ""
         self.summaries: dict[str, ExperimentSummary] = {}
         self.projects: dict[str, str] = {}
+        self.shell_files: list[str] = []  # what the engine's shell put in the site
 
     def load(self) -> None:
         try:
@@ -113,6 +118,7 @@ class _Manifest:
             return
         self.render_key = data.get("render_key", "")
         self.projects = data.get("projects", {})
+        self.shell_files = data.get("shell_files", [])
         self.summaries = {
             key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
         }
@@ -122,6 +128,7 @@ class _Manifest:
             "format": MANIFEST_FORMAT,
             "render_key": self.render_key,
             "projects": self.projects,
+            "shell_files": self.shell_files,
             "summaries": {key: value.to_json() for key, value in self.summaries.items()},
         }
         _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
@@ -151,7 +158,7 @@ def _write_zip(folder: Path, files: list[str], target: Path, experiment_id: str)
 def render_experiment_dir(
     summary: ExperimentSummary,
     metadata: dict[str, Any],
-    chrome: mkdocs_shell.Chrome,
+    chrome: shell.Chrome,
     out: Path,
     *,
     zip_bundle: bool = True,
@@ -196,11 +203,13 @@ def _page_examples(folder: Path, metadata: dict[str, Any]) -> list[dict[str, Any
         return []
 
 
-def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
-    """Copy mkdocs' output (theme assets, 404 page, sitemap, our JS/CSS) except the pages we fill."""
+def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> set[str]:
+    """Copy the engine's output (theme assets, 404 page, sitemap, our JS/CSS) except the pages
+    we fill; the copied files' paths."""
+    copied = set()
     for root, dirs, files in os.walk(shell_dir):
         rel_root = Path(root).relative_to(shell_dir)
-        if rel_root.as_posix() == mkdocs_shell.CHROME_PAGE:
+        if rel_root.as_posix() == shell.CHROME_PAGE:
             dirs[:] = []
             continue
         for name in files:
@@ -208,6 +217,20 @@ def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
             if rel in skip:
                 continue
             assets.link_or_copy(Path(root) / name, out / rel)
+            copied.add(rel)
+    return copied
+
+
+def _remove_shell_files(out: Path, names: Iterable[str]) -> None:
+    """Delete files an earlier shell put in the site (another engine's or version's assets), and
+    the folders that leaves empty."""
+    for rel in names:
+        path = out / rel
+        path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == out or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def check_output_folder(out_dir: Path, store: Store, *, force: bool = False) -> None:
@@ -284,6 +307,7 @@ def build_site(
     zip_bundles: bool = True,
     progress: ProgressCallback | None = None,
     force: bool = False,
+    engine: str | Engine | None = None,
 ) -> BuildReport:
     """Render every bundle of ``store`` into a static catalog at ``out``.
 
@@ -295,11 +319,18 @@ def build_site(
         zip_bundles: Write ``bundle.zip`` for each experiment.
         progress: Called with ``(done, total)`` while experiment pages are rendered.
         force: Build into a non-empty folder that is not an earlier build (see ``check_output_folder``).
+        engine: The site engine or its name (default: ``$MODELKB_ENGINE``, else ``mkdocs``).
 
     Returns:
         A :class:`BuildReport`; unreadable bundles are listed in ``problems`` and skipped.
+
+    Raises:
+        UnknownEngineError: ``engine`` names no engine.
+        MissingExtraError: The engine is not installed.
+        SiteEngineError: The engine failed.
     """
     started = time.perf_counter()
+    site_engine = engine if isinstance(engine, Engine) else engine_named(engine)
     out_dir = Path(out).resolve()
     check_output_folder(out_dir, store, force=force)
     work = out_dir / WORK_DIR
@@ -316,15 +347,18 @@ def build_site(
     catalog = pages.group_projects(summaries.values())
     slugs = [project.slug for project in catalog]
 
-    shell_dir, shell_rebuilt = mkdocs_shell.build_shell(work, slugs)
-    shell = mkdocs_shell.shell_pages(slugs)
-    filled = {page.url + "index.html" for page in shell} | {"search/search_index.json"}
+    shell_dir, shell_rebuilt = shell.build_shell(work, slugs, site_engine)
+    shell_pages = shell.shell_pages(slugs)
+    filled = {page.url + "index.html" for page in shell_pages} | {site_engine.search_index}
+    shell_files = manifest.shell_files
     if shell_rebuilt or not (out_dir / "assets").is_dir():
-        _copy_shell_static(shell_dir, out_dir, filled)
+        copied = _copy_shell_static(shell_dir, out_dir, filled)
+        shell_files = sorted(copied | {site_engine.search_index})
+        _remove_shell_files(out_dir, set(manifest.shell_files) - set(shell_files) - filled)
     assets.install_netron(out_dir)
     notices = assets.install_vendor(out_dir)
 
-    chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
+    chrome = shell.Chrome.from_shell(shell_dir, site_engine.name)
     render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
     if render_key != manifest.render_key:
         todo = list(summaries)
@@ -391,12 +425,15 @@ def build_site(
                     default=str,
                 ),
             )
-    _fill_shell(shell_dir, out_dir, shell, catalog, summaries, [str(p) for p in result.problems])
+    _fill_shell(
+        shell_dir, out_dir, shell_pages, catalog, summaries, [str(p) for p in result.problems]
+    )
     write_search_index(
-        shell_dir / "search" / "search_index.json",
-        out_dir / "search" / "search_index.json",
+        shell_dir / site_engine.search_index,
+        out_dir / site_engine.search_index,
         catalog,
         summaries.values(),
+        site_engine,
     )
 
     if (
@@ -404,7 +441,9 @@ def build_site(
         or render_key != manifest.render_key
         or project_keys != manifest.projects
         or summaries.keys() != manifest.summaries.keys()
+        or shell_files != manifest.shell_files
     ):
+        manifest.shell_files = shell_files
         manifest.summaries = summaries
         manifest.render_key = render_key
         manifest.projects = project_keys
@@ -414,6 +453,7 @@ def build_site(
         experiments=len(summaries),
         rendered=total,
         projects=len(catalog),
+        engine=site_engine.name,
         shell_rebuilt=shell_rebuilt,
         problems=list(result.problems),
         notices=notices,
@@ -424,7 +464,7 @@ def build_site(
 def _fill_shell(
     shell_dir: Path,
     out: Path,
-    shell: list[mkdocs_shell.ShellPage],
+    shell_pages: list[shell.ShellPage],
     catalog: list[pages.ProjectInfo],
     summaries: dict[str, ExperimentSummary],
     problems: list[str],
@@ -443,9 +483,9 @@ def _fill_shell(
     }
     for slug, project in by_slug.items():
         bodies[f"projects/{slug}/"] = (pages.render_project(project), escape(project.title))
-    for page in shell:
+    for page in shell_pages:
         if page.url not in bodies:
             continue
         body, title = bodies[page.url]
         html = (shell_dir / page.url / "index.html").read_text(encoding="utf-8")
-        _write_text(out / page.url / "index.html", mkdocs_shell.fill(html, body, title))
+        _write_text(out / page.url / "index.html", shell.fill(html, body, title))

@@ -14,7 +14,8 @@ from support.synthetic_store import make_store
 from modelkb.cli import cli
 from modelkb.site_builder.build import build_site
 from modelkb.site_builder.catalog import decode_cell, encode_cell
-from modelkb.site_builder.mkdocs_shell import SLOT, TITLE_TOKEN
+from modelkb.site_builder.engines import ENGINES
+from modelkb.site_builder.shell import SLOT, TITLE_TOKEN
 from modelkb.store import Store
 
 
@@ -27,7 +28,7 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
         "compare/index.html",
         "about/index.html",
         "data/projects/sweep.json",
-        "search/search_index.json",
+        ENGINES[site_info.engine].search_index,
         "vendor/netron/index.html",
         "vendor/onnxruntime-web/ort.wasm.min.js",
         f"experiments/{site_info.model_id}/model.onnx",
@@ -46,8 +47,9 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
 
 
 def test_corrupt_bundle_is_listed_and_skipped(site_info: SiteInfo, tmp_path: Path) -> None:
+    out = str(tmp_path / "site")
     result = CliRunner().invoke(
-        cli, ["build", "--store", str(site_info.store), "--out", str(tmp_path / "site")]
+        cli, ["build", "--store", str(site_info.store), "--out", out, "--engine", site_info.engine]
     )
     assert result.exit_code == 0, result.output
     assert f"skipped {site_info.corrupt}" in result.output
@@ -83,7 +85,8 @@ def test_user_text_is_escaped_in_every_file(site_info: SiteInfo) -> None:
 
 
 def test_search_index_lists_experiments(site_info: SiteInfo) -> None:
-    docs = read_json(site_info.out / "search" / "search_index.json")["docs"]
+    engine = ENGINES[site_info.engine]
+    docs = read_json(site_info.out / engine.search_index)[engine.entries_key]
     locations = {doc["location"] for doc in docs}
     assert f"experiments/{site_info.model_id}/" in locations
     assert "projects/sweep/" in locations
