@@ -38,11 +38,20 @@ from typing import Any
 
 import modelkb
 from modelkb import task
-from modelkb.errors import BundleSchemaError, OutputFolderError
+from modelkb.errors import BundleSchemaError, OutputFolderError, ProjectSettingsError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
+from modelkb.project_settings import read_settings
 from modelkb.reproducibility import checklist as checklist_items
-from modelkb.site_builder import assets, mkdocs_shell, pages, run_summary, try_examples, usage
+from modelkb.site_builder import (
+    assets,
+    mkdocs_shell,
+    pages,
+    primary_metric,
+    run_summary,
+    try_examples,
+    usage,
+)
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
 from modelkb.site_builder.search_index import write_search_index
@@ -92,7 +101,8 @@ def _templates_fingerprint() -> str:
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
     # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
-    for module in (pages, run_summary, usage, try_examples, site_checklist, checklist_items, task):
+    modules = (pages, run_summary, primary_metric, usage, try_examples, site_checklist)
+    for module in (*modules, checklist_items, task):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -155,8 +165,10 @@ def render_experiment_dir(
     out: Path,
     *,
     zip_bundle: bool = True,
+    metric_names: tuple[str | None, ...] = (),
 ) -> None:
-    """Write ``experiments/<id>/`` for one experiment."""
+    """Write ``experiments/<id>/`` for one experiment (``metric_names``: its project's primary
+    metric choices)."""
     folder = Path(summary.path)
     target = out / "experiments" / summary.id
     target.mkdir(parents=True, exist_ok=True)
@@ -164,7 +176,9 @@ def render_experiment_dir(
     file_set = set(files)
     examples = _page_examples(folder, metadata) if summary.has_model else []
     data = pages.experiment_data(metadata, summary, examples=len(examples))
-    body = pages.render_experiment(metadata, summary, files=file_set, data=data)
+    body = pages.render_experiment(
+        metadata, summary, files=file_set, data=data, metric_names=metric_names
+    )
     _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
     _write_text(
         target / "data.json",
@@ -268,11 +282,34 @@ def _regroup(
     catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]
 ) -> list[pages.ProjectInfo]:
     """The projects again after some runs were dropped; a project left empty keeps its (empty) page."""
-    regrouped = {project.slug: project for project in pages.group_projects(summaries.values())}
+    names = {project.slug: project.metric_names for project in catalog}
+    regrouped = {
+        project.slug: project
+        for project in pages.group_projects(summaries.values(), metric_names=names)
+    }
     return [
-        regrouped.get(project.slug) or pages.ProjectInfo(project.title, project.slug)
+        regrouped.get(project.slug)
+        or pages.ProjectInfo(project.title, project.slug, metric_names=project.metric_names)
         for project in catalog
     ]
+
+
+def _metric_names(
+    store: Store, summaries: Iterable[ExperimentSummary], default: str | None, notices: list[str]
+) -> dict[str, tuple[str | None, ...]]:
+    """Each project's primary metric choices, by slug: its ``project.json`` setting, then
+    ``default`` (``--primary-metric``). A settings file that cannot be used is a notice."""
+    titles = {summary.slug: summary.project for summary in summaries}
+    names = {}
+    for slug, title in sorted(titles.items()):
+        try:
+            setting = read_settings(store.root, title).get("primary_metric")
+        except ProjectSettingsError as err:
+            logger.warning("%s", err)
+            notices.append(f"ignored the settings of project {title!r}: {err}")
+            setting = None
+        names[slug] = tuple(name for name in (setting, default) if name)
+    return names
 
 
 def build_site(
@@ -284,6 +321,7 @@ def build_site(
     zip_bundles: bool = True,
     progress: ProgressCallback | None = None,
     force: bool = False,
+    primary_metric: str | None = None,
 ) -> BuildReport:
     """Render every bundle of ``store`` into a static catalog at ``out``.
 
@@ -295,6 +333,8 @@ def build_site(
         zip_bundles: Write ``bundle.zip`` for each experiment.
         progress: Called with ``(done, total)`` while experiment pages are rendered.
         force: Build into a non-empty folder that is not an earlier build (see ``check_output_folder``).
+        primary_metric: The metric name projects are ranked by unless their own setting names
+            one (see :mod:`modelkb.site_builder.primary_metric`); default: accuracy, then loss.
 
     Returns:
         A :class:`BuildReport`; unreadable bundles are listed in ``problems`` and skipped.
@@ -312,7 +352,9 @@ def build_site(
 
     result = scan(store, previous=manifest.summaries if incremental else {}, projects=projects)
     summaries = result.summaries
-    catalog = pages.group_projects(summaries.values())
+    notices: list[str] = []
+    metric_names = _metric_names(store, summaries.values(), primary_metric, notices)
+    catalog = pages.group_projects(summaries.values(), metric_names=metric_names)
     slugs = [project.slug for project in catalog]
 
     shell_dir, shell_rebuilt = mkdocs_shell.build_shell(work, slugs)
@@ -321,10 +363,12 @@ def build_site(
     if shell_rebuilt or not (out_dir / "assets").is_dir():
         _copy_shell_static(shell_dir, out_dir, filled)
     assets.install_netron(out_dir)
-    notices = assets.install_vendor(out_dir)
+    notices += assets.install_vendor(out_dir)
 
     chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
-    render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
+    # The primary metric choices reach every experiment page's header: a new choice re-renders.
+    names_key = hashlib.sha256(json.dumps(sorted(metric_names.items())).encode()).hexdigest()[:8]
+    render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}:{names_key}"
     if render_key != manifest.render_key:
         todo = list(summaries)
     else:
@@ -343,7 +387,14 @@ def build_site(
             metadata = result.metadata.get(experiment_id)
             if metadata is None:
                 metadata = load_metadata(summary)
-            render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
+            render_experiment_dir(
+                summary,
+                metadata,
+                chrome,
+                out_dir,
+                zip_bundle=zip_bundles,
+                metric_names=metric_names.get(summary.slug, ()),
+            )
         except Exception as err:
             logger.debug("cannot render %s", summary.path, exc_info=True)
             unrenderable.append(

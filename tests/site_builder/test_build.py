@@ -245,4 +245,5 @@ def test_dashboard_numbers_are_for_people_with_the_full_value_on_hover(tmp_path:
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert '<strong title="0.9583333333333334">0.9583</strong>' in html  # the project card
     assert '<td title="0.9583333333333334">0.9583</td>' in html  # the recent experiments
-    assert f'<span class="mkb-card-run">{meta["name"]}</span>' in html  # which run is best
+    link = f'<a class="mkb-card-run" href="experiments/{meta["id"]}/" title="{meta["id"]}">'
+    assert f"{link}{meta['name']}</a>" in html  # which run is best, a link to it

@@ -42,6 +42,13 @@ def _serve(site_dir: Path, port: int) -> None:
     is_flag=True,
     help="Build into a non-empty folder that is not an earlier build (only the build's own files are replaced).",
 )
+@click.option(
+    "--primary-metric",
+    metavar="NAME",
+    default=None,
+    help="Rank each project's runs by this metric (its val_ value when recorded, else the final "
+    "training value) unless the project's own setting names one; default: accuracy, then loss.",
+)
 @click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
 @click.option(
     "--port",
@@ -57,6 +64,7 @@ def build(
     full: bool,
     no_zip: bool,
     force: bool,
+    primary_metric: str | None,
     serve: bool,
     port: int,
 ) -> None:
@@ -85,6 +93,7 @@ def build(
             zip_bundles=not no_zip,
             progress=progress,
             force=force,
+            primary_metric=primary_metric,
         )
     report_problems(report.problems)
     click.echo(
