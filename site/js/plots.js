@@ -132,6 +132,10 @@
   Plots.prototype.render = function () {
     var t0 = performance.now();
     var rows = this.source.rows(), choice = this.choice();
+    if (!this.numeric.length) {
+      $("mkb-plots-status").textContent = "No run of this project records a number to plot.";
+      return { parallel: 0, scatter: 0, ms: 0 };
+    }
     var parallelRuns = this.renderParallel(rows, choice.metric);
     var scatterRuns = this.renderScatter(rows, choice.x, choice.y);
     this.lastRenderMs = performance.now() - t0;
@@ -220,7 +224,7 @@
 
   function axisLabel(v) { return typeof v === "number" ? forPeople(v) : v; }
 
-  function config(box) {
+  function config() {
     var node = $("mkb-plots-config");
     try { return node ? JSON.parse(node.textContent) : {}; } catch (err) { return {}; }
   }
@@ -240,7 +244,7 @@
     function show(table) {
       if (!root.echarts) { pending = table; return; }
       if (!plots) {
-        plots = new Plots(box, root.echarts, tableSource(table), config(box));
+        plots = new Plots(box, root.echarts, tableSource(table), config());
         root.ModelKBPlots = plots;
       }
       plots.render();

@@ -180,3 +180,33 @@ def test_primary_metric_option_changes_the_cards(
         page.goto(page.url + "projects/sweep/")
         page.wait_for_selector("#mkb-plots[data-ready='true']")
         assert page.evaluate("window.ModelKBPlots.choice().metric") == "metrics.final.val_loss"
+
+
+def test_without_echarts_the_project_page_says_what_is_missing(
+    browser: Any, tmp_path: Path
+) -> None:
+    from support.browser import PageWatch
+    from support.synthetic_store import make_store
+
+    from modelkb.site_builder.serve import serve_in_thread
+
+    make_store(tmp_path / "store", count=3, projects=1)
+    site = tmp_path / "site"
+    build_site(Store(tmp_path / "store"), site, zip_bundles=False)
+    (site / "vendor" / "echarts" / "echarts.min.js").unlink()
+    server, url = serve_in_thread(site)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        watch = PageWatch(page, url.rstrip("/"))
+        page.goto(f"{url}projects/project-a/")
+        page.wait_for_selector("#mkb-plots[data-ready='error']")
+        assert "The plots need ECharts" in page.locator("#mkb-plots-status").inner_text()
+        page.wait_for_selector("#mkb-table-app[data-ready='true']")  # the table does not care
+        assert page.locator("#mkb-table tbody tr").count() == 3
+        assert watch.foreign == [] and watch.dialogs == []
+        assert [e for e in watch.errors if "404" not in e] == []  # only the missing file
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
