@@ -83,6 +83,7 @@
       .slice(0, MAX_AXES).sort(function (a, b) { return a.key < b.key ? -1 : 1; });
   }
 
+  function count(n) { return n.toLocaleString("en-US"); }
   function shortName(key) { return key.replace(/^hyperparameters\./, "").replace(/^metrics\.final\./, ""); }
 
   function fillSelect(select, keys, chosen) {
@@ -141,8 +142,8 @@
     this.lastRenderMs = performance.now() - t0;
     this.box.setAttribute("data-parallel-runs", String(parallelRuns));
     this.box.setAttribute("data-scatter-runs", String(scatterRuns));
-    $("mkb-plots-status").textContent = rows.length + " runs: " + parallelRuns + " with " +
-      shortName(choice.metric) + " in the parallel coordinates, " + scatterRuns + " with both fields in the scatter plot.";
+    $("mkb-plots-status").textContent = count(rows.length) + " runs: " + count(parallelRuns) + " with " +
+      shortName(choice.metric) + " in the parallel coordinates, " + count(scatterRuns) + " with both fields in the scatter plot.";
     return { parallel: parallelRuns, scatter: scatterRuns, ms: this.lastRenderMs };
   };
 
