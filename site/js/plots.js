@@ -107,8 +107,9 @@
     var metrics = this.numeric.filter(function (k) { return k.indexOf("metrics.final.") === 0; });
     this.metrics = metrics.length ? metrics : this.numeric.slice();
     var metric = this.metrics.indexOf(config.metric) >= 0 ? config.metric : this.metrics[0];
-    var hyper = this.numeric.filter(function (k) { return k.indexOf("hyperparameters.") === 0; });
-    var x = this.numeric.indexOf("hyperparameters.learning_rate") >= 0 ? "hyperparameters.learning_rate" : (hyper[0] || this.numeric[0]);
+    // x starts on the learning rate when it varies, else on the first numeric hyperparameter that does.
+    var varying = this.axes.filter(function (a) { return a.type !== "category"; }).map(function (a) { return a.key; });
+    var x = varying.indexOf("hyperparameters.learning_rate") >= 0 ? "hyperparameters.learning_rate" : (varying[0] || this.numeric[0]);
     fillSelect($("mkb-parallel-metric"), this.metrics, metric);
     fillSelect($("mkb-scatter-x"), this.numeric, x);
     fillSelect($("mkb-scatter-y"), this.numeric, metric);

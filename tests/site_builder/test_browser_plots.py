@@ -104,7 +104,9 @@ def test_scatter_axes_can_be_changed_and_follow_the_query(
     options = page.eval_on_selector_all("#mkb-scatter-x option", "os => os.map(o => o.value)")
     assert {"hyperparameters.epochs", "metrics.final.accuracy", VAL_ACCURACY} <= set(options)
     assert "hyperparameters.optimizer.name" not in options  # numeric fields only
-    assert page.evaluate("window.ModelKBPlots.choice()")["y"] == VAL_ACCURACY
+    start = page.evaluate("window.ModelKBPlots.choice()")
+    assert start["y"] == VAL_ACCURACY
+    assert start["x"] == "hyperparameters.epochs"  # the learning rate never varies here
 
     page.select_option("#mkb-scatter-x", "hyperparameters.epochs")
     page.select_option("#mkb-scatter-y", "metrics.final.accuracy")
@@ -125,6 +127,18 @@ def test_scatter_axes_can_be_changed_and_follow_the_query(
         (f["hyperparameters.epochs"], f["metrics.final.accuracy"]) for f in matching.values()
     )
     assert page.get_attribute("#mkb-plots", "data-scatter-runs") == "3"
+
+    # A click on a point opens its run.
+    target = next(iter(matching))
+    point = [matching[target]["hyperparameters.epochs"], matching[target]["metrics.final.accuracy"]]
+    page.evaluate("document.querySelector('.md-header').style.visibility = 'hidden'")  # sticky
+    page.locator("#mkb-scatter").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        "(p) => window.ModelKBPlots.scatter.convertToPixel({seriesIndex: 0}, p)", point
+    )
+    box = page.locator("#mkb-scatter").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url(f"**/experiments/{target}/")
     page.watch.assert_clean()
 
 
