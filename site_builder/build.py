@@ -113,6 +113,7 @@ class _Manifest:
         self.render_key = ""
         self.summaries: dict[str, ExperimentSummary] = {}
         self.projects: dict[str, str] = {}
+        self.metric_names: dict[str, list[str]] = {}
 
     def load(self) -> None:
         try:
@@ -123,6 +124,7 @@ class _Manifest:
             return
         self.render_key = data.get("render_key", "")
         self.projects = data.get("projects", {})
+        self.metric_names = data.get("metric_names", {})
         self.summaries = {
             key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
         }
@@ -132,6 +134,7 @@ class _Manifest:
             "format": MANIFEST_FORMAT,
             "render_key": self.render_key,
             "projects": self.projects,
+            "metric_names": self.metric_names,
             "summaries": {key: value.to_json() for key, value in self.summaries.items()},
         }
         _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
@@ -366,9 +369,13 @@ def build_site(
     notices += assets.install_vendor(out_dir)
 
     chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
-    # The primary metric choices reach every experiment page's header: a new choice re-renders.
-    names_key = hashlib.sha256(json.dumps(sorted(metric_names.items())).encode()).hexdigest()[:8]
-    render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}:{names_key}"
+    render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
+    # A project's primary metric choices reach its experiment pages' headers: new choices
+    # re-render that project's pages (and only those).
+    names = {slug: list(choice) for slug, choice in metric_names.items()}
+    renamed = {
+        slug for slug, choice in names.items() if manifest.metric_names.get(slug, []) != choice
+    }
     if render_key != manifest.render_key:
         todo = list(summaries)
     else:
@@ -377,6 +384,7 @@ def build_site(
             key
             for key in summaries
             if key in result.changed
+            or summaries[key].slug in renamed
             or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))
         ]
     total = len(todo)
@@ -453,10 +461,12 @@ def build_site(
         or render_key != manifest.render_key
         or project_keys != manifest.projects
         or summaries.keys() != manifest.summaries.keys()
+        or names != manifest.metric_names
     ):
         manifest.summaries = summaries
         manifest.render_key = render_key
         manifest.projects = project_keys
+        manifest.metric_names = names
         manifest.save()
     return BuildReport(
         out=out_dir,

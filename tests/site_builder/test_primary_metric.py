@@ -184,3 +184,22 @@ def test_the_cli_sets_a_project_metric_and_builds_with_an_option(
     with pytest.raises(SystemExit):
         main(["project", "--store", str(store_dir), "No such project"])
     assert "there is no project 'No such project'" in capsys.readouterr().err
+
+
+def test_a_new_choice_re_renders_only_the_pages_it_changes(tmp_path: Path) -> None:
+    from support.sample_run import sample_metadata
+    from support.synthetic_store import write_bundle
+
+    store_dir = _store(tmp_path)
+    other = sample_metadata()
+    other.update(id="01jdx3k9y2q8m4t6v0w1a2b3z9", name="other-run", project="Other project")
+    write_bundle(store_dir, other)
+    site = tmp_path / "site"
+    assert build_site(Store(store_dir), site, zip_bundles=False).rendered == 4
+    assert build_site(Store(store_dir), site, zip_bundles=False).rendered == 0
+    write_settings(store_dir, "Other project", primary_metric="loss")
+    assert build_site(Store(store_dir), site, zip_bundles=False).rendered == 1
+    assert _header_metric(site, other["id"]).startswith("val_loss ")
+    assert build_site(Store(store_dir), site, zip_bundles=False).rendered == 0
+    report = build_site(Store(store_dir), site, zip_bundles=False, primary_metric="loss")
+    assert report.rendered == 4  # every project's choices changed
