@@ -116,9 +116,12 @@
     this.parallel = echarts.init($("mkb-parallel"), null, { renderer: "canvas" });
     this.scatter = echarts.init($("mkb-scatter"), null, { renderer: "canvas" });
     var self = this;
-    ["mkb-parallel-metric", "mkb-scatter-x", "mkb-scatter-y"].forEach(function (id) {
-      $(id).addEventListener("change", function () { self.render(); });
+    // A changed choice re-draws only its own plot (100,000 lines take seconds).
+    $("mkb-parallel-metric").addEventListener("change", function () { self.render("parallel"); });
+    ["mkb-scatter-x", "mkb-scatter-y"].forEach(function (id) {
+      $(id).addEventListener("change", function () { self.render("scatter"); });
     });
+    this.counts = { parallel: 0, scatter: 0 };
     this.scatter.on("click", function (params) {
       var id = params.data && self.source.id(params.data[2]);
       if (id) location.href = "../../experiments/" + encodeURIComponent(id) + "/";
@@ -130,22 +133,24 @@
     return { metric: $("mkb-parallel-metric").value, x: $("mkb-scatter-x").value, y: $("mkb-scatter-y").value };
   };
 
-  /** Both plots over the rows the table's query keeps; returns what each shows (for tests). */
-  Plots.prototype.render = function () {
+  /** Both plots (or only `which`) over the rows the table's query keeps; returns how many runs
+   *  each shows. */
+  Plots.prototype.render = function (which) {
     var t0 = performance.now();
     var rows = this.source.rows(), choice = this.choice();
     if (!this.numeric.length) {
       $("mkb-plots-status").textContent = "No run of this project records a number to plot.";
       return { parallel: 0, scatter: 0, ms: 0 };
     }
-    var parallelRuns = this.renderParallel(rows, choice.metric);
-    var scatterRuns = this.renderScatter(rows, choice.x, choice.y);
+    var shown = this.counts;
+    if (which !== "scatter") shown.parallel = this.renderParallel(rows, choice.metric);
+    if (which !== "parallel") shown.scatter = this.renderScatter(rows, choice.x, choice.y);
     this.lastRenderMs = performance.now() - t0;
-    this.box.setAttribute("data-parallel-runs", String(parallelRuns));
-    this.box.setAttribute("data-scatter-runs", String(scatterRuns));
-    $("mkb-plots-status").textContent = count(rows.length) + " runs: " + count(parallelRuns) + " with " +
-      shortName(choice.metric) + " in the parallel coordinates, " + count(scatterRuns) + " with both fields in the scatter plot.";
-    return { parallel: parallelRuns, scatter: scatterRuns, ms: this.lastRenderMs };
+    this.box.setAttribute("data-parallel-runs", String(shown.parallel));
+    this.box.setAttribute("data-scatter-runs", String(shown.scatter));
+    $("mkb-plots-status").textContent = count(rows.length) + " runs: " + count(shown.parallel) + " with " +
+      shortName(choice.metric) + " in the parallel coordinates, " + count(shown.scatter) + " with both fields in the scatter plot.";
+    return { parallel: shown.parallel, scatter: shown.scatter, ms: this.lastRenderMs };
   };
 
   Plots.prototype.renderParallel = function (rows, metric) {

@@ -91,6 +91,13 @@ def test_parallel_coordinates_follow_the_query(
     page.wait_for_function(
         "document.getElementById('mkb-plots').getAttribute('data-parallel-runs') === '6'"
     )
+    page.select_option("#mkb-parallel-metric", "metrics.final.loss")  # another metric
+    rendered = page.evaluate(RENDERED, "parallel")
+    assert sorted(r[-1] for r in rendered) == sorted(
+        f["metrics.final.loss"] for f in flats.values()
+    )
+    axes = page.evaluate("window.ModelKBPlots.parallel.getOption().parallelAxis.map(a => a.name)")
+    assert axes[-1] == "loss"
     page.evaluate("document.querySelector('.md-header').style.visibility = 'hidden'")
     page.locator("#mkb-plots").screenshot(path=str(tmp_path / "plots.png"))
     page.watch.assert_clean()
