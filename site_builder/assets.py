@@ -118,6 +118,11 @@ ONNXRUNTIME_WEB_FILES = (
 ECHARTS_FILE = "echarts.min.js"
 
 
+def echarts_installed() -> bool:
+    """Whether ECharts (``scripts/fetch-echarts.sh``) was installed with ModelKB."""
+    return (vendored_dir() / "echarts" / ECHARTS_FILE).is_file()
+
+
 def install_vendor(site_dir: Path) -> list[str]:
     """Copy ``site/vendor/*`` (onnxruntime-web, ECharts) into ``<site>/vendor``.
 
@@ -134,7 +139,7 @@ def install_vendor(site_dir: Path) -> list[str]:
             f"onnxruntime-web is not installed ({', '.join(missing)} missing): the try-the-model pages "
             "cannot run models. Run scripts/fetch-onnxruntime-web.sh, then reinstall ModelKB."
         )
-    if not (source / "echarts" / ECHARTS_FILE).is_file():
+    if not echarts_installed():
         notices.append(
             f"ECharts is not installed ({ECHARTS_FILE} missing): the project pages show no plots. "
             "Run scripts/fetch-echarts.sh, then reinstall ModelKB."

@@ -489,6 +489,7 @@ def _fill_shell(
     problems: list[str],
 ) -> None:
     by_slug = {project.slug: project for project in catalog}
+    plots = assets.echarts_installed()
     bodies: dict[str, tuple[str, str | None]] = {
         "": (pages.render_dashboard(catalog, summaries.values()), None),
         "projects/": (pages.render_projects_index(catalog), None),
@@ -501,7 +502,8 @@ def _fill_shell(
         ),
     }
     for slug, project in by_slug.items():
-        bodies[f"projects/{slug}/"] = (pages.render_project(project), escape(project.title))
+        body = pages.render_project(project, plots=plots)
+        bodies[f"projects/{slug}/"] = (body, escape(project.title))
     for page in shell:
         if page.url not in bodies:
             continue

@@ -140,16 +140,17 @@ def render_projects_index(projects: list[ProjectInfo]) -> str:
     return environment().get_template("projects.html.j2").render(projects=projects)
 
 
-def render_project(project: ProjectInfo) -> str:
+def render_project(project: ProjectInfo, *, plots: bool = True) -> str:
+    """The project page; ``plots``: whether the catalog has ECharts to draw them."""
     cells = {key: None for s in project.experiments for key in s.cells}
-    plots = {  # what site/js/plots.js starts from: the primary metric, which way metrics improve
+    start = {  # what site/js/plots.js starts from: the primary metric, which way metrics improve
         "metric": project.best.key if project.best else None,
         "directions": _directions(cells),
     }
     return (
         environment()
         .get_template("project.html.j2")
-        .render(project=project, plots_json=script_json(plots))
+        .render(project=project, plots=plots, plots_json=script_json(start))
     )
 
 

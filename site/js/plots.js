@@ -257,15 +257,17 @@
       plots.render();
       box.setAttribute("data-ready", "true");
     }
+    function missing() {
+      $("mkb-plots-status").textContent = "The plots need ECharts, which this catalog was built without " +
+        "(run scripts/fetch-echarts.sh, reinstall ModelKB and rebuild).";
+      box.setAttribute("data-ready", "error");
+    }
+    if (!box.hasAttribute("data-echarts")) { missing(); return; }  // the build knew: no request
     document.addEventListener("mkb-table-view", function (event) { show(event.detail.table); });
     loadScript(box.getAttribute("data-echarts"), function () {
       var table = pending || root.ModelKBTable;
       if (table && table.filteredRows) show(table);
-    }, function () {
-      $("mkb-plots-status").textContent = "The plots need ECharts, which this catalog was built without " +
-        "(run scripts/fetch-echarts.sh, reinstall ModelKB and rebuild).";
-      box.setAttribute("data-ready", "error");
-    });
+    }, missing);
   }
 
   root.ModelKBPlotsSource = tableSource;

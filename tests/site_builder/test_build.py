@@ -247,3 +247,12 @@ def test_dashboard_numbers_are_for_people_with_the_full_value_on_hover(tmp_path:
     assert '<td title="0.9583333333333334">0.9583</td>' in html  # the recent experiments
     link = f'<a class="mkb-card-run" href="experiments/{meta["id"]}/" title="{meta["id"]}">'
     assert f"{link}{meta['name']}</a>" in html  # which run is best, a link to it
+
+
+def test_a_catalog_without_echarts_does_not_ask_for_it(tmp_path: Path) -> None:
+    from modelkb.site_builder import pages
+
+    project = pages.ProjectInfo("P", "p")
+    assert 'data-echarts="../../vendor/echarts/echarts.min.js"' in pages.render_project(project)
+    without = pages.render_project(project, plots=False)
+    assert 'id="mkb-plots"' in without and "data-echarts" not in without  # plots.js says why
