@@ -39,11 +39,20 @@ from typing import Any
 
 import modelkb
 from modelkb import task
-from modelkb.errors import BundleSchemaError, OutputFolderError
+from modelkb.errors import BundleSchemaError, OutputFolderError, ProjectSettingsError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
+from modelkb.project_settings import read_settings
 from modelkb.reproducibility import checklist as checklist_items
-from modelkb.site_builder import assets, pages, run_summary, shell, try_examples, usage
+from modelkb.site_builder import (
+    assets,
+    pages,
+    primary_metric,
+    run_summary,
+    shell,
+    try_examples,
+    usage,
+)
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
 from modelkb.site_builder.engines import Engine, engine_named
@@ -96,7 +105,8 @@ def _templates_fingerprint() -> str:
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
     # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
-    for module in (pages, run_summary, usage, try_examples, site_checklist, checklist_items, task):
+    modules = (pages, run_summary, primary_metric, usage, try_examples, site_checklist)
+    for module in (*modules, checklist_items, task):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -108,6 +118,7 @@ class _Manifest:
         self.summaries: dict[str, ExperimentSummary] = {}
         self.projects: dict[str, str] = {}
         self.shell_files: list[str] = []  # what the engine's shell put in the site
+        self.metric_names: dict[str, list[str]] = {}
 
     def load(self) -> None:
         try:
@@ -119,6 +130,7 @@ class _Manifest:
         self.render_key = data.get("render_key", "")
         self.projects = data.get("projects", {})
         self.shell_files = data.get("shell_files", [])
+        self.metric_names = data.get("metric_names", {})
         self.summaries = {
             key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
         }
@@ -129,6 +141,7 @@ class _Manifest:
             "render_key": self.render_key,
             "projects": self.projects,
             "shell_files": self.shell_files,
+            "metric_names": self.metric_names,
             "summaries": {key: value.to_json() for key, value in self.summaries.items()},
         }
         _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
@@ -162,8 +175,10 @@ def render_experiment_dir(
     out: Path,
     *,
     zip_bundle: bool = True,
+    metric_names: tuple[str | None, ...] = (),
 ) -> None:
-    """Write ``experiments/<id>/`` for one experiment."""
+    """Write ``experiments/<id>/`` for one experiment (``metric_names``: its project's primary
+    metric choices)."""
     folder = Path(summary.path)
     target = out / "experiments" / summary.id
     target.mkdir(parents=True, exist_ok=True)
@@ -171,7 +186,9 @@ def render_experiment_dir(
     file_set = set(files)
     examples = _page_examples(folder, metadata) if summary.has_model else []
     data = pages.experiment_data(metadata, summary, examples=len(examples))
-    body = pages.render_experiment(metadata, summary, files=file_set, data=data)
+    body = pages.render_experiment(
+        metadata, summary, files=file_set, data=data, metric_names=metric_names
+    )
     _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
     _write_text(
         target / "data.json",
@@ -291,11 +308,34 @@ def _regroup(
     catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]
 ) -> list[pages.ProjectInfo]:
     """The projects again after some runs were dropped; a project left empty keeps its (empty) page."""
-    regrouped = {project.slug: project for project in pages.group_projects(summaries.values())}
+    names = {project.slug: project.metric_names for project in catalog}
+    regrouped = {
+        project.slug: project
+        for project in pages.group_projects(summaries.values(), metric_names=names)
+    }
     return [
-        regrouped.get(project.slug) or pages.ProjectInfo(project.title, project.slug)
+        regrouped.get(project.slug)
+        or pages.ProjectInfo(project.title, project.slug, metric_names=project.metric_names)
         for project in catalog
     ]
+
+
+def _metric_names(
+    store: Store, summaries: Iterable[ExperimentSummary], default: str | None, notices: list[str]
+) -> dict[str, tuple[str | None, ...]]:
+    """Each project's primary metric choices, by slug: its ``project.json`` setting, then
+    ``default`` (``--primary-metric``). A settings file that cannot be used is a notice."""
+    titles = {summary.slug: summary.project for summary in summaries}
+    names = {}
+    for slug, title in sorted(titles.items()):
+        try:
+            setting = read_settings(store.root, title).get("primary_metric")
+        except ProjectSettingsError as err:
+            logger.warning("%s", err)
+            notices.append(f"ignored the settings of project {title!r}: {err}")
+            setting = None
+        names[slug] = tuple(name for name in (setting, default) if name)
+    return names
 
 
 def build_site(
@@ -308,6 +348,7 @@ def build_site(
     progress: ProgressCallback | None = None,
     force: bool = False,
     engine: str | Engine | None = None,
+    primary_metric: str | None = None,
 ) -> BuildReport:
     """Render every bundle of ``store`` into a static catalog at ``out``.
 
@@ -320,6 +361,8 @@ def build_site(
         progress: Called with ``(done, total)`` while experiment pages are rendered.
         force: Build into a non-empty folder that is not an earlier build (see ``check_output_folder``).
         engine: The site engine or its name (default: ``$MODELKB_ENGINE``, else ``mkdocs``).
+        primary_metric: The metric name projects are ranked by unless their own setting names
+            one (see :mod:`modelkb.site_builder.primary_metric`); default: accuracy, then loss.
 
     Returns:
         A :class:`BuildReport`; unreadable bundles are listed in ``problems`` and skipped.
@@ -344,7 +387,9 @@ def build_site(
     store.sync()  # a team store pulls what changed in S3 first
     result = scan(store, previous=manifest.summaries if incremental else {}, projects=projects)
     summaries = result.summaries
-    catalog = pages.group_projects(summaries.values())
+    notices: list[str] = []
+    metric_names = _metric_names(store, summaries.values(), primary_metric, notices)
+    catalog = pages.group_projects(summaries.values(), metric_names=metric_names)
     slugs = [project.slug for project in catalog]
 
     shell_dir, shell_rebuilt = shell.build_shell(work, slugs, site_engine)
@@ -356,10 +401,16 @@ def build_site(
         shell_files = sorted(copied | {site_engine.search_index})
         _remove_shell_files(out_dir, set(manifest.shell_files) - set(shell_files) - filled)
     assets.install_netron(out_dir)
-    notices = assets.install_vendor(out_dir)
+    notices += assets.install_vendor(out_dir)
 
     chrome = shell.Chrome.from_shell(shell_dir, site_engine.name)
     render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
+    # A project's primary metric choices reach its experiment pages' headers: new choices
+    # re-render that project's pages (and only those).
+    names = {slug: list(choice) for slug, choice in metric_names.items()}
+    renamed = {
+        slug for slug, choice in names.items() if manifest.metric_names.get(slug, []) != choice
+    }
     if render_key != manifest.render_key:
         todo = list(summaries)
     else:
@@ -368,6 +419,7 @@ def build_site(
             key
             for key in summaries
             if key in result.changed
+            or summaries[key].slug in renamed
             or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))
         ]
     total = len(todo)
@@ -379,7 +431,14 @@ def build_site(
             if metadata is None:
                 metadata = load_metadata(summary)
             store.fetch_files(summary.path)  # a team store's model.onnx, weights for the zip
-            render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
+            render_experiment_dir(
+                summary,
+                metadata,
+                chrome,
+                out_dir,
+                zip_bundle=zip_bundles,
+                metric_names=metric_names.get(summary.slug, ()),
+            )
         except Exception as err:
             logger.debug("cannot render %s", summary.path, exc_info=True)
             unrenderable.append(
@@ -442,11 +501,13 @@ def build_site(
         or project_keys != manifest.projects
         or summaries.keys() != manifest.summaries.keys()
         or shell_files != manifest.shell_files
+        or names != manifest.metric_names
     ):
         manifest.shell_files = shell_files
         manifest.summaries = summaries
         manifest.render_key = render_key
         manifest.projects = project_keys
+        manifest.metric_names = names
         manifest.save()
     return BuildReport(
         out=out_dir,
@@ -470,6 +531,7 @@ def _fill_shell(
     problems: list[str],
 ) -> None:
     by_slug = {project.slug: project for project in catalog}
+    plots = assets.echarts_installed()
     bodies: dict[str, tuple[str, str | None]] = {
         "": (pages.render_dashboard(catalog, summaries.values()), None),
         "projects/": (pages.render_projects_index(catalog), None),
@@ -482,7 +544,8 @@ def _fill_shell(
         ),
     }
     for slug, project in by_slug.items():
-        bodies[f"projects/{slug}/"] = (pages.render_project(project), escape(project.title))
+        body = pages.render_project(project, plots=plots)
+        bodies[f"projects/{slug}/"] = (body, escape(project.title))
     for page in shell_pages:
         if page.url not in bodies:
             continue

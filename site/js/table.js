@@ -212,6 +212,15 @@
     box.hidden = false;
   };
 
+  /* The table's public reading API (what site/js/plots.js reads, through its one adapter): row
+     indices 0..rowCount()-1, the rows the query keeps, the field keys, a row's id; number() and
+     text() above give a row's field values. After each query the app element sends a bubbling
+     "mkb-table-view" event ({detail: {table, count}}). */
+  Table.prototype.rowCount = function () { return this.n; };
+  Table.prototype.filteredRows = function () { return this.view; };
+  Table.prototype.fieldKeys = function () { return this.data.keys.slice(); };
+  Table.prototype.rowId = function (i) { return this.ids[i]; };
+
   /** Filter and re-render; returns {count, ms} or {error}. Used by the form and by tests. */
   Table.prototype.apply = function (text) {
     var t0 = performance.now();
@@ -225,6 +234,7 @@
     this.showError(null);
     this.renderBody();
     this.lastFilterMs = performance.now() - t0;
+    this.app.dispatchEvent(new CustomEvent("mkb-table-view", { bubbles: true, detail: { table: this, count: count } }));
     return { count: count, ms: this.lastFilterMs };
   };
 

@@ -132,6 +132,21 @@ class UnknownEngineError(ModelKBError, ValueError):
         self.engine = engine
 
 
+class ProjectSettingsError(ModelKBError, ValueError):
+    """A project's ``project.json`` cannot be used (not JSON, not an object, a value of the wrong type).
+
+    Attributes:
+        path: The settings file.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(
+            f"{path}: {problem}",
+            hint="Fix or delete the file, or set it again with `modelkb project TITLE --primary-metric NAME`.",
+        )
+        self.path = path
+
+
 class ContainerToolError(ModelKBError, RuntimeError):
     """No usable container engine (buildah/podman/docker), or a build or run failed."""
 

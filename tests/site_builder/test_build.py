@@ -31,6 +31,9 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
         ENGINES[site_info.engine].search_index,
         "vendor/netron/index.html",
         "vendor/onnxruntime-web/ort.wasm.min.js",
+        "vendor/echarts/echarts.min.js",
+        "vendor/echarts/LICENSE",
+        "vendor/echarts/NOTICE",
         f"experiments/{site_info.model_id}/model.onnx",
         f"experiments/{site_info.model_id}/bundle.zip",
         f"experiments/{site_info.model_id}/README.md",
@@ -248,4 +251,14 @@ def test_dashboard_numbers_are_for_people_with_the_full_value_on_hover(tmp_path:
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert '<strong title="0.9583333333333334">0.9583</strong>' in html  # the project card
     assert '<td title="0.9583333333333334">0.9583</td>' in html  # the recent experiments
-    assert f'<span class="mkb-card-run">{meta["name"]}</span>' in html  # which run is best
+    link = f'<a class="mkb-card-run" href="experiments/{meta["id"]}/" title="{meta["id"]}">'
+    assert f"{link}{meta['name']}</a>" in html  # which run is best, a link to it
+
+
+def test_a_catalog_without_echarts_does_not_ask_for_it(tmp_path: Path) -> None:
+    from modelkb.site_builder import pages
+
+    project = pages.ProjectInfo("P", "p")
+    assert 'data-echarts="../../vendor/echarts/echarts.min.js"' in pages.render_project(project)
+    without = pages.render_project(project, plots=False)
+    assert 'id="mkb-plots"' in without and "data-echarts" not in without  # plots.js says why

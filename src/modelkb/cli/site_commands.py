@@ -50,6 +50,13 @@ def _serve(site_dir: Path, port: int) -> None:
     help="Site engine of the page shell: mkdocs (mkdocs-material) or zensical "
     "[default: $MODELKB_ENGINE or mkdocs].",
 )
+@click.option(
+    "--primary-metric",
+    metavar="NAME",
+    default=None,
+    help="Rank each project's runs by this metric (its val_ value when recorded, else the final "
+    "training value) unless the project's own setting names one; default: accuracy, then loss.",
+)
 @click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
 @click.option(
     "--port",
@@ -66,6 +73,7 @@ def build(
     no_zip: bool,
     force: bool,
     engine: str | None,
+    primary_metric: str | None,
     serve: bool,
     port: int,
 ) -> None:
@@ -95,6 +103,7 @@ def build(
             progress=progress,
             force=force,
             engine=engine,
+            primary_metric=primary_metric,
         )
     report_problems(report.problems)
     click.echo(
