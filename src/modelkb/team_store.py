@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -39,7 +40,7 @@ from modelkb.errors import (
 )
 from modelkb.example_inputs import EXAMPLES_FILE
 from modelkb.fsutil import atomic_target, atomic_write_json, sha256_file
-from modelkb.ids import is_id
+from modelkb.ids import is_id, slugify
 from modelkb.store import INDEX_DIR, Store
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ REMOTE_STATE_FILE = "remote.json"
 EAGER_FILES = (METRICS_FILE, "README.md", EXAMPLES_FILE)
 """Fetched with ``metadata.json``: what ``show``, ``compare`` and the catalog's tables read."""
 METADATA_LIMIT = 64 << 20
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+"""A project folder name as :func:`~modelkb.ids.slugify` makes it."""
 PULL_THREADS = 16
 """Runs fetched at once by a pull (S3 latency, not bandwidth, bounds a pull of small files)."""
 
@@ -202,7 +205,8 @@ class TeamStore(Store):
         runs: dict[str, dict[str, dict[str, Any]]] = {}
         for key, info in listing.items():
             parts = key[skip:].split("/", 2)
-            if len(parts) == 3 and is_id(parts[1]):
+            # <slug>/<id>/...: a key that names anything else (../, .hidden) is not a run
+            if len(parts) == 3 and is_id(parts[1]) and _SLUG.fullmatch(parts[0]):
                 runs.setdefault(f"{parts[0]}/{parts[1]}", {})[parts[2]] = info
         todo = [
             (relpath, files)
@@ -247,6 +251,13 @@ class TeamStore(Store):
             raise IntegrityError(f"{METADATA_FILE} is not JSON: {err}") from err
         if not isinstance(metadata, dict) or metadata.get("id") != experiment_id:
             raise IntegrityError(f"{METADATA_FILE} is not the metadata of {experiment_id}")
+        if (
+            not isinstance(metadata.get("project"), str)
+            or slugify(metadata["project"]) != relpath.split("/")[0]
+        ):
+            raise IntegrityError(
+                f"{METADATA_FILE} of {experiment_id} belongs to another project folder"
+            )
         sizes = {
             a.get("path"): a.get("size")
             for a in metadata.get("artifacts") or []
@@ -283,7 +294,12 @@ class TeamStore(Store):
 
     def fetch_files(self, folder: str | os.PathLike[str]) -> None:
         """Download the files of a cached run that are not here yet, each checked by its sha256."""
-        from modelkb.publishing.integrity import artifact_entries, check_relpath
+        from modelkb.publishing.integrity import (
+            SizeLimits,
+            artifact_entries,
+            check_limits,
+            check_relpath,
+        )
         from modelkb.publishing.s3_client import boto_errors, translate_error
 
         folder = Path(folder)
@@ -291,6 +307,7 @@ class TeamStore(Store):
         if not bundle.sealed:
             return
         relpath = f"{folder.parent.name}/{folder.name}"
+        check_limits(bundle.metadata, SizeLimits(), source=self.location.url(relpath))
         for entry in artifact_entries(bundle.metadata):
             target = folder / check_relpath(entry["path"])
             if target.is_file() and target.stat().st_size == entry["size"]:

@@ -254,3 +254,40 @@ def test_a_script_training_into_s3_is_uploaded_by_its_background_sealer(
     assert bundle.path.parent.name == project
     assert bundle.metadata["onnx"]["max_abs_diff"] < 1e-4  # exported and checked by the sealer
     assert (bundle.path / "model.onnx").is_file()
+
+
+def test_hostile_keys_and_metadata_in_the_bucket_are_skipped_and_never_leave_the_cache(
+    team: str, s3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = make_bundle(machine(tmp_path, "laptop"))
+    good = json.loads(
+        s3.get_object(Bucket="team", Key=f"ml/digits-cnn/{run_id}/metadata.json")["Body"].read()
+    )
+    other = "01m91h4qhgkpez1vmssemkte1v"
+    escape = {"path": "../../../escaped.txt", "size": 5, "sha256": "0" * 64}
+    evil = {**good, "id": other, "artifacts": [escape]}
+    s3.put_object(Bucket="team", Key=f"ml/digits-cnn/{other}/metadata.json", Body=json.dumps(evil))
+    s3.put_object(Bucket="team", Key=f"ml/digits-cnn/{other}/escaped.txt", Body=b"owned")
+    s3.put_object(Bucket="team", Key=f"ml/../{other}/metadata.json", Body=json.dumps(evil))
+    wrong_project = {**good, "id": "01m91h4qhgkpez1vmssemkte1w", "project": "Elsewhere"}
+    s3.put_object(
+        Bucket="team",
+        Key="ml/digits-cnn/01m91h4qhgkpez1vmssemkte1w/metadata.json",
+        Body=json.dumps(wrong_project),
+    )
+    s3.put_object(
+        Bucket="team",
+        Key="ml/digits-cnn/01m91h4qhgkpez1vmssemkte1x/metadata.json",
+        Body=b"{not json",
+    )
+
+    reader = machine(tmp_path, "reader")
+    listed = {run.id for run in reader.search()}
+    assert run_id in listed and "01m91h4qhgkpez1vmssemkte1w" not in listed
+    assert "belongs to another project folder" in caplog.text and "is not JSON" in caplog.text
+    from modelkb.errors import IntegrityError
+
+    with pytest.raises(IntegrityError, match="would leave the bundle folder"):
+        reader.get(other)  # its metadata is read, its files are refused before any download
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert not (reader.root.parent / other).exists()
