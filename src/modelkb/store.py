@@ -163,6 +163,12 @@ class Store:
     def stop_live(self, folder: Path) -> None:
         """The run stopped appending epochs (a team store stops its background upload)."""
 
+    def write_project_settings(self, project: str, **changes: Any) -> dict[str, Any]:
+        """Change a project's settings (:mod:`modelkb.project_settings`); a team store shares them."""
+        from modelkb.project_settings import write_settings
+
+        return write_settings(self.root, project, **changes)
+
     @property
     def index(self) -> Index:
         if self._index is None:

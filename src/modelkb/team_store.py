@@ -41,6 +41,7 @@ from modelkb.errors import (
 from modelkb.example_inputs import EXAMPLES_FILE
 from modelkb.fsutil import atomic_target, atomic_write_json, sha256_file
 from modelkb.ids import is_id, slugify
+from modelkb.project_settings import SETTINGS_FILE
 from modelkb.store import INDEX_DIR, Store
 
 logger = logging.getLogger(__name__)
@@ -203,11 +204,14 @@ class TeamStore(Store):
         listing = remote_objects(self.client, self.location)
         skip = len(self.location.key()) + 1 if self.location.prefix else 0
         runs: dict[str, dict[str, dict[str, Any]]] = {}
+        settings: dict[str, str] = {}  # <slug>/project.json -> ETag
         for key, info in listing.items():
             parts = key[skip:].split("/", 2)
             # <slug>/<id>/...: a key that names anything else (../, .hidden) is not a run
             if len(parts) == 3 and is_id(parts[1]) and _SLUG.fullmatch(parts[0]):
                 runs.setdefault(f"{parts[0]}/{parts[1]}", {})[parts[2]] = info
+            elif len(parts) == 2 and parts[1] == SETTINGS_FILE and _SLUG.fullmatch(parts[0]):
+                settings[key[skip:]] = info["ETag"]
         todo = [
             (relpath, files)
             for relpath, files in runs.items()
@@ -231,7 +235,15 @@ class TeamStore(Store):
 
         with ThreadPoolExecutor(PULL_THREADS) as pool:
             list(pool.map(fetch, todo))
+        for relpath, etag in settings.items():
+            if before.get(relpath) != etag or not (self.root / relpath).is_file():
+                body = self._get(*relpath.split("/"), limit=1 << 20)
+                with atomic_target(self.root / relpath) as tmp:
+                    tmp.write_bytes(body)
+                changes[relpath] = etag
         for relpath in before:
+            if relpath.endswith("/" + SETTINGS_FILE):
+                continue  # settings are changed, never deleted, by a team
             if METADATA_FILE not in runs.get(relpath, {}):
                 changes[relpath] = None  # deleted in S3: the cached copy goes too
                 shutil.rmtree(self.root / relpath, ignore_errors=True)
@@ -352,6 +364,46 @@ class TeamStore(Store):
                     "of its folder); every machine drops its copy at its next command.",
                 )
         return super().remove(experiment_id)
+
+    def write_project_settings(self, project: str, **changes: Any) -> dict[str, Any]:
+        """Change a project's settings here and in S3 (conditional on the ETag last seen).
+
+        Raises:
+            RemoteConflictError: Someone changed them in S3 since they were read here.
+        """
+        from botocore.exceptions import ClientError
+
+        from modelkb.project_settings import settings_path
+        from modelkb.publishing.s3_client import boto_errors, translate_error
+        from modelkb.publishing.s3_writes import precondition_failed, put_file
+
+        self.sync()
+        path = settings_path(self.root, project)
+        relpath = f"{path.parent.name}/{SETTINGS_FILE}"
+        before = path.read_bytes() if path.is_file() else None
+        settings = super().write_project_settings(project, **changes)
+        try:
+            etag = put_file(
+                self.client, self.location.bucket, self.location.key(relpath), path,
+                sha256=sha256_file(path), if_match=self._remote_state().get(relpath),
+            )  # fmt: skip
+        except (ClientError, *boto_errors()) as err:
+            if before is None:
+                path.unlink()
+            else:
+                with atomic_target(path) as tmp:
+                    tmp.write_bytes(before)
+            if isinstance(err, ClientError) and precondition_failed(err):
+                self._update_remote_state({relpath: None})
+                raise RemoteConflictError(
+                    f"the settings of {project!r} changed in {self.address} since they were read "
+                    "here; nothing was overwritten",
+                    remote=self.location.url(relpath),
+                    hint="Run the command again: it reads the new settings first.",
+                ) from err
+            raise translate_error(err, remote=self.location.url(relpath), action="update") from err
+        self._update_remote_state({relpath: etag})
+        return settings
 
     # -- uploads ----------------------------------------------------------------------------------
     def push_waiting(self) -> list[str]:

@@ -291,3 +291,30 @@ def test_hostile_keys_and_metadata_in_the_bucket_are_skipped_and_never_leave_the
         reader.get(other)  # its metadata is read, its files are refused before any download
     assert not list(tmp_path.rglob("escaped.txt"))
     assert not (reader.root.parent / other).exists()
+
+
+def test_project_settings_are_shared_through_s3_and_edited_conditionally(
+    team: str, s3, tmp_path: Path
+) -> None:
+    from modelkb.project_settings import read_settings
+
+    make_bundle(machine(tmp_path, "laptop"))
+    env = {"MODELKB_CACHE": str(tmp_path / "alice-cache")}
+    done = run_cli("project", "Digits CNN", "--primary-metric", "loss", "--store", TEAM, env=env)
+    assert done.returncode == 0, done.stderr
+    shared = s3.get_object(Bucket="team", Key="ml/digits-cnn/project.json")["Body"].read()
+    assert json.loads(shared)["primary_metric"] == "loss"
+
+    bob = machine(tmp_path, "bob")
+    bob.sync()
+    assert read_settings(bob.root, "Digits CNN")["primary_metric"] == "loss"
+    carol = machine(tmp_path, "carol")
+    carol.sync()
+    bob.write_project_settings("Digits CNN", primary_metric="val_accuracy")
+    with pytest.raises(RemoteConflictError, match="settings of 'Digits CNN' changed"):
+        carol.write_project_settings("Digits CNN", primary_metric="f1")
+    assert read_settings(carol.root, "Digits CNN")["primary_metric"] == "loss"  # restored
+    remote = json.loads(
+        s3.get_object(Bucket="team", Key="ml/digits-cnn/project.json")["Body"].read()
+    )
+    assert remote["primary_metric"] == "val_accuracy"

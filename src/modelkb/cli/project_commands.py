@@ -8,7 +8,7 @@ import click
 
 from modelkb.cli.options import open_store, store_option
 from modelkb.errors import StoreError
-from modelkb.project_settings import read_settings, settings_path, write_settings
+from modelkb.project_settings import read_settings, settings_path
 
 
 @click.command("project")
@@ -26,6 +26,7 @@ def project(
 ) -> None:
     """Show a project's settings, or change them; takes effect at the next `modelkb build`."""
     store = open_store(store_path)
+    store.sync()
     folder = settings_path(store.root, title).parent
     if not folder.is_dir():
         known = ", ".join(sorted(store.projects())) or "none yet"
@@ -36,7 +37,7 @@ def project(
     if primary_metric is not None and unset_primary_metric:
         raise click.UsageError("give --primary-metric or --unset-primary-metric, not both")
     if primary_metric is not None or unset_primary_metric:
-        settings = write_settings(store.root, title, primary_metric=primary_metric)
+        settings = store.write_project_settings(title, primary_metric=primary_metric)
     else:
         settings = read_settings(store.root, title)
     click.echo(json.dumps(settings, indent=2, sort_keys=True, ensure_ascii=False))
