@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -371,21 +372,49 @@ class TeamStore(Store):
         Raises:
             RemoteConflictError: Someone changed them in S3 since they were read here.
         """
-        from botocore.exceptions import ClientError
 
         from modelkb.project_settings import settings_path
-        from modelkb.publishing.s3_client import boto_errors, translate_error
-        from modelkb.publishing.s3_writes import precondition_failed, put_file
 
         self.sync()
         path = settings_path(self.root, project)
         relpath = f"{path.parent.name}/{SETTINGS_FILE}"
         before = path.read_bytes() if path.is_file() else None
         settings = super().write_project_settings(project, **changes)
+        self._share_edit(
+            relpath,
+            path,
+            before,
+            what=f"the settings of {project!r}",
+            etag=self._remote_state().get(relpath),
+        )
+        return settings
+
+    def _share_edit(
+        self,
+        relpath: str,
+        path: Path,
+        before: bytes | None,
+        *,
+        what: str,
+        etag: str | None,
+        restored: Callable[[], None] | None = None,
+    ) -> None:
+        """Put the edited file ``path`` at ``relpath`` in S3 on the ETag last read (``None``: it
+        must not exist yet); when that fails, the local file goes back to ``before``.
+
+        Raises:
+            RemoteConflictError: S3 holds another version (the next command fetches it).
+        """
+        from botocore.exceptions import ClientError
+
+        from modelkb.publishing.s3_client import boto_errors, translate_error
+        from modelkb.publishing.s3_writes import precondition_failed, put_file
+
+        state_key = relpath.removesuffix("/" + METADATA_FILE)
         try:
-            etag = put_file(
+            new_etag = put_file(
                 self.client, self.location.bucket, self.location.key(relpath), path,
-                sha256=sha256_file(path), if_match=self._remote_state().get(relpath),
+                sha256=sha256_file(path), if_match=etag,
             )  # fmt: skip
         except (ClientError, *boto_errors()) as err:
             if before is None:
@@ -393,17 +422,18 @@ class TeamStore(Store):
             else:
                 with atomic_target(path) as tmp:
                     tmp.write_bytes(before)
+            if restored is not None:
+                restored()
             if isinstance(err, ClientError) and precondition_failed(err):
-                self._update_remote_state({relpath: None})
+                self._update_remote_state({state_key: None})
                 raise RemoteConflictError(
-                    f"the settings of {project!r} changed in {self.address} since they were read "
-                    "here; nothing was overwritten",
+                    f"{what} changed in {self.address} since it was read here; nothing was "
+                    "overwritten",
                     remote=self.location.url(relpath),
-                    hint="Run the command again: it reads the new settings first.",
+                    hint="Run the command again: it reads the new version first.",
                 ) from err
             raise translate_error(err, remote=self.location.url(relpath), action="update") from err
-        self._update_remote_state({relpath: etag})
-        return settings
+        self._update_remote_state({state_key: new_etag})
 
     # -- uploads ----------------------------------------------------------------------------------
     def push_waiting(self) -> list[str]:
@@ -455,10 +485,6 @@ class TeamStore(Store):
         Raises:
             RemoteConflictError: ``metadata.json`` changed in S3 since it was read here.
         """
-        from botocore.exceptions import ClientError
-
-        from modelkb.publishing.s3_client import boto_errors, translate_error
-        from modelkb.publishing.s3_writes import precondition_failed, put_file
 
         self.sync()
         bundle = self.get(id_or_prefix, files=False)
@@ -469,29 +495,14 @@ class TeamStore(Store):
         metadata = super().update_metadata(bundle.id, changes)
         if etag is None:
             return metadata  # not uploaded yet: it goes up as it is now
-        key = self.location.key(relpath, METADATA_FILE)
-        try:
-            new_etag = put_file(
-                self.client, self.location.bucket, key, meta_path,
-                sha256=sha256_file(meta_path), if_match=etag,
-            )  # fmt: skip
-        except (ClientError, *boto_errors()) as err:
-            if before is not None:
-                with atomic_target(meta_path) as tmp:
-                    tmp.write_bytes(before)
-                self.record(bundle.path)
-            if isinstance(err, ClientError) and precondition_failed(err):
-                self._update_remote_state(
-                    {relpath: None}
-                )  # the next command fetches the new version
-                raise RemoteConflictError(
-                    f"the metadata of {bundle.id} changed in {self.address} since it was read here; "
-                    "nothing was overwritten",
-                    remote=self.location.url(relpath),
-                    hint="Run the command again: it reads the new version first.",
-                ) from err
-            raise translate_error(err, remote=self.location.url(relpath), action="update") from err
-        self._update_remote_state({relpath: new_etag})
+        self._share_edit(
+            f"{relpath}/{METADATA_FILE}",
+            meta_path,
+            before,
+            what=f"the metadata of {bundle.id}",
+            etag=etag,
+            restored=lambda: self.record(bundle.path),
+        )
         return metadata
 
     # -- metrics while a run trains ---------------------------------------------------------------
