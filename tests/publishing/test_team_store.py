@@ -318,3 +318,17 @@ def test_project_settings_are_shared_through_s3_and_edited_conditionally(
         s3.get_object(Bucket="team", Key="ml/digits-cnn/project.json")["Body"].read()
     )
     assert remote["primary_metric"] == "val_accuracy"
+
+
+def test_an_archive_imported_into_the_team_store_is_shared(team: str, s3, tmp_path: Path) -> None:
+    local = Store(tmp_path / "mine")
+    run_id = make_bundle(local.root)
+    archive = tmp_path / "run.zip"
+    exported = run_cli("export", run_id, "--zip", "--out", str(archive), "--store", str(local.root))
+    assert exported.returncode == 0, exported.stderr
+    env = {"MODELKB_CACHE": str(tmp_path / "importer-cache")}
+    imported = run_cli("import", str(archive), "--store", TEAM, env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert f"ml/digits-cnn/{run_id}/metadata.json" in keys(s3)
+    bundle = machine(tmp_path, "elsewhere").get(run_id)
+    verify_files(bundle.path, bundle.metadata)
