@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 WORK_DIR = ".modelkb-build"
 MANIFEST_FORMAT = 1
 ProgressCallback = Callable[[int, int], None]
+PAGE_FILES = ("README.md", "model.onnx", EXAMPLES_FILE)
+"""The bundle files an experiment page uses besides ``metadata.json``."""
 
 
 @dataclass
@@ -430,7 +432,8 @@ def build_site(
             metadata = result.metadata.get(experiment_id)
             if metadata is None:
                 metadata = load_metadata(summary)
-            store.fetch_files(summary.path)  # a team store's model.onnx, weights for the zip
+            # a team store's files: what the page links, or all of them for its bundle.zip
+            store.fetch_files(summary.path, None if zip_bundles else PAGE_FILES)
             render_experiment_dir(
                 summary,
                 metadata,

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -151,8 +151,11 @@ class Store:
     def sync(self) -> None:
         """Bring the store up to date with its remote, if it has one."""
 
-    def fetch_files(self, folder: str | os.PathLike[str]) -> None:
-        """Make every file of the bundle at ``folder`` present (a team store downloads them)."""
+    def fetch_files(
+        self, folder: str | os.PathLike[str], names: Collection[str] | None = None
+    ) -> None:
+        """Make the files (``names``, default all) of the bundle at ``folder`` present (a team
+        store downloads them)."""
 
     def after_sealed(self, folder: Path) -> None:
         """A run in this store was just sealed (a team store uploads it)."""

@@ -4,9 +4,10 @@ The cache is an ordinary local :class:`~modelkb.store.Store` (same folders, same
 knows its remote (``.modelkb/team.json``). What moves between the two:
 
 * **pull** (every command, once): one paginated listing of the prefix; each ``metadata.json``
-  whose ETag differs from the one recorded in ``.modelkb/remote.json`` is fetched, with the run's
-  small files (metrics, card, examples). Weights and ``model.onnx`` come only on demand
-  (:meth:`TeamStore.fetch_files`: ``package``, ``serve``, ``reproduce``, ``clone``, the catalog);
+  whose ETag differs from the one recorded in ``.modelkb/remote.json`` is fetched (it holds all
+  that ``ls``, ``query``, ``show`` and ``compare`` read, the metric history included). The other
+  files come on demand (:meth:`TeamStore.fetch_files`: ``package``, ``serve``, ``reproduce``,
+  ``clone``, the catalog's pages);
 * **push**: a run trained into the cache is uploaded when it is sealed (by whichever process
   seals it), ``metadata.json`` last, with conditional writes (:mod:`modelkb.publishing.s3_writes`).
   A run that could not be uploaded stays in the cache, is reported, and goes up with the next
@@ -26,7 +27,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,6 @@ from modelkb.errors import (
     RemoteConflictError,
     StoreError,
 )
-from modelkb.example_inputs import EXAMPLES_FILE
 from modelkb.fsutil import atomic_target, atomic_write_json, sha256_file
 from modelkb.ids import is_id, slugify
 from modelkb.project_settings import SETTINGS_FILE
@@ -51,8 +51,6 @@ TEAM_FILE = "team.json"
 """In ``<cache>/.modelkb/``: the remote this cache folder is the copy of."""
 REMOTE_STATE_FILE = "remote.json"
 """In ``<cache>/.modelkb/``: ``"<project>/<id>"`` -> ETag of its ``metadata.json`` as last seen."""
-EAGER_FILES = (METRICS_FILE, "README.md", EXAMPLES_FILE)
-"""Fetched with ``metadata.json``: what ``show``, ``compare`` and the catalog's tables read."""
 METADATA_LIMIT = 64 << 20
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 """A project folder name as :func:`~modelkb.ids.slugify` makes it."""
@@ -271,14 +269,6 @@ class TeamStore(Store):
             raise IntegrityError(
                 f"{METADATA_FILE} of {experiment_id} belongs to another project folder"
             )
-        sizes = {
-            a.get("path"): a.get("size")
-            for a in metadata.get("artifacts") or []
-            if isinstance(a, dict)
-        }
-        for name in EAGER_FILES:
-            if name in files and isinstance(sizes.get(name), int):
-                self._download(relpath, name, folder / name, size=sizes[name])
         with atomic_target(folder / METADATA_FILE) as tmp:
             tmp.write_bytes(body)
 
@@ -305,8 +295,11 @@ class TeamStore(Store):
                 size=size,
             )
 
-    def fetch_files(self, folder: str | os.PathLike[str]) -> None:
-        """Download the files of a cached run that are not here yet, each checked by its sha256."""
+    def fetch_files(
+        self, folder: str | os.PathLike[str], names: Collection[str] | None = None
+    ) -> None:
+        """Download the files of a cached run that are not here yet (only ``names`` when given),
+        each checked by its sha256."""
         from modelkb.publishing.integrity import (
             SizeLimits,
             artifact_entries,
@@ -322,6 +315,8 @@ class TeamStore(Store):
         relpath = f"{folder.parent.name}/{folder.name}"
         check_limits(bundle.metadata, SizeLimits(), source=self.location.url(relpath))
         for entry in artifact_entries(bundle.metadata):
+            if names is not None and entry["path"] not in names:
+                continue
             target = folder / check_relpath(entry["path"])
             if target.is_file() and target.stat().st_size == entry["size"]:
                 continue

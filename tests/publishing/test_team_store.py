@@ -57,8 +57,7 @@ def test_a_run_recorded_into_s3_reaches_another_machine_weights_only_on_demand(
     there = machine(tmp_path, "cluster")
     assert [run.id for run in there.search()] == [run_id]
     folder = there.bundle_dir("Digits CNN", run_id)
-    assert (folder / "metrics.jsonl").is_file() and (folder / "README.md").is_file()
-    assert not (folder / "model.safetensors").exists() and not (folder / "model.onnx").exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["metadata.json"]  # all that ls/show need
 
     assert there.get(run_id, files=False).path == folder  # show, compare: metadata only
     assert not (folder / "model.safetensors").exists()
@@ -104,8 +103,7 @@ def test_refreshing_an_unchanged_store_costs_one_listing_and_no_get(
     assert {run.id for run in latest.search()} == ids | {newer}
     # one listing, then only the new run: metadata.json and its small files (no weights)
     assert calls.count("ListObjectsV2") == 1
-    # metadata.json, metrics.jsonl, README.md (this run has no examples.json); no weights
-    assert calls == ["ListObjectsV2", "GetObject", "GetObject", "GetObject"]
+    assert calls == ["ListObjectsV2", "GetObject"]  # then the new run's metadata.json alone
 
 
 def test_metadata_edits_are_conditional_and_a_lost_race_overwrites_nothing(
