@@ -330,3 +330,25 @@ def test_an_archive_imported_into_the_team_store_is_shared(team: str, s3, tmp_pa
     assert f"ml/digits-cnn/{run_id}/metadata.json" in keys(s3)
     bundle = machine(tmp_path, "elsewhere").get(run_id)
     verify_files(bundle.path, bundle.metadata)
+
+
+def test_a_catalog_built_from_the_team_store_offers_the_model_of_each_run(
+    team: str, tmp_path: Path
+) -> None:
+    from support.runs import tiny_onnx_model
+
+    from modelkb.site_builder.build import build_site
+
+    model = tiny_onnx_model()
+    if model is None:
+        pytest.skip("needs the onnx package")
+    run_id = make_bundle(machine(tmp_path, "laptop"), model=model)
+    site = tmp_path / "site"
+    report = build_site(machine(tmp_path, "builder"), site, zip_bundles=False)
+    assert report.experiments == 1 and report.problems == []
+    page = site / "experiments" / run_id
+    assert (page / "model.onnx").read_bytes() == model  # fetched for the page, checked by sha256
+    data = json.loads((page / "data.json").read_text())
+    assert data["model"] is True  # the try-the-model panel and the Netron view are offered
+    cache = machine(tmp_path, "builder").bundle_dir("Digits CNN", run_id)
+    assert not (cache / "model.safetensors").exists()  # without zips, the weights stay in S3
