@@ -39,6 +39,7 @@ from typing import Any
 
 import modelkb
 from modelkb import task
+from modelkb.bundle import artifact_kind
 from modelkb.errors import BundleSchemaError, OutputFolderError, ProjectSettingsError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
@@ -64,8 +65,6 @@ logger = logging.getLogger(__name__)
 WORK_DIR = ".modelkb-build"
 MANIFEST_FORMAT = 1
 ProgressCallback = Callable[[int, int], None]
-PAGE_FILES = ("README.md", "model.onnx", EXAMPLES_FILE)
-"""The bundle files an experiment page uses besides ``metadata.json``."""
 
 
 @dataclass
@@ -210,6 +209,20 @@ def render_experiment_dir(
             (target / name).unlink()
     if zip_bundle:
         _write_zip(folder, files, target / "bundle.zip", summary.id)
+
+
+def _page_files(metadata: dict[str, Any] | None) -> set[str] | None:
+    """The files of a bundle its page and checklist read: all but the native weights (which only
+    ``bundle.zip`` carries); ``None`` (all) when the metadata was not read in this build."""
+    if metadata is None:
+        return None
+    artifacts = metadata.get("artifacts")
+    paths = (
+        [a.get("path") for a in artifacts if isinstance(a, dict)]
+        if isinstance(artifacts, list)
+        else []
+    )
+    return {path for path in paths if isinstance(path, str) and artifact_kind(path) != "weights"}
 
 
 def _page_examples(folder: Path, metadata: dict[str, Any]) -> list[dict[str, Any]]:
@@ -424,9 +437,11 @@ def build_site(
             or summaries[key].slug in renamed
             or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))
         ]
-    page_files = None if zip_bundles else PAGE_FILES
     # a team store's files, all fetched at once (one by one in the loop, 10,000 runs took minutes)
-    unrenderable: list[Problem] = store.prefetch([summaries[key].path for key in todo], page_files)
+    unrenderable: list[Problem] = store.prefetch(
+        (summaries[key].path, None if zip_bundles else _page_files(result.metadata.get(key)))
+        for key in todo
+    )
     for problem in unrenderable:
         summaries.pop(Path(problem.path).name, None)
     todo = [key for key in todo if key in summaries]

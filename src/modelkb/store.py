@@ -158,10 +158,10 @@ class Store:
         store downloads them)."""
 
     def prefetch(
-        self, folders: Iterable[str | os.PathLike[str]], names: Collection[str] | None = None
+        self, wanted: Iterable[tuple[str | os.PathLike[str], Collection[str] | None]]
     ) -> list[Problem]:
-        """:meth:`fetch_files` for many bundles (a team store fetches them in parallel); returns
-        the bundles whose files could not be fetched."""
+        """:meth:`fetch_files` for many ``(folder, names)`` (a team store fetches them in
+        parallel); returns the bundles whose files could not be fetched."""
         return []
 
     def after_sealed(self, folder: Path) -> None:

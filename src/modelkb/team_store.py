@@ -336,18 +336,19 @@ class TeamStore(Store):
                 )
 
     def prefetch(
-        self, folders: Iterable[str | os.PathLike[str]], names: Collection[str] | None = None
+        self, wanted: Iterable[tuple[str | os.PathLike[str], Collection[str] | None]]
     ) -> list[Problem]:
         problems: list[Problem] = []
 
-        def fetch(folder: str | os.PathLike[str]) -> None:
+        def fetch(item: tuple[str | os.PathLike[str], Collection[str] | None]) -> None:
+            folder, names = item
             try:
                 self.fetch_files(folder, names)
             except (ModelKBError, OSError) as err:
                 problems.append(Problem.from_error(Path(folder), err))
 
         with ThreadPoolExecutor(PULL_THREADS) as pool:
-            list(pool.map(fetch, folders))
+            list(pool.map(fetch, wanted))
         return problems
 
     def get(self, id_or_prefix: str, *, files: bool = True):  # type: ignore[override]

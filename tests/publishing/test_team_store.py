@@ -352,3 +352,4 @@ def test_a_catalog_built_from_the_team_store_offers_the_model_of_each_run(
     assert data["model"] is True  # the try-the-model panel and the Netron view are offered
     cache = machine(tmp_path, "builder").bundle_dir("Digits CNN", run_id)
     assert not (cache / "model.safetensors").exists()  # without zips, the weights stay in S3
+    assert (cache / "requirements.lock").is_file()  # what the page's checklist reads is here
