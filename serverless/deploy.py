@@ -55,6 +55,19 @@ class DeployResult:
     outputs: dict[str, str]
 
 
+def check_stack_name(name: str) -> str:
+    """``name`` if CloudFormation accepts it as a stack name.
+
+    Raises:
+        DeployError: It does not.
+    """
+    if not _STACK_NAME.match(name):
+        raise DeployError(
+            f"invalid stack name {name!r}: letters, digits and hyphens, starting with a letter"
+        )
+    return name
+
+
 def plan_deploy(
     experiment_id: str,
     *,
@@ -66,11 +79,7 @@ def plan_deploy(
 ) -> DeployPlan:
     """The plan for one run (no AWS call, nothing written)."""
     short = experiment_id[-8:]
-    stack = stack_name or f"modelkb-{short}"
-    if not _STACK_NAME.match(stack):
-        raise DeployError(
-            f"invalid stack name {stack!r}: letters, digits and hyphens, starting with a letter"
-        )
+    stack = check_stack_name(stack_name or f"modelkb-{short}")
     plan = DeployPlan(
         experiment_id=experiment_id,
         region=region,
