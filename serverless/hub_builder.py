@@ -13,8 +13,8 @@ invocation makes one build, however many runs it announces:
 4. ``publish_site`` mirrors it to ``$MODELKB_CATALOG_BUCKET`` (``bucket`` or ``s3://bucket/prefix``),
    uploading only objects whose bytes changed.
 
-The cache and the built catalog stay in ``/tmp`` between warm invocations, and the opened store stays
-in memory. A cold start begins empty: it rebuilds every page (the build manifest alone cannot
+The cache (with what the store last saw of S3) and the built catalog stay in ``/tmp`` between warm
+invocations. A cold start begins empty: it rebuilds every page (the build manifest alone cannot
 help, since the build re-renders a run whose page is missing from the output folder) but still
 uploads only the pages whose bytes differ from the published ones. Persisting the whole work folder
 (EFS) would avoid that and is left out on purpose: it needs a VPC, and Lambda keeps a busy
@@ -43,8 +43,6 @@ CATALOG_ENV = "MODELKB_CATALOG_BUCKET"
 WORK_DIR_ENV = "MODELKB_HUB_WORK_DIR"
 DEFAULT_WORK_DIR = "/tmp/modelkb-hub"
 _REASONS_SHOWN = 10  # skip reasons in the report (every one is logged)
-# Opened team stores by (address, cache folder): a warm invocation reuses the listing state.
-_STORES: dict[tuple[str, str], Any] = {}
 
 
 @dataclass
@@ -113,14 +111,13 @@ class HubConfig:
 
 
 def _team_store(config: HubConfig) -> Any:
+    """The team store, opened anew for each build: a store syncs once per instance, and what it
+    last saw of S3 (the ETags) lives in its cache folder, which stays."""
     from modelkb.store import open_store
 
     cache = config.work_dir / "store"
-    key = (config.team_store, str(cache))
-    if key not in _STORES:
-        cache.mkdir(parents=True, exist_ok=True)
-        _STORES[key] = open_store(config.team_store, cache_dir=cache)
-    return _STORES[key]
+    cache.mkdir(parents=True, exist_ok=True)
+    return open_store(config.team_store, cache_dir=cache)
 
 
 def build_and_publish(notifications: Notifications, config: HubConfig) -> HubBuildReport:
@@ -137,9 +134,12 @@ def build_and_publish(notifications: Notifications, config: HubConfig) -> HubBui
         from modelkb.site_builder.build import build_site
 
         store = _team_store(config)
-        store.refresh()
-        site = config.work_dir / "site"
-        built = build_site(store, site)
+        try:
+            store.refresh()
+            site = config.work_dir / "site"
+            built = build_site(store, site)
+        finally:
+            store.close()
         synced = publish_site(site, config.catalog)
         report.built = True
         report.experiments = built.experiments
