@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 from support import s3_events
 from support.container_tools import require_tools, rie_binary
@@ -54,6 +55,23 @@ def _invoke(url: str, event: dict, *, process: subprocess.Popen, wait: float = 1
             time.sleep(0.5)
 
 
+def _push_runs(tmp_path: Path, count: int) -> list[str]:
+    from click.testing import CliRunner
+    from support.runs import make_bundle
+
+    from modelkb.cli import cli
+
+    ids = []
+    for seed in range(count):
+        run_id = make_bundle(tmp_path / "laptop-store", "Digits CNN", seed=seed + 1)
+        address = "s3://modelkb-team-test/team"
+        args = ["push", run_id, address, "--store", str(tmp_path / "laptop-store")]
+        pushed = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert pushed.exit_code == 0, pushed.output
+        ids.append(run_id)
+    return ids
+
+
 def test_builder_image_builds_and_its_handler_answers(tmp_path: Path, aws_moto: str) -> None:
     require_tools("buildah", "podman", "runc", "mmdebstrap")
     buildah = container.Engine("buildah", shutil.which("buildah"))
@@ -84,6 +102,23 @@ def test_builder_image_builds_and_its_handler_answers(tmp_path: Path, aws_moto: 
         report = _invoke(url, s3_events.load("sqs_s3_test_event.json"), process=process)
         assert report["built"] is False and report["skipped"] == 1, report
         assert "test event" in report["skip_reasons"][0]
+
+        # the real thing: runs pushed to the team store, the image builds and publishes them
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws_moto)
+        for bucket in ("modelkb-team-test", "modelkb-catalog-test"):
+            s3.create_bucket(Bucket=bucket)
+        runs = _push_runs(tmp_path, 2)
+        keys = s3_events.run_keys("modelkb-team-test", s3, "team")
+        bodies = [
+            s3_events.s3_event([s3_events.s3_record("modelkb-team-test", k, s3=s3)]) for k in keys
+        ]
+        built = _invoke(url, s3_events.sqs_event(bodies), process=process)
+        assert built.get("built") is True, built
+        assert built["runs_seen"] == 2 and built["pages_rendered"] == 2, built
+        listing = s3.list_objects_v2(Bucket="modelkb-catalog-test", MaxKeys=1000)
+        published = {obj["Key"] for obj in listing.get("Contents", [])}
+        assert {"index.html", "projects/digits-cnn/index.html"} <= published
+        assert {f"experiments/{run_id}/index.html" for run_id in runs} <= published
     finally:
         container.remove_container(name, engine=podman)
         process.wait(timeout=60)
