@@ -8,6 +8,7 @@ them, and the catalog bucket is read back.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import boto3
@@ -59,9 +60,7 @@ def _page(s3, key: str) -> str:
     return s3.get_object(Bucket=CATALOG, Key=key)["Body"].read().decode("utf-8")
 
 
-def test_new_runs_become_catalog_pages_and_a_later_run_renders_alone(
-    s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_new_runs_become_catalog_pages_and_a_later_run_renders_alone(s3, tmp_path: Path) -> None:
     local = tmp_path / "laptop-store"
     model = tiny_onnx_model()
     first = [
@@ -105,10 +104,10 @@ def test_new_runs_become_catalog_pages_and_a_later_run_renders_alone(
     assert repeat["runs_seen"] == 1 and repeat["records"] == 2
     assert repeat["pages_rendered"] == 0 and repeat["experiments"] == 4, repeat
 
-    # a cold start (an empty /tmp) renders every page again but uploads only what differs: here
-    # each run's bundle.zip (its entries carry the freshly fetched files' times) and each
-    # project's checklist data, not the pages
-    monkeypatch.setenv("MODELKB_HUB_WORK_DIR", str(tmp_path / "cold-lambda-tmp"))
+    # a cold start (the same /tmp path, empty) renders every page again but uploads only what
+    # differs: each run's bundle.zip (its entries carry the freshly fetched files' times) and
+    # each project's checklist data (it carries the time it was computed), not the pages
+    shutil.rmtree(tmp_path / "lambda-tmp")
     cold = hub_builder.lambda_handler(direct, None)
     assert cold["pages_rendered"] == 4 and cold["experiments"] == 4, cold
     assert cold["objects_uploaded"] <= 4 + 2 < cold["objects_unchanged"], cold
