@@ -180,8 +180,12 @@ def deploy_stack(
     endpoint_url: str | None = None,
     session: Any = None,
     wait: bool = True,
+    purpose: str = "inference",
 ) -> DeployResult:
-    """Translate the SAM template and create or update the stack; returns its outputs."""
+    """Translate the SAM template and create or update the stack; returns its outputs.
+
+    ``purpose`` is the stack's ``modelkb`` tag (``inference``, ``hub``).
+    """
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
     translated = translate(load_template(template_path), parameters, region=region)
@@ -198,7 +202,7 @@ def deploy_stack(
         "TemplateBody": body,
         "Parameters": cfn_parameters,
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-        "Tags": [{"Key": "modelkb", "Value": "inference"}],
+        "Tags": [{"Key": "modelkb", "Value": purpose}],
     }
     try:
         exists = _stack_exists(cfn, stack_name)

@@ -164,6 +164,7 @@ def deploy_hub(
         parameters=plan.parameters(builder_image=builder_image, inference_image=inference_image),
         endpoint_url=plan.endpoint_url,
         session=session,
+        purpose="hub",
     )
     result.image_uri = builder_image
     return result

@@ -58,6 +58,12 @@ def test_deploy_hub_pushes_the_builder_and_creates_the_stack(aws_moto: str, publ
     assert env["MODELKB_CATALOG_BUCKET"] == result.outputs["CatalogBucketName"]
     s3 = boto3.client("s3", region_name="eu-west-1", endpoint_url=aws_moto)
     s3.head_bucket(Bucket=TEAM)
+    cfn = boto3.client("cloudformation", region_name="eu-west-1", endpoint_url=aws_moto)
+    (stack,) = cfn.describe_stacks(StackName="modelkb-hub")["Stacks"]
+    assert {"Key": "modelkb", "Value": "hub"} in stack["Tags"]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["PublicCatalog"] == str(public).lower()
+    assert parameters["TeamStoreBucketName"] == TEAM
     # a second deploy updates the same stack with the already pushed image
     again = deploy_hub(plan, inference_image=INFERENCE, builder_image=result.image_uri)
     assert again.stack_name == result.stack_name and again.image_uri == result.image_uri
