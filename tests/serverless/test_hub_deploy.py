@@ -116,3 +116,17 @@ def test_cli_deploys_with_pushed_images(aws_moto: str) -> None:
     assert f"modelkb push RUN s3://{TEAM}" in result.output
     assert "Catalog: private" in result.output
     assert "CatalogBuilderFunction" in _resources(aws_moto, "team-hub")
+
+
+def test_cli_without_container_engine_names_what_is_missing_before_any_aws_call(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelkb.errors import ContainerToolError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, podman or buildah
+    monkeypatch.delenv("MODELKB_CONTAINER_ENGINE", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: no call made
+    argv = ["hub", "deploy", "--team-bucket", TEAM, "--region", "eu-west-1"]
+    result = CliRunner().invoke(cli, [*argv, "--inference-image", INFERENCE])
+    assert isinstance(result.exception, ContainerToolError), result.output
+    assert "docker, podman or buildah" in str(result.exception) and result.exception.hint
