@@ -9,6 +9,7 @@ and ``buildah``/``podman``/``docker`` builds it with no network. The image runs 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -73,7 +74,9 @@ def modelkb_wheel(out: Path, *, python: str = sys.executable) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     root = source_tree()
     if root is not None:
-        command = [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        command = [python, "-m", "pip", "wheel", "--no-deps", "-q"]
+        if python == sys.executable and importlib.util.find_spec("setuptools") is not None:
+            command.append("--no-build-isolation")  # no index needed (else pip fetches setuptools)
         run_tool(
             [*command, "-w", str(out), str(root)],
             what="building the modelkb wheel",
