@@ -82,6 +82,8 @@ def test_new_runs_become_catalog_pages_and_a_later_run_renders_alone(s3, tmp_pat
         assert f"experiments/{run_id}/bundle.zip" in keys, run_id
     if model is not None:  # fetched on demand from the team store for the page
         assert f"experiments/{first[0]}/model.onnx" in keys
+        page_data = json.loads(_page(s3, f"experiments/{first[0]}/data.json"))
+        assert page_data["model"] is True  # the page knows it (try-the-model, the graph)
     assert not [k for k in keys if k.startswith(".") or "/." in k]  # never the build cache
     assert not [k for k in keys if k.endswith("/metadata.json")]  # pages, not bundles
     assert first[0] in _page(s3, "projects/digits-cnn/index.html") or first[0] in json.dumps(
@@ -111,6 +113,8 @@ def test_new_runs_become_catalog_pages_and_a_later_run_renders_alone(s3, tmp_pat
     cold = hub_builder.lambda_handler(direct, None)
     assert cold["pages_rendered"] == 4 and cold["experiments"] == 4, cold
     assert cold["objects_uploaded"] <= 4 + 2 < cold["objects_unchanged"], cold
+    if model is not None:
+        assert json.loads(_page(s3, f"experiments/{first[0]}/data.json"))["model"] is True
 
 
 def test_a_burst_of_runs_is_one_build(s3, tmp_path: Path) -> None:
