@@ -14,12 +14,12 @@ invocation makes one build, however many runs it announces:
    uploading only objects whose bytes changed.
 
 The cache (with what the store last saw of S3) and the built catalog stay in ``/tmp`` between warm
-invocations. A cold start begins empty: it rebuilds every page (the build manifest alone cannot
-help, since the build re-renders a run whose page is missing from the output folder) but still
-uploads only the pages whose bytes differ from the published ones. Persisting the whole work folder
-(EFS) would avoid that and is left out on purpose: it needs a VPC, and Lambda keeps a busy
-builder warm. Failures of S3 itself raise, so the queue redelivers the batch (at most five times,
-then the dead-letter queue has it): never a crash loop.
+invocations. A cold start begins empty: it fetches every run and renders every page again, but
+still uploads only the objects whose bytes differ from the published ones. Persisting a part of
+the work folder is left out on purpose (the build reads other runs' files for a project's
+checklist, so a partial cache would publish wrong checklists), and persisting all of it needs EFS,
+hence a VPC (docs/team-store.md). Failures of S3 itself raise, so the queue redelivers the batch
+(at most ten receives, then the dead-letter queue has it): never a crash loop.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ def test_builder_is_one_batched_image_function_with_a_dead_letter_queue() -> Non
     props = mapping["Properties"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["BuildQueue", "Arn"]}
     assert props["BatchSize"] >= 100 and props["MaximumBatchingWindowInSeconds"]
+    assert props["ScalingConfig"] == {"MaximumConcurrency": 2}  # the minimum: least over-pull
     queue = resources["BuildQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["BuildDeadLetterQueue", "Arn"]
