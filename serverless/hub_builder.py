@@ -4,8 +4,9 @@ S3 notifies the build queue of every new ``<prefix>/<project>/<id>/metadata.json
 builder up to a thousand of those at once (the queue's batching window is the debounce). One
 invocation makes one build, however many runs it announces:
 
-1. the notifications are reduced to run keys (:mod:`modelkb.serverless.hub_events`): bad records
-   are logged and skipped, and a batch with no run in it builds nothing;
+1. the notifications are reduced to run keys and changed project settings
+   (:mod:`modelkb.serverless.hub_events`): bad records are logged and skipped, and a batch that
+   names neither builds nothing;
 2. the team store (``$MODELKB_TEAM_STORE``) is opened with its cache in ``$MODELKB_HUB_WORK_DIR``
    (default ``/tmp/modelkb-hub``) and refreshed: one listing, only new or changed metadata fetched;
 3. ``build_site`` renders the catalog into the same folder, incrementally: only runs new since the
@@ -51,6 +52,7 @@ class HubBuildReport:
 
     Attributes:
         runs_seen: Distinct runs the event announced.
+        settings_seen: Projects whose settings (``project.json``) the event announced changed.
         records: S3 records read (before de-duplication and filtering).
         skipped: Records or messages skipped.
         skip_reasons: Why, for the first few (every one is logged).
@@ -64,6 +66,7 @@ class HubBuildReport:
     """
 
     runs_seen: int = 0
+    settings_seen: int = 0
     records: int = 0
     skipped: int = 0
     skip_reasons: list[str] = field(default_factory=list)
@@ -138,15 +141,17 @@ def _fetch_new_runs(store: Any, site: Path) -> None:
 
 
 def build_and_publish(notifications: Notifications, config: HubConfig) -> HubBuildReport:
-    """One build for the runs a batch of notifications announced (none: nothing is built)."""
+    """One build for the runs and project settings a batch of notifications announced (none:
+    nothing is built)."""
     started = time.perf_counter()
     report = HubBuildReport(
         runs_seen=len(notifications.runs),
+        settings_seen=len(notifications.settings),
         records=notifications.records,
         skipped=len(notifications.skipped),
         skip_reasons=notifications.skipped[:_REASONS_SHOWN],
     )
-    if notifications.runs:
+    if notifications.runs or notifications.settings:
         from modelkb.publishing.s3_site import publish_site
         from modelkb.site_builder.build import build_site
 

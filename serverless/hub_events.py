@@ -3,7 +3,8 @@
 Three shapes arrive, all reduced to the same :class:`RunKey` list: S3 event notifications wrapped in
 SQS messages (the hub's path: S3 -> SQS -> Lambda), S3 event notifications delivered directly, and
 EventBridge "Object Created" events. Only ``<prefix>/<project>/<id>/metadata.json`` in the team
-store's bucket counts (the metadata file is written last, so it marks a complete bundle); anything
+store's bucket counts as a run (the metadata file is written last, so it marks a complete bundle),
+and ``<prefix>/<project>/project.json`` as a project's changed settings (its primary metric); anything
 else -- S3's ``s3:TestEvent``, other keys, other buckets, malformed JSON -- is skipped with a reason,
 never raised, so one bad message cannot make the queue redeliver a batch forever. Keys are
 URL-decoded as S3 sends them (run keys are slugs and ids, so the encoding never matters for them).
@@ -18,9 +19,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from modelkb.bundle import METADATA_FILE
-from modelkb.ids import is_id
+from modelkb.ids import is_id, slugify
+from modelkb.project_settings import SETTINGS_FILE
 
 logger = logging.getLogger(__name__)
+
+_SETTINGS = "settings"  # what _refusal answers for a project's settings file
 
 
 @dataclass(frozen=True, order=True)
@@ -44,6 +48,7 @@ class Notifications:
     """The run keys found in one invocation's event, de-duplicated, and what was skipped."""
 
     runs: list[RunKey] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)  # project slugs whose project.json changed
     records: int = 0
     skipped: list[str] = field(default_factory=list)
 
@@ -121,6 +126,11 @@ def run_keys(event: Any, *, bucket: str, prefix: str = "") -> Notifications:
             result.records += 1
             key = unquote_plus(raw_key)
             reason = _refusal(name, record_bucket, key, bucket=bucket, prefix=prefix, depth=depth)
+            if reason == _SETTINGS:
+                slug = key.rsplit("/", 2)[-2]
+                if slug not in result.settings:
+                    result.settings.append(slug)
+                continue
             if reason:
                 result.skipped.append(f"{where}: {reason}")
                 continue
@@ -136,7 +146,8 @@ def run_keys(event: Any, *, bucket: str, prefix: str = "") -> Notifications:
 def _refusal(
     name: str, record_bucket: str, key: str, *, bucket: str, prefix: str, depth: int
 ) -> str:
-    """Why a record is not a new run of this team store (empty when it is one)."""
+    """Why a record is not a new run of this team store (empty when it is one, ``_SETTINGS`` when
+    it is a project's settings file)."""
     if not name.startswith("ObjectCreated"):
         return f"{name or 'an event without a name'} is not an object creation"
     if record_bucket != bucket:
@@ -144,6 +155,8 @@ def _refusal(
     parts = key.split("/")
     if prefix and not key.startswith(prefix.strip("/") + "/"):
         return f"{key!r} is outside the team store prefix {prefix!r}"
+    if len(parts) == depth - 1 and parts[-1] == SETTINGS_FILE and slugify(parts[-2]) == parts[-2]:
+        return _SETTINGS
     if len(parts) != depth or parts[-1] != METADATA_FILE or not is_id(parts[-2]) or not parts[-3]:
-        return f"{key!r} is not <prefix>/<project>/<id>/{METADATA_FILE}"
+        return f"{key!r} is neither <prefix>/<project>/<id>/{METADATA_FILE} nor <project>/{SETTINGS_FILE}"
     return ""

@@ -29,13 +29,15 @@ def _isolated_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto: str) -> str:
-    """Fake credentials and ``AWS_ENDPOINT_URL`` pointing at a freshly reset moto server."""
+    """Fake credentials, ``AWS_ENDPOINT_URL`` pointing at a freshly reset moto server, and team
+    store caches in the test's folder."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    monkeypatch.setenv("MODELKB_CACHE", str(tmp_path / "modelkb-cache"))  # team store caches
     return moto
 
 

@@ -117,6 +117,25 @@ def test_new_runs_become_catalog_pages_and_a_later_run_renders_alone(s3, tmp_pat
         assert json.loads(_page(s3, f"experiments/{first[0]}/data.json"))["model"] is True
 
 
+def test_a_changed_primary_metric_rebuilds_that_project(s3, tmp_path: Path) -> None:
+    local = tmp_path / "laptop-store"
+    runs = [_push(local, "Digits CNN", seed=20), _push(local, "Iris MLP", seed=21)]
+    first = hub_builder.lambda_handler(s3_events.sqs_event(_notifications(s3, runs)), None)
+    assert first["pages_rendered"] == 2
+    changed = CliRunner().invoke(
+        cli,
+        ["project", "Digits CNN", "--primary-metric", "loss", "--store", f"s3://{TEAM}/{PREFIX}"],
+        catch_exceptions=False,
+    )
+    assert changed.exit_code == 0, changed.output
+    key = f"{PREFIX}/digits-cnn/project.json"
+    assert key in _keys(s3, TEAM)
+    event = s3_events.sqs_event([s3_events.s3_event([s3_events.s3_record(TEAM, key, s3=s3)])])
+    report = hub_builder.lambda_handler(event, None)
+    assert report["built"] and report["settings_seen"] == 1 and report["runs_seen"] == 0, report
+    assert report["pages_rendered"] == 1 and report["objects_uploaded"] > 0, report
+
+
 def test_a_burst_of_runs_is_one_build(s3, tmp_path: Path) -> None:
     local = tmp_path / "laptop-store"
     runs = [_push(local, f"Sweep {i % 2}", seed=10 + i) for i in range(8)]

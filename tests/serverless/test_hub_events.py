@@ -86,3 +86,19 @@ def test_garbage_never_raises() -> None:
     for event in (None, [], "text", {}, {"Records": "x"}, {"Records": [None]}, {"detail-type": 1}):
         found = run_keys(event, bucket=BUCKET)
         assert found.runs == [] and found.skipped
+
+
+def test_a_projects_settings_file_is_a_change_to_build_not_a_run() -> None:
+    keys = [
+        "team/digits-cnn/project.json",
+        "team/digits-cnn/project.json",
+        "team/Bad Slug/project.json",
+    ]
+    event = s3_events.sqs_event(
+        [s3_events.s3_event([s3_events.s3_record(BUCKET, k)]) for k in keys]
+    )
+    found = run_keys(event, bucket=BUCKET, prefix="team")
+    assert found.runs == [] and found.settings == ["digits-cnn"]
+    assert len(found.skipped) == 1 and "Bad Slug" in found.skipped[0]
+    root = s3_events.s3_event([s3_events.s3_record(BUCKET, "iris/project.json")])
+    assert run_keys(root, bucket=BUCKET).settings == ["iris"]

@@ -59,11 +59,14 @@ def test_team_store_is_private_versioned_encrypted_and_notifies_the_queue() -> N
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
-    (notification,) = props["NotificationConfiguration"]["QueueConfigurations"]
-    assert notification["Event"] == "s3:ObjectCreated:*"
-    assert notification["Queue"] == {"Fn::GetAtt": ["BuildQueue", "Arn"]}
-    assert notification["Filter"]["S3Key"]["Rules"] == [
-        {"Name": "suffix", "Value": "metadata.json"}
+    notifications = props["NotificationConfiguration"]["QueueConfigurations"]
+    for notification in notifications:
+        assert notification["Event"] == "s3:ObjectCreated:*"
+        assert notification["Queue"] == {"Fn::GetAtt": ["BuildQueue", "Arn"]}
+    suffixes = [n["Filter"]["S3Key"]["Rules"] for n in notifications]
+    assert suffixes == [  # a run's metadata (written last), a project's settings
+        [{"Name": "suffix", "Value": "metadata.json"}],
+        [{"Name": "suffix", "Value": "project.json"}],
     ]
     # S3 checks it may send to the queue when the notification is set: the policy comes first,
     # and it names the bucket by its parameter (a GetAtt on the bucket would be a cycle).
