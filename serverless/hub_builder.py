@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelkb.errors import DeployError, ModelKBError
+from modelkb.errors import DeployError
 from modelkb.publishing.s3_client import S3Location
 from modelkb.serverless.hub_events import Notifications, run_keys
 
@@ -123,23 +123,6 @@ def _team_store(config: HubConfig) -> Any:
     return open_store(config.team_store, cache_dir=cache)
 
 
-def _fetch_new_runs(store: Any, site: Path) -> None:
-    """Fetch in full the runs the build folder has no page for yet, before the build scans them.
-
-    The build decides whether a run has a model when it scans the store, before it fetches the
-    run's files; a team store's cache then holds only the metadata, so a new run's page would say
-    it has no model. Fetching first exactly the runs the build is about to render costs nothing
-    extra. (A stopgap: not needed once ``build_site`` fetches before it scans.)
-    """
-    for folder in store.iter_bundle_dirs():
-        if (site / "experiments" / folder.name / "index.html").is_file():
-            continue
-        try:
-            store.fetch_files(folder)
-        except (ModelKBError, OSError) as err:  # the build reports the run as a problem
-            logger.warning("cannot fetch %s before the build: %s", folder, err)
-
-
 def build_and_publish(notifications: Notifications, config: HubConfig) -> HubBuildReport:
     """One build for the runs and project settings a batch of notifications announced (none:
     nothing is built)."""
@@ -159,7 +142,6 @@ def build_and_publish(notifications: Notifications, config: HubConfig) -> HubBui
         try:
             store.refresh()
             site = config.work_dir / "site"
-            _fetch_new_runs(store, site)
             built = build_site(store, site)
         finally:
             store.close()
