@@ -55,6 +55,19 @@ class DeployResult:
     outputs: dict[str, str]
 
 
+def check_stack_name(name: str) -> str:
+    """``name`` if CloudFormation accepts it as a stack name.
+
+    Raises:
+        DeployError: It does not.
+    """
+    if not _STACK_NAME.match(name):
+        raise DeployError(
+            f"invalid stack name {name!r}: letters, digits and hyphens, starting with a letter"
+        )
+    return name
+
+
 def plan_deploy(
     experiment_id: str,
     *,
@@ -66,11 +79,7 @@ def plan_deploy(
 ) -> DeployPlan:
     """The plan for one run (no AWS call, nothing written)."""
     short = experiment_id[-8:]
-    stack = stack_name or f"modelkb-{short}"
-    if not _STACK_NAME.match(stack):
-        raise DeployError(
-            f"invalid stack name {stack!r}: letters, digits and hyphens, starting with a letter"
-        )
+    stack = check_stack_name(stack_name or f"modelkb-{short}")
     plan = DeployPlan(
         experiment_id=experiment_id,
         region=region,
@@ -171,8 +180,12 @@ def deploy_stack(
     endpoint_url: str | None = None,
     session: Any = None,
     wait: bool = True,
+    purpose: str = "inference",
 ) -> DeployResult:
-    """Translate the SAM template and create or update the stack; returns its outputs."""
+    """Translate the SAM template and create or update the stack; returns its outputs.
+
+    ``purpose`` is the stack's ``modelkb`` tag (``inference``, ``hub``).
+    """
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
     translated = translate(load_template(template_path), parameters, region=region)
@@ -189,7 +202,7 @@ def deploy_stack(
         "TemplateBody": body,
         "Parameters": cfn_parameters,
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-        "Tags": [{"Key": "modelkb", "Value": "inference"}],
+        "Tags": [{"Key": "modelkb", "Value": purpose}],
     }
     try:
         exists = _stack_exists(cfn, stack_name)

@@ -42,6 +42,8 @@ def test_wheel_installs_one_namespace_with_data_and_command(tmp_path: Path) -> N
         "modelkb/site_builder/__init__.py",
         "modelkb/serverless/__init__.py",
         "modelkb/templates/model_card.md.j2",
+        "modelkb/templates/hub/template.yaml",  # `modelkb hub deploy` deploys it
+        "modelkb/templates/hub/Dockerfile.j2",
         "modelkb/schemas/metadata-v1.schema.json",
         "modelkb/py.typed",
         "modelkb/cli/__init__.py",

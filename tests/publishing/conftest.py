@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import moto_fixtures
 from support.hub_server import OTHER_TOKEN, TOKEN, USER, FakeHub
-from support.processes import VENV_BIN, free_port, local_server
+from support.processes import free_port, local_server
 from support.runs import make_bundle
 
 from modelkb.store import Store
@@ -57,25 +57,8 @@ def bundle_id(store: Store) -> str:
 
 
 # -- moto (S3 API) -------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    binary = VENV_BIN / "moto_server"
-    if not binary.exists():
-        found = shutil.which("moto_server")
-        if found is None:
-            pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-        binary = Path(found)
-    port = free_port()
-    with local_server([str(binary), "-H", "127.0.0.1", "-p", str(port)], port) as url:
-        yield url
-
-
-@pytest.fixture
-def moto(moto_server: str) -> str:
-    """The moto endpoint, reset to empty for this test."""
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
-    urllib.request.urlopen(request, timeout=10).close()
-    return moto_server
+moto_server = moto_fixtures.moto_server
+moto = moto_fixtures.moto
 
 
 @pytest.fixture

@@ -6,8 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from support import moto_fixtures
 
 from modelkb.extras import available
+
+moto_server = moto_fixtures.moto_server
+moto = moto_fixtures.moto
 
 KINDS = ("image", "tabular", "text")
 FRAMEWORKS = ("keras", "torch")
@@ -21,6 +25,20 @@ def _isolated_aws(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
+
+
+@pytest.fixture
+def aws_moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto: str) -> str:
+    """Fake credentials, ``AWS_ENDPOINT_URL`` pointing at a freshly reset moto server, and team
+    store caches in the test's folder."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    monkeypatch.setenv("MODELKB_CACHE", str(tmp_path / "modelkb-cache"))  # team store caches
+    return moto
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,11 @@ def test_sam_templates_lint_as_written_and_translated(path: str, packages: dict)
         parameters = {"ImageUri": sam.PLACEHOLDER_IMAGE}
     else:
         templates = [REPO / "template.yaml"]
-        parameters = {"InferenceImageUri": sam.PLACEHOLDER_IMAGE}
+        parameters = {
+            "InferenceImageUri": sam.PLACEHOLDER_IMAGE,
+            "BuilderImageUri": sam.PLACEHOLDER_IMAGE,
+            "TeamStoreBucketName": "modelkb-team-test",
+        }
     for template in templates:
         text = template.read_text()
         assert sam.lint(text) == [], template

@@ -71,6 +71,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "publish_commands:clone",
         "Bring a run from s3://... or hf://... into the local store.",
     ),
+    "hub": (
+        "hub_commands:hub",
+        "The team hub on AWS: a private S3 team store whose catalog rebuilds itself.",
+    ),
     "publish": (
         "publish_commands:publish",
         "Publish a built catalog to S3 (site) or a run to the Hub (hf).",
