@@ -4,7 +4,7 @@ Layout of the output folder::
 
     index.html, projects/, compare/, about/   mkdocs-material shell pages, filled by ModelKB
     projects/<slug>/index.html                one page per project (table, query box, export)
-    data/projects/<slug>.json                 the project table's data (flat fields, encoded)
+    data/projects/<slug>/index.json, <n>.json the project table's data: manifest + one file per field
     data/checklist/<slug>.json                the project part of the runs' reproducibility checklists
     experiments/<id>/index.html               one Jinja-rendered page per experiment
     experiments/<id>/data.json                what the compare page and charts read
@@ -42,7 +42,15 @@ from modelkb.errors import BundleSchemaError, OutputFolderError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
-from modelkb.site_builder import assets, mkdocs_shell, pages, run_summary, try_examples, usage
+from modelkb.site_builder import (
+    assets,
+    mkdocs_shell,
+    pages,
+    run_summary,
+    table_data,
+    try_examples,
+    usage,
+)
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
 from modelkb.site_builder.search_index import write_search_index
@@ -260,8 +268,8 @@ def _remove_stale(
         shutil.rmtree(out / "experiments" / experiment_id, ignore_errors=True)
     for slug in set(built_slugs) - slugs:
         shutil.rmtree(out / "projects" / slug, ignore_errors=True)
-        for kind in ("projects", "checklist"):
-            (out / "data" / kind / f"{slug}.json").unlink(missing_ok=True)
+        table_data.remove_project_table(out / "data" / "projects", slug)
+        (out / "data" / "checklist" / f"{slug}.json").unlink(missing_ok=True)
 
 
 def _regroup(
@@ -368,16 +376,23 @@ def build_site(
         ).hexdigest()[:16]
         key += ":" + render_key
         project_keys[project.slug] = key
-        data_file = out_dir / "data" / "projects" / f"{project.slug}.json"
+        table_dir = out_dir / "data" / "projects" / project.slug
         checklist_file = out_dir / "data" / "checklist" / f"{project.slug}.json"
         if (
             manifest.projects.get(project.slug) != key
-            or not data_file.is_file()
+            or not (table_dir / table_data.MANIFEST).is_file()
             or not checklist_file.is_file()
         ):
-            _write_text(
-                data_file,
-                json.dumps(pages.project_table(project), ensure_ascii=False, separators=(",", ":")),
+            (out_dir / "data" / "projects" / f"{project.slug}.json").unlink(
+                missing_ok=True
+            )  # pre-columns
+            table_data.write_project_table(
+                table_dir,
+                title=project.title,
+                slug=project.slug,
+                version=key.split(":", 1)[0],
+                experiments=project.experiments,
+                write_text=_write_text,
             )
             _write_text(
                 checklist_file,

@@ -149,26 +149,6 @@ def render_about(*, version: str, count: int, problems: list[str]) -> str:
     )
 
 
-def project_table(project: ProjectInfo) -> dict[str, Any]:
-    """The project table's data: keys, and one row of encoded cells per experiment (newest first)."""
-    keys = sorted({key for s in project.experiments for key in s.cells})
-    index = {key: i for i, key in enumerate(keys)}
-    rows = []
-    for summary in project.experiments:
-        row: list[Any] = [None] * len(keys)
-        for key, cell in summary.cells.items():
-            row[index[key]] = cell
-        rows.append(row)
-    return {
-        "project": project.title,
-        "slug": project.slug,
-        "keys": keys,
-        "rows": rows,
-        "display": [s.display for s in project.experiments],
-        "models": [s.has_model for s in project.experiments],
-    }
-
-
 def _group_fields(flat: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     rows = [(key, number, shorten(text)) for key, number, text in field_rows(flat)]
     groups: list[tuple[str, list[tuple[str, str]]]] = []

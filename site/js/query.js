@@ -486,6 +486,38 @@
     return { keys: keys.slice(), size: rows.length, column: function (key) { return cols.get(key); } };
   }
 
+  /** Decode one column file of the project table (site_builder/table_data.py): {values: [cell]}
+   *  or {dict: [cell], codes: [index]} -> {t: [...], n: [...]} (t undefined where the row lacks it). */
+  function decodeColumn(payload) {
+    var t, n, i, cell;
+    if (payload.dict) {
+      var dt = [], dn = [];
+      payload.dict.forEach(function (c) { var d = decodeCell(c); dt.push(d === null ? undefined : d[0]); dn.push(d === null ? null : d[1]); });
+      var codes = payload.codes, size = codes.length;
+      t = new Array(size); n = new Array(size);
+      for (i = 0; i < size; i++) { t[i] = dt[codes[i]]; n[i] = dn[codes[i]]; }
+      return { t: t, n: n };
+    }
+    var values = payload.values;
+    t = new Array(values.length); n = new Array(values.length);
+    for (i = 0; i < values.length; i++) {
+      cell = decodeCell(values[i]);
+      if (cell === null) { t[i] = undefined; n[i] = null; } else { t[i] = cell[0]; n[i] = cell[1]; }
+    }
+    return { t: t, n: n };
+  }
+
+  /** The field names a parsed query compares, in order (each once). */
+  function fieldsOf(node) {
+    var out = [];
+    (function walk(current) {
+      if (current.type === "and" || current.type === "or") { walk(current.left); walk(current.right); }
+      else if (current.type === "not") walk(current.operand);
+      else if (out.indexOf(current.field) < 0) out.push(current.field);
+    })(node);
+    return out;
+  }
+
   /** Parse, compile and run: the indices of matching rows. */
   function select(text, dataset) {
     var predicate = compile(parse(text), dataset, text);
@@ -497,7 +529,7 @@
   var api = {
     ALIASES: ALIASES, QuerySyntaxError: QuerySyntaxError, parse: parse, tokenize: tokenize,
     resolve: resolve, suggest: suggest, compile: compile, select: select, columnar: columnar,
-    decodeCell: decodeCell, timestampSeconds: timestampSeconds, fold: fold, cmp: cmp, pyRepr: pyRepr
+    decodeCell: decodeCell, decodeColumn: decodeColumn, fieldsOf: fieldsOf, timestampSeconds: timestampSeconds, fold: fold, cmp: cmp, pyRepr: pyRepr
   };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.ModelKBQuery = api;

@@ -15,6 +15,7 @@ from modelkb.cli import cli
 from modelkb.site_builder.build import build_site
 from modelkb.site_builder.catalog import decode_cell, encode_cell
 from modelkb.site_builder.mkdocs_shell import SLOT, TITLE_TOKEN
+from modelkb.site_builder.table_data import read_project_table
 from modelkb.store import Store
 
 
@@ -26,7 +27,7 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
         "projects/sweep/index.html",
         "compare/index.html",
         "about/index.html",
-        "data/projects/sweep.json",
+        "data/projects/sweep/index.json",
         "search/search_index.json",
         "vendor/netron/index.html",
         "vendor/onnxruntime-web/ort.wasm.min.js",
@@ -103,8 +104,8 @@ def test_incremental_rebuild_renders_only_new_runs(tmp_path: Path) -> None:
     make_store(store_dir, count=1, projects=1, seed=99, start_ms=1_800_000_000_000)
     third = build_site(store, tmp_path / "site")
     assert (third.experiments, third.rendered, third.shell_rebuilt) == (61, 1, False)
-    table = read_json(tmp_path / "site" / "data" / "projects" / "project-a.json")
-    assert len(table["rows"]) == 21
+    manifest, columns = read_project_table(tmp_path / "site" / "data" / "projects" / "project-a")
+    assert manifest["rows"] == 21 and len(columns["id"]) == 21
     removed = next((store_dir / "project-b").iterdir())
     shutil.rmtree(removed)
     fourth = build_site(store, tmp_path / "site")
@@ -214,7 +215,7 @@ def test_a_megabyte_value_is_shortened_on_every_page(tmp_path: Path) -> None:
     for path in (
         page,
         page.with_name("data.json"),
-        tmp_path / "site" / "data" / "projects" / "long.json",
+        *(tmp_path / "site" / "data" / "projects" / "long").iterdir(),
     ):
         assert path.stat().st_size < 60_000, (
             path
