@@ -38,7 +38,7 @@ from typing import Any
 
 import modelkb
 from modelkb import task
-from modelkb.errors import BundleSchemaError, OutputFolderError
+from modelkb.errors import BundleError, BundleSchemaError, OutputFolderError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.reproducibility import checklist as checklist_items
@@ -52,14 +52,14 @@ from modelkb.site_builder import (
     usage,
 )
 from modelkb.site_builder import checklist as site_checklist
-from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
-from modelkb.site_builder.search_index import write_search_index
+from modelkb.site_builder.build_cache import BuildCache, hydrate_project, project_digest
+from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, resummarize, scan
+from modelkb.site_builder.search_index import experiment_entry, write_search_index
 from modelkb.store import Problem, Store
 
 logger = logging.getLogger(__name__)
 
 WORK_DIR = ".modelkb-build"
-MANIFEST_FORMAT = 1
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -105,36 +105,6 @@ def _templates_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-class _Manifest:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.render_key = ""
-        self.summaries: dict[str, ExperimentSummary] = {}
-        self.projects: dict[str, str] = {}
-
-    def load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if data.get("format") != MANIFEST_FORMAT:
-            return
-        self.render_key = data.get("render_key", "")
-        self.projects = data.get("projects", {})
-        self.summaries = {
-            key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
-        }
-
-    def save(self) -> None:
-        data = {
-            "format": MANIFEST_FORMAT,
-            "render_key": self.render_key,
-            "projects": self.projects,
-            "summaries": {key: value.to_json() for key, value in self.summaries.items()},
-        }
-        _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-
-
 def _bundle_files(folder: Path) -> list[str]:
     files = []
     for root, dirs, names in os.walk(folder):
@@ -172,7 +142,7 @@ def render_experiment_dir(
     file_set = set(files)
     examples = _page_examples(folder, metadata) if summary.has_model else []
     data = pages.experiment_data(metadata, summary, examples=len(examples))
-    body = pages.render_experiment(metadata, summary, files=file_set, data=data)
+    body = pages.render_experiment(metadata, summary, files=file_set)
     _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
     _write_text(
         target / "data.json",
@@ -272,15 +242,15 @@ def _remove_stale(
         (out / "data" / "checklist" / f"{slug}.json").unlink(missing_ok=True)
 
 
-def _regroup(
-    catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]
+def _group(
+    titles: dict[str, str], summaries: dict[str, ExperimentSummary]
 ) -> list[pages.ProjectInfo]:
-    """The projects again after some runs were dropped; a project left empty keeps its (empty) page."""
-    regrouped = {project.slug: project for project in pages.group_projects(summaries.values())}
-    return [
-        regrouped.get(project.slug) or pages.ProjectInfo(project.title, project.slug)
-        for project in catalog
+    """The projects (runs newest first); one whose runs were all dropped keeps its (empty) page."""
+    grouped = {project.slug: project for project in pages.group_projects(summaries.values())}
+    projects = [
+        grouped.get(slug) or pages.ProjectInfo(title, slug) for slug, title in titles.items()
     ]
+    return sorted(projects, key=lambda p: (p.title.lower(), p.slug))
 
 
 def build_site(
@@ -312,16 +282,18 @@ def build_site(
     check_output_folder(out_dir, store, force=force)
     work = out_dir / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
-    manifest = _Manifest(work / "manifest.json")
-    manifest.load()  # also what the last build wrote, so a full build still removes stale pages
-    built_ids, built_slugs = list(manifest.summaries), list(manifest.projects)
+    cache = BuildCache(work)
+    cache.load()  # also what the last build wrote, so a full build still removes stale pages
+    built_ids, built_slugs = list(cache.runs), list(cache.projects)
     if not incremental:
-        manifest.render_key, manifest.projects = "", {}
+        cache.render_key, cache.projects = "", {}
 
-    result = scan(store, previous=manifest.summaries if incremental else {}, projects=projects)
+    # Cached runs come back as stubs (no cells); a project's full summaries are read below only
+    # when it must be redone.
+    result = scan(store, previous=cache.stubs() if incremental else {}, projects=projects)
     summaries = result.summaries
-    catalog = pages.group_projects(summaries.values())
-    slugs = [project.slug for project in catalog]
+    titles = {s.slug: s.project for s in summaries.values()}
+    slugs = sorted(titles)
 
     shell_dir, shell_rebuilt = mkdocs_shell.build_shell(work, slugs)
     shell = mkdocs_shell.shell_pages(slugs)
@@ -333,20 +305,22 @@ def build_site(
 
     chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
     render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
-    if render_key != manifest.render_key:
+    if render_key != cache.render_key:
         todo = list(summaries)
     else:
-        pages_dir = str(out_dir / "experiments")
-        todo = [
-            key
-            for key in summaries
-            if key in result.changed
-            or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))
-        ]
+        # One listing, not a stat per page: a deleted page folder is rendered again.
+        pages_dir = out_dir / "experiments"
+        present = set(os.listdir(pages_dir)) if pages_dir.is_dir() else set()
+        todo = [key for key in summaries if key in result.changed or key not in present]
+    redo = _projects_to_redo(cache, out_dir, summaries, result.changed, todo, render_key)
+    _hydrate(cache, summaries, redo, result.changed, result.problems)
+
     total = len(todo)
     unrenderable: list[Problem] = []
     for done, experiment_id in enumerate(todo, 1):
-        summary = summaries[experiment_id]
+        summary = summaries.get(experiment_id)
+        if summary is None:  # unreadable now: already a problem
+            continue
         try:
             metadata = result.metadata.get(experiment_id)
             if metadata is None:
@@ -364,64 +338,50 @@ def build_site(
             del summaries[experiment_id]
         if progress is not None and (done % 100 == 0 or done == total):
             progress(done, total)
-    if unrenderable:
-        result.problems.extend(unrenderable)
-        catalog = _regroup(catalog, summaries)
+    result.problems.extend(unrenderable)
+    catalog = _group(titles, summaries)
 
     _remove_stale(out_dir, summaries, set(slugs), built_ids, built_slugs)
-    project_keys = {}
+    project_keys = {project.slug: _project_key(project, render_key) for project in catalog}
+    recent_runs: list[ExperimentSummary] = []
+    fragments: list[str] = []
     for project in catalog:
-        key = hashlib.sha256(
-            json.dumps([[s.id, s.stamp] for s in project.experiments]).encode()
-        ).hexdigest()[:16]
-        key += ":" + render_key
-        project_keys[project.slug] = key
-        table_dir = out_dir / "data" / "projects" / project.slug
-        checklist_file = out_dir / "data" / "checklist" / f"{project.slug}.json"
-        if (
-            manifest.projects.get(project.slug) != key
-            or not (table_dir / table_data.MANIFEST).is_file()
-            or not checklist_file.is_file()
-        ):
-            (out_dir / "data" / "projects" / f"{project.slug}.json").unlink(
-                missing_ok=True
-            )  # pre-columns
-            table_data.write_project_table(
-                table_dir,
-                title=project.title,
-                slug=project.slug,
-                version=key.split(":", 1)[0],
-                experiments=project.experiments,
-                write_text=_write_text,
+        if project.slug not in redo:
+            digest = cache.digests[project.slug]
+            recent_runs.extend(hydrate_project(project, digest))
+            fragments.append(cache.search_fragment(project.slug) or "[]")
+            continue
+        _write_project_data(out_dir, project, project_keys[project.slug])
+        recent_runs.extend(pages.recent(project.experiments))
+        fragments.append(
+            cache.save_project(
+                project.slug,
+                project.experiments,
+                project_digest(project),
+                [experiment_entry(s) for s in project.experiments],
+                _write_text,
             )
-            _write_text(
-                checklist_file,
-                json.dumps(
-                    site_checklist.project_checklist(project.experiments),
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                    allow_nan=False,
-                    default=str,
-                ),
-            )
-    _fill_shell(shell_dir, out_dir, shell, catalog, summaries, [str(p) for p in result.problems])
+        )
+    _fill_shell(shell_dir, out_dir, shell, catalog, recent_runs, len(summaries), result.problems)
     write_search_index(
         shell_dir / "search" / "search_index.json",
         out_dir / "search" / "search_index.json",
         catalog,
-        summaries.values(),
+        fragments,
     )
 
     if (
-        result.changed
-        or render_key != manifest.render_key
-        or project_keys != manifest.projects
-        or summaries.keys() != manifest.summaries.keys()
+        redo
+        or render_key != cache.render_key
+        or project_keys != cache.projects
+        or summaries.keys() != cache.runs.keys()
     ):
-        manifest.summaries = summaries
-        manifest.render_key = render_key
-        manifest.projects = project_keys
-        manifest.save()
+        cache.save(
+            render_key=render_key,
+            projects=project_keys,
+            summaries=summaries.values(),
+            write_text=_write_text,
+        )
     return BuildReport(
         out=out_dir,
         experiments=len(summaries),
@@ -434,22 +394,106 @@ def build_site(
     )
 
 
+def _project_key(project: pages.ProjectInfo, render_key: str) -> str:
+    """Changes exactly when the project's set of runs (ids and stamps) or the render key does."""
+    runs = sorted([s.id, s.stamp] for s in project.experiments)
+    return hashlib.sha256(json.dumps(runs).encode()).hexdigest()[:16] + ":" + render_key
+
+
+def _projects_to_redo(
+    cache: BuildCache,
+    out: Path,
+    summaries: dict[str, ExperimentSummary],
+    changed: set[str],
+    todo: list[str],
+    render_key: str,
+) -> set[str]:
+    """Projects whose table, checklist, digest and search entries must be rebuilt: new, changed
+    or removed runs, a page to render, a new render key, or a file or cache entry missing."""
+    slugs = {s.slug for s in summaries.values()}
+    if render_key != cache.render_key:
+        return slugs
+    redo = {summaries[i].slug for i in changed} | {summaries[i].slug for i in todo}
+    redo |= {slug for i, (slug, _path, _stamp) in cache.runs.items() if i not in summaries}
+    for slug in slugs - redo:
+        if (
+            slug not in cache.digests
+            or slug not in cache.projects
+            or cache.search_fragment(slug) is None
+            or not (out / "data" / "projects" / slug / table_data.MANIFEST).is_file()
+            or not (out / "data" / "checklist" / f"{slug}.json").is_file()
+        ):
+            redo.add(slug)
+    return redo & slugs
+
+
+def _hydrate(
+    cache: BuildCache,
+    summaries: dict[str, ExperimentSummary],
+    redo: set[str],
+    changed: set[str],
+    problems: list[Problem],
+) -> None:
+    """Replace the stubs of the projects to redo by their cached full summaries (a run missing
+    from the cache is read again from its bundle)."""
+    stubs: dict[str, list[str]] = {}
+    for experiment_id, summary in summaries.items():
+        if summary.slug in redo and experiment_id not in changed:
+            stubs.setdefault(summary.slug, []).append(experiment_id)
+    for slug, ids in stubs.items():
+        shard = cache.shard(slug)
+        for experiment_id in ids:
+            full = shard.get(experiment_id)
+            if full is not None and full.stamp == summaries[experiment_id].stamp:
+                summaries[experiment_id] = full
+                continue
+            try:
+                summaries[experiment_id] = resummarize(summaries[experiment_id])
+            except (BundleError, OSError, ValueError, KeyError, TypeError) as err:
+                problems.append(Problem.from_error(summaries[experiment_id].path, err))
+                del summaries[experiment_id]
+
+
+def _write_project_data(out: Path, project: pages.ProjectInfo, key: str) -> None:
+    """The project's table data and checklist data."""
+    (out / "data" / "projects" / f"{project.slug}.json").unlink(missing_ok=True)  # pre-columns
+    table_data.write_project_table(
+        out / "data" / "projects" / project.slug,
+        title=project.title,
+        slug=project.slug,
+        version=key.split(":", 1)[0],
+        experiments=project.experiments,
+        write_text=_write_text,
+    )
+    _write_text(
+        out / "data" / "checklist" / f"{project.slug}.json",
+        json.dumps(
+            site_checklist.project_checklist(project.experiments),
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+            default=str,
+        ),
+    )
+
+
 def _fill_shell(
     shell_dir: Path,
     out: Path,
     shell: list[mkdocs_shell.ShellPage],
     catalog: list[pages.ProjectInfo],
-    summaries: dict[str, ExperimentSummary],
-    problems: list[str],
+    recent_runs: list[ExperimentSummary],
+    count: int,
+    problems: list[Problem],
 ) -> None:
     by_slug = {project.slug: project for project in catalog}
     bodies: dict[str, tuple[str, str | None]] = {
-        "": (pages.render_dashboard(catalog, summaries.values()), None),
+        "": (pages.render_dashboard(catalog, recent_runs), None),
         "projects/": (pages.render_projects_index(catalog), None),
         "compare/": (pages.render_compare(), None),
         "about/": (
             pages.render_about(
-                version=modelkb.__version__, count=len(summaries), problems=problems
+                version=modelkb.__version__, count=count, problems=[str(p) for p in problems]
             ),
             None,
         ),

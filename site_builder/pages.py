@@ -1,8 +1,8 @@
 """Render the catalog's page bodies with Jinja (autoescaped), independent of mkdocs.
 
 Every body is a fragment that :mod:`modelkb.site_builder.chrome` wraps in the mkdocs-material page
-chrome. User text only ever reaches HTML through Jinja's autoescape, and JSON embedded in a page
-goes through :func:`script_json`, which cannot close its ``<script>`` element.
+chrome. User text only ever reaches HTML through Jinja's autoescape; no page embeds JSON (scripts
+fetch the ``data.json`` files).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from modelkb.card import imported_provenance
 from modelkb.fields import flatten
@@ -27,7 +26,7 @@ from modelkb.site_builder.run_summary import primary_metric, summary_facts
 from modelkb.site_builder.usage import usage
 from modelkb.task import lower_is_better, metric_direction, run_task
 
-__all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
+__all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment"]
 
 FIELD_GROUPS = (
     ("Run", ""),
@@ -55,13 +54,6 @@ def environment() -> Environment:
     env.filters["short_time"] = lambda text: (text or "")[:19].replace("T", " ")
     env.filters["for_people"] = for_people
     return env
-
-
-def script_json(data: Any) -> Markup:
-    """JSON safe to embed inside ``<script type="application/json">`` (no ``<``, ``>``, ``&``)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 @dataclass
@@ -262,9 +254,8 @@ def render_experiment(
     summary: ExperimentSummary,
     *,
     files: set[str],
-    data: dict[str, Any],
 ) -> str:
-    """The body of one experiment page."""
+    """The body of one experiment page (its script reads the run's ``data.json`` beside it)."""
     flat = flatten(metadata)
     architecture = (
         metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
@@ -314,7 +305,6 @@ def render_experiment(
         "has_card": "README.md" in files,
         "facts": summary_facts(metadata, summary),
         "use": usage(metadata, has_model=summary.has_model),
-        "data_json": script_json(data),
     }
     return environment().get_template("experiment.html.j2").render(**context)
 

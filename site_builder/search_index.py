@@ -61,25 +61,34 @@ def write_search_index(
     shell_index: Path,
     target: Path,
     projects: list[ProjectInfo],
-    experiments: Iterable[ExperimentSummary],
-) -> int:
+    experiment_fragments: Iterable[str],
+) -> None:
     """Write the site's search index: mkdocs' own entries (minus shell artefacts) plus ours.
 
-    Returns:
-        The number of entries written.
+    Args:
+        shell_index: mkdocs' ``search_index.json`` of the shell.
+        target: Where the site's index goes.
+        projects: One entry each.
+        experiment_fragments: Per project, its experiments' entries as a JSON array's text (the
+            build caches them, so an unchanged project is never re-serialised).
     """
     data: dict[str, Any] = json.loads(shell_index.read_text(encoding="utf-8"))
     docs = [
         doc
-        for doc in data.get("docs", [])
+        for doc in data.pop("docs", [])
         if not doc.get("location", "").startswith((CHROME_PAGE, "projects/"))
         or doc.get("location", "").startswith("projects/#")
         or doc.get("location") == "projects/"
     ]
     docs = [doc for doc in docs if TITLE_TOKEN not in doc.get("title", "")]
     docs.extend(project_entry(project) for project in projects)
-    docs.extend(experiment_entry(summary) for summary in experiments)
-    data["docs"] = docs
+    parts = [_dumps(doc) for doc in docs]
+    parts.extend(fragment[1:-1] for fragment in experiment_fragments if fragment.strip("[]"))
+    head = _dumps(data)
+    text = head[:-1] + ("," if data else "") + '"docs":[' + ",".join(parts) + "]}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    return len(docs)
+    target.write_text(text, encoding="utf-8")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
