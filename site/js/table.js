@@ -21,6 +21,11 @@
  *                             key is a full flat key (or "@input_shape"), see ModelKBQuery.resolve
  *   table.values(key, rows)   Promise<{t, n}> for the row indices `rows` (default: table.view)
  *   table.apply(query)        Promise<{count, ms} | {error, column}>: filter, sort and re-render
+ *   table.ensure(keys)        Promise: fetch these fields' columns (once); then, synchronously,
+ *   table.text(key, i), table.number(key, i)   row i's text (undefined: missing) and number (null)
+ *   rowCount(), filteredRows() (= view), fieldKeys() (= keys), rowId(i): the same, as methods
+ * The app element also sends a bubbling "mkb-table-view" event (detail: {table, count}) with
+ * every "modelkb:table-view".
  */
 (function () {
   "use strict";
@@ -40,6 +45,9 @@
 
   function emit(name, table) {
     document.dispatchEvent(new CustomEvent(name, { detail: { table: table } }));
+    if (name === "modelkb:table-view") {
+      table.app.dispatchEvent(new CustomEvent("mkb-table-view", { bubbles: true, detail: { table: table, count: table.view.length } }));
+    }
   }
 
   function Table(app, manifest, base) {
@@ -109,6 +117,11 @@
     return this.view.map(function (i) { return ids[i]; });
   };
 
+  Table.prototype.rowCount = function () { return this.n; };
+  Table.prototype.filteredRows = function () { return this.view; };
+  Table.prototype.fieldKeys = function () { return this.keys.slice(); };
+  Table.prototype.rowId = function (i) { return this.ids[i]; };
+
   Table.prototype.text = function (key, i) {
     var col = this.cols.get(key);
     return col ? col.t[i] : undefined;
@@ -141,13 +154,17 @@
 
   Table.prototype.sortView = function () {
     var key = this.sort.key, dir = this.sort.dir, self = this;
-    var decorated = this.view.map(function (i) { return [i, self.text(key, i), self.number(key, i)]; });
+    // Each text is folded once, not once per comparison (100,000 rows sort in well under a second).
+    var decorated = this.view.map(function (i) {
+      var t = self.text(key, i);
+      return [i, t, self.number(key, i), typeof t === "string" ? Q.fold(t) : t];
+    });
     decorated.sort(function (a, b) {
       var am = a[1] === undefined || a[1] === null, bm = b[1] === undefined || b[1] === null;
       if (am || bm) return am === bm ? a[0] - b[0] : (am ? 1 : -1);
       var c;
       if (a[2] !== null && a[2] !== undefined && b[2] !== null && b[2] !== undefined) c = a[2] - b[2];
-      else c = Q.cmp(Q.fold(a[1]), Q.fold(b[1]));
+      else c = Q.cmp(a[3], b[3]);
       return (c || a[0] - b[0]) * (c ? dir : 1);
     });
     this.view = decorated.map(function (d) { return d[0]; });
