@@ -59,6 +59,8 @@
 
   // ---- Python-compatible string helpers -------------------------------------------------------
 
+  var UPPER = /[A-Z]/;
+
   function fold(text) {
     return text.replace(/[A-Z]/g, function (c) { return c.toLowerCase(); });
   }
@@ -423,10 +425,14 @@
    *  comparison over 100,000 rows then folds nothing. */
   function foldedTexts(column) {
     if (!column.f) {
-      var texts = column.t, folded = new Array(texts.length);
+      var texts = column.t, folded = new Array(texts.length), seen = new Map();
       for (var i = 0; i < texts.length; i++) {
-        var t = texts[i];
-        folded[i] = typeof t === "string" ? fold(t) : t;
+        var t = texts[i], f = t;
+        if (typeof t === "string" && UPPER.test(t)) {  // most texts have no capital: kept as they are
+          f = seen.get(t);
+          if (f === undefined) { f = fold(t); seen.set(t, f); }
+        }
+        folded[i] = f;
       }
       column.f = folded;
     }
