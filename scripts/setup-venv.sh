@@ -10,6 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first, from the pinned local CPU wheel, so the extras' range resolves to it.
 .venv/bin/python -m pip install --quiet -c scripts/constraints.txt torch==2.13.0
-# the catalog's in-browser runtime must be in site/vendor/ before the wheel is built
+# the catalog's in-browser runtime and plot library must be in site/vendor/ before the wheel is built
 bash scripts/fetch-onnxruntime-web.sh
+bash scripts/fetch-echarts.sh
 .venv/bin/python -m pip install --quiet -c scripts/constraints.txt ".[${extras}]"

@@ -9,6 +9,9 @@
   ``site/vendor/onnxruntime-web/`` by ``scripts/fetch-onnxruntime-web.sh`` before the package is
   built, so it ships in the wheel, and is copied to ``vendor/onnxruntime-web/``. Without it the
   catalog still builds; its try-the-model pages then cannot run a model, and the build says so.
+* **Apache ECharts** (``dist/echarts.min.js``, for the project pages' plots) is fetched the same
+  way by ``scripts/fetch-echarts.sh`` into ``site/vendor/echarts/``; without it the project pages
+  show no plots, and the build says so.
 
 Nothing is fetched at build time. Files are hard-linked when the output is on the same
 filesystem, so a 10,000-experiment rebuild does not copy megabytes again.
@@ -112,10 +115,16 @@ ONNXRUNTIME_WEB_FILES = (
     "ort-wasm-simd-threaded.mjs",
     "ort-wasm-simd-threaded.wasm",
 )
+ECHARTS_FILE = "echarts.min.js"
+
+
+def echarts_installed() -> bool:
+    """Whether ECharts (``scripts/fetch-echarts.sh``) was installed with ModelKB."""
+    return (vendored_dir() / "echarts" / ECHARTS_FILE).is_file()
 
 
 def install_vendor(site_dir: Path) -> list[str]:
-    """Copy ``site/vendor/*`` (onnxruntime-web) into ``<site>/vendor``.
+    """Copy ``site/vendor/*`` (onnxruntime-web, ECharts) into ``<site>/vendor``.
 
     Returns:
         Notices for the user: what is missing and what that disables.
@@ -129,6 +138,11 @@ def install_vendor(site_dir: Path) -> list[str]:
         notices.append(
             f"onnxruntime-web is not installed ({', '.join(missing)} missing): the try-the-model pages "
             "cannot run models. Run scripts/fetch-onnxruntime-web.sh, then reinstall ModelKB."
+        )
+    if not echarts_installed():
+        notices.append(
+            f"ECharts is not installed ({ECHARTS_FILE} missing): the project pages show no plots. "
+            "Run scripts/fetch-echarts.sh, then reinstall ModelKB."
         )
     if not source.is_dir():
         return notices

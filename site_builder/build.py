@@ -2,7 +2,7 @@
 
 Layout of the output folder::
 
-    index.html, projects/, compare/, about/   mkdocs-material shell pages, filled by ModelKB
+    index.html, projects/, compare/, about/   the engine's shell pages, filled by ModelKB
     projects/<slug>/index.html                one page per project (table, query box, export)
     data/projects/<slug>/index.json, <n>.json the project table's data: manifest + one file per field
     data/checklist/<slug>.json                the project part of the runs' reproducibility checklists
@@ -11,14 +11,16 @@ Layout of the output folder::
     experiments/<id>/examples.json            the run's example inputs, as try-the-model feeds them
     experiments/<id>/{model.onnx,README.md,bundle.zip}
     vendor/netron/, vendor/onnxruntime-web/   bundled viewers (copied once)
-    search/search_index.json                  mkdocs' index plus every project and experiment
-    .modelkb-build/                           the build cache (manifest, mkdocs shell)
+    search/search_index.json (mkdocs)         the engine's search index plus every project and
+    search.json (zensical)                    experiment
+    .modelkb-build/                           the build cache (build_cache.py, the engine's shell)
 
-Incremental: the manifest keeps each experiment's summary keyed by the ``[mtime_ns, size]`` of its
-``metadata.json``; only new or changed bundles are read and rendered, unless the page chrome or
-templates changed, which re-renders everything. What a page shows about the project's other runs
-(the checklist's number of runs, hyperparameter ranges, group mean ± std) lives in the project's
-``data/checklist/<slug>.json``, rewritten with the project table, so old pages never go stale.
+Incremental: the cache keeps each experiment's ``[mtime_ns, size]`` of its ``metadata.json``; only
+new or changed bundles are read and rendered, and only their projects are redone (table,
+checklist, cache files), unless the page chrome or templates changed, which re-renders
+everything. What a page shows about the project's other runs (the checklist's number of runs,
+hyperparameter ranges, group mean ± std) lives in the project's ``data/checklist/<slug>.json``,
+rewritten with the project table, so old pages never go stale.
 """
 
 from __future__ import annotations
@@ -39,15 +41,17 @@ from typing import Any
 
 import modelkb
 from modelkb import task
-from modelkb.errors import BundleError, BundleSchemaError, OutputFolderError
+from modelkb.errors import BundleError, BundleSchemaError, OutputFolderError, ProjectSettingsError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
+from modelkb.project_settings import read_settings
 from modelkb.reproducibility import checklist as checklist_items
 from modelkb.site_builder import (
     assets,
-    mkdocs_shell,
     pages,
+    primary_metric,
     run_summary,
+    shell,
     table_data,
     try_examples,
     usage,
@@ -55,6 +59,7 @@ from modelkb.site_builder import (
 from modelkb.site_builder import checklist as site_checklist
 from modelkb.site_builder.build_cache import BuildCache, hydrate_project, project_digest
 from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, resummarize, scan
+from modelkb.site_builder.engines import Engine, engine_named
 from modelkb.site_builder.search_index import experiment_entry, write_search_index
 from modelkb.store import Problem, Store
 
@@ -62,6 +67,8 @@ logger = logging.getLogger(__name__)
 
 WORK_DIR = ".modelkb-build"
 ProgressCallback = Callable[[int, int], None]
+PAGE_FILES = ("README.md", "model.onnx", EXAMPLES_FILE)
+"""The bundle files an experiment page uses besides ``metadata.json``."""
 
 
 @dataclass
@@ -73,7 +80,8 @@ class BuildReport:
         experiments: Experiments in the catalog.
         rendered: Experiment pages (re)written in this build.
         projects: Projects in the catalog.
-        shell_rebuilt: Whether mkdocs ran.
+        engine: The site engine that rendered the shell (``mkdocs``, ``zensical``).
+        shell_rebuilt: Whether the engine ran.
         problems: Bundles skipped because they could not be read.
         notices: What the catalog lacks and why (e.g. onnxruntime-web not installed).
         seconds: Wall time.
@@ -83,6 +91,7 @@ class BuildReport:
     experiments: int = 0
     rendered: int = 0
     projects: int = 0
+    engine: str = ""
     shell_rebuilt: bool = False
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -97,11 +106,12 @@ def _write_text(path: Path, text: str) -> None:
 
 def _templates_fingerprint() -> str:
     digest = hashlib.sha256(modelkb.__version__.encode())
-    folder = mkdocs_shell.site_sources() / "templates"
+    folder = shell.site_sources() / "templates"
     for path in sorted(folder.glob("*.j2")):
         digest.update(path.name.encode() + path.read_bytes())
     # What goes into a page's HTML and data.json (task: the model's task, which way metrics improve).
-    for module in (pages, run_summary, usage, try_examples, site_checklist, checklist_items, task):
+    modules = (pages, run_summary, primary_metric, usage, try_examples, site_checklist)
+    for module in (*modules, checklist_items, task):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -139,12 +149,14 @@ def _write_zip(
 def render_experiment_dir(
     summary: ExperimentSummary,
     metadata: dict[str, Any],
-    chrome: mkdocs_shell.Chrome,
+    chrome: shell.Chrome,
     out: Path,
     *,
     zip_bundle: bool = True,
+    metric_names: tuple[str | None, ...] = (),
 ) -> None:
-    """Write ``experiments/<id>/`` for one experiment."""
+    """Write ``experiments/<id>/`` for one experiment (``metric_names``: its project's primary
+    metric choices)."""
     folder = Path(summary.path)
     target = out / "experiments" / summary.id
     fresh = not target.is_dir()
@@ -154,7 +166,7 @@ def render_experiment_dir(
     file_set = set(files)
     examples = _page_examples(folder, metadata) if summary.has_model else []
     data = pages.experiment_data(metadata, summary, examples=len(examples))
-    body = pages.render_experiment(metadata, summary, files=file_set)
+    body = pages.render_experiment(metadata, summary, files=file_set, metric_names=metric_names)
     write(target / "index.html", chrome.wrap(body, escape(summary.name)))
     write(
         target / "data.json",
@@ -186,11 +198,13 @@ def _page_examples(folder: Path, metadata: dict[str, Any]) -> list[dict[str, Any
         return []
 
 
-def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
-    """Copy mkdocs' output (theme assets, 404 page, sitemap, our JS/CSS) except the pages we fill."""
+def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> set[str]:
+    """Copy the engine's output (theme assets, 404 page, sitemap, our JS/CSS) except the pages
+    we fill; the copied files' paths."""
+    copied = set()
     for root, dirs, files in os.walk(shell_dir):
         rel_root = Path(root).relative_to(shell_dir)
-        if rel_root.as_posix() == mkdocs_shell.CHROME_PAGE:
+        if rel_root.as_posix() == shell.CHROME_PAGE:
             dirs[:] = []
             continue
         for name in files:
@@ -198,6 +212,20 @@ def _copy_shell_static(shell_dir: Path, out: Path, skip: set[str]) -> None:
             if rel in skip:
                 continue
             assets.link_or_copy(Path(root) / name, out / rel)
+            copied.add(rel)
+    return copied
+
+
+def _remove_shell_files(out: Path, names: Iterable[str]) -> None:
+    """Delete files an earlier shell put in the site (another engine's or version's assets), and
+    the folders that leaves empty."""
+    for rel in names:
+        path = out / rel
+        path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == out or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def check_output_folder(out_dir: Path, store: Store, *, force: bool = False) -> None:
@@ -255,14 +283,38 @@ def _remove_stale(
 
 
 def _group(
-    titles: dict[str, str], summaries: dict[str, ExperimentSummary]
+    titles: dict[str, str],
+    summaries: dict[str, ExperimentSummary],
+    metric_names: dict[str, tuple[str | None, ...]],
 ) -> list[pages.ProjectInfo]:
     """The projects (runs newest first); one whose runs were all dropped keeps its (empty) page."""
-    grouped = {project.slug: project for project in pages.group_projects(summaries.values())}
+    grouped = {
+        project.slug: project
+        for project in pages.group_projects(summaries.values(), metric_names=metric_names)
+    }
     projects = [
-        grouped.get(slug) or pages.ProjectInfo(title, slug) for slug, title in titles.items()
+        grouped.get(slug) or pages.ProjectInfo(title, slug, metric_names=metric_names.get(slug, ()))
+        for slug, title in titles.items()
     ]
     return sorted(projects, key=lambda p: (p.title.lower(), p.slug))
+
+
+def _metric_names(
+    store: Store, summaries: Iterable[ExperimentSummary], default: str | None, notices: list[str]
+) -> dict[str, tuple[str | None, ...]]:
+    """Each project's primary metric choices, by slug: its ``project.json`` setting, then
+    ``default`` (``--primary-metric``). A settings file that cannot be used is a notice."""
+    titles = {summary.slug: summary.project for summary in summaries}
+    names = {}
+    for slug, title in sorted(titles.items()):
+        try:
+            setting = read_settings(store.root, title).get("primary_metric")
+        except ProjectSettingsError as err:
+            logger.warning("%s", err)
+            notices.append(f"ignored the settings of project {title!r}: {err}")
+            setting = None
+        names[slug] = tuple(name for name in (setting, default) if name)
+    return names
 
 
 def build_site(
@@ -274,6 +326,8 @@ def build_site(
     zip_bundles: bool = True,
     progress: ProgressCallback | None = None,
     force: bool = False,
+    engine: str | Engine | None = None,
+    primary_metric: str | None = None,
 ) -> BuildReport:
     """Render every bundle of ``store`` into a static catalog at ``out``.
 
@@ -285,11 +339,20 @@ def build_site(
         zip_bundles: Write ``bundle.zip`` for each experiment.
         progress: Called with ``(done, total)`` while experiment pages are rendered.
         force: Build into a non-empty folder that is not an earlier build (see ``check_output_folder``).
+        engine: The site engine or its name (default: ``$MODELKB_ENGINE``, else ``mkdocs``).
+        primary_metric: The metric name projects are ranked by unless their own setting names
+            one (see :mod:`modelkb.site_builder.primary_metric`); default: accuracy, then loss.
 
     Returns:
         A :class:`BuildReport`; unreadable bundles are listed in ``problems`` and skipped.
+
+    Raises:
+        UnknownEngineError: ``engine`` names no engine.
+        MissingExtraError: The engine is not installed.
+        SiteEngineError: The engine failed.
     """
     started = time.perf_counter()
+    site_engine = engine if isinstance(engine, Engine) else engine_named(engine)
     out_dir = Path(out).resolve()
     check_output_folder(out_dir, store, force=force)
     work = out_dir / WORK_DIR
@@ -300,30 +363,44 @@ def build_site(
     if not incremental:
         cache.render_key, cache.projects = "", {}
 
+    store.sync()  # a team store pulls what changed in S3 first
     # Cached runs come back as stubs (no cells); a project's full summaries are read below only
     # when it must be redone.
     result = scan(store, previous=cache.stubs() if incremental else {}, projects=projects)
     summaries = result.summaries
     titles = {s.slug: s.project for s in summaries.values()}
     slugs = sorted(titles)
+    notices: list[str] = []
+    metric_names = _metric_names(store, summaries.values(), primary_metric, notices)
 
-    shell_dir, shell_rebuilt = mkdocs_shell.build_shell(work, slugs)
-    shell = mkdocs_shell.shell_pages(slugs)
-    filled = {page.url + "index.html" for page in shell} | {"search/search_index.json"}
+    shell_dir, shell_rebuilt = shell.build_shell(work, slugs, site_engine)
+    shell_pages = shell.shell_pages(slugs)
+    filled = {page.url + "index.html" for page in shell_pages} | {site_engine.search_index}
+    shell_files = cache.shell_files
     if shell_rebuilt or not (out_dir / "assets").is_dir():
-        _copy_shell_static(shell_dir, out_dir, filled)
+        copied = _copy_shell_static(shell_dir, out_dir, filled)
+        shell_files = sorted(copied | {site_engine.search_index})
+        _remove_shell_files(out_dir, set(cache.shell_files) - set(shell_files) - filled)
     assets.install_netron(out_dir)
-    notices = assets.install_vendor(out_dir)
+    notices += assets.install_vendor(out_dir)
 
-    chrome = mkdocs_shell.Chrome.from_shell(shell_dir)
+    chrome = shell.Chrome.from_shell(shell_dir, site_engine.name)
     render_key = f"{chrome.sha}:{_templates_fingerprint()}:{int(zip_bundles)}"
+    # A project's primary metric choices reach its experiment pages' headers: new choices
+    # re-render that project's pages (and only those).
+    names = {slug: list(choice) for slug, choice in metric_names.items()}
+    renamed = {slug for slug, choice in names.items() if cache.metric_names.get(slug, []) != choice}
     if render_key != cache.render_key:
         todo = list(summaries)
     else:
         # One listing, not a stat per page: a deleted page folder is rendered again.
         pages_dir = out_dir / "experiments"
         present = set(os.listdir(pages_dir)) if pages_dir.is_dir() else set()
-        todo = [key for key in summaries if key in result.changed or key not in present]
+        todo = [
+            key
+            for key in summaries
+            if key in result.changed or summaries[key].slug in renamed or key not in present
+        ]
     redo = _projects_to_redo(cache, out_dir, summaries, result.changed, todo, render_key)
     _hydrate(cache, summaries, redo, result.changed, result.problems)
 
@@ -337,7 +414,16 @@ def build_site(
             metadata = result.metadata.get(experiment_id)
             if metadata is None:
                 metadata = load_metadata(summary)
-            render_experiment_dir(summary, metadata, chrome, out_dir, zip_bundle=zip_bundles)
+            # a team store's files: what the page links, or all of them for its bundle.zip
+            store.fetch_files(summary.path, None if zip_bundles else PAGE_FILES)
+            render_experiment_dir(
+                summary,
+                metadata,
+                chrome,
+                out_dir,
+                zip_bundle=zip_bundles,
+                metric_names=metric_names.get(summary.slug, ()),
+            )
         except Exception as err:
             logger.debug("cannot render %s", summary.path, exc_info=True)
             unrenderable.append(
@@ -351,7 +437,7 @@ def build_site(
         if progress is not None and (done % 100 == 0 or done == total):
             progress(done, total)
     result.problems.extend(unrenderable)
-    catalog = _group(titles, summaries)
+    catalog = _group(titles, summaries, metric_names)
 
     _remove_stale(out_dir, summaries, set(slugs), built_ids, built_slugs)
     project_keys = {project.slug: _project_key(project, render_key) for project in catalog}
@@ -370,16 +456,19 @@ def build_site(
                 project.slug,
                 project.experiments,
                 project_digest(project),
-                [experiment_entry(s) for s in project.experiments],
+                [experiment_entry(s, site_engine) for s in project.experiments],
                 _write_text,
             )
         )
-    _fill_shell(shell_dir, out_dir, shell, catalog, recent_runs, len(summaries), result.problems)
+    _fill_shell(
+        shell_dir, out_dir, shell_pages, catalog, recent_runs, len(summaries), result.problems
+    )
     write_search_index(
-        shell_dir / "search" / "search_index.json",
-        out_dir / "search" / "search_index.json",
+        shell_dir / site_engine.search_index,
+        out_dir / site_engine.search_index,
         catalog,
         fragments,
+        site_engine,
     )
 
     if (
@@ -387,7 +476,11 @@ def build_site(
         or render_key != cache.render_key
         or project_keys != cache.projects
         or summaries.keys() != cache.runs.keys()
+        or shell_files != cache.shell_files
+        or names != cache.metric_names
     ):
+        cache.shell_files = shell_files
+        cache.metric_names = names
         cache.save(
             render_key=render_key,
             projects=project_keys,
@@ -399,6 +492,7 @@ def build_site(
         experiments=len(summaries),
         rendered=total,
         projects=len(catalog),
+        engine=site_engine.name,
         shell_rebuilt=shell_rebuilt,
         problems=list(result.problems),
         notices=notices,
@@ -492,13 +586,14 @@ def _write_project_data(out: Path, project: pages.ProjectInfo, key: str) -> None
 def _fill_shell(
     shell_dir: Path,
     out: Path,
-    shell: list[mkdocs_shell.ShellPage],
+    shell_pages: list[shell.ShellPage],
     catalog: list[pages.ProjectInfo],
     recent_runs: list[ExperimentSummary],
     count: int,
     problems: list[Problem],
 ) -> None:
     by_slug = {project.slug: project for project in catalog}
+    plots = assets.echarts_installed()
     bodies: dict[str, tuple[str, str | None]] = {
         "": (pages.render_dashboard(catalog, recent_runs), None),
         "projects/": (pages.render_projects_index(catalog), None),
@@ -511,10 +606,11 @@ def _fill_shell(
         ),
     }
     for slug, project in by_slug.items():
-        bodies[f"projects/{slug}/"] = (pages.render_project(project), escape(project.title))
-    for page in shell:
+        body = pages.render_project(project, plots=plots)
+        bodies[f"projects/{slug}/"] = (body, escape(project.title))
+    for page in shell_pages:
         if page.url not in bodies:
             continue
         body, title = bodies[page.url]
         html = (shell_dir / page.url / "index.html").read_text(encoding="utf-8")
-        _write_text(out / page.url / "index.html", mkdocs_shell.fill(html, body, title))
+        _write_text(out / page.url / "index.html", shell.fill(html, body, title))

@@ -22,6 +22,7 @@ from typing import Any
 
 from modelkb.site_builder.catalog import ExperimentSummary, summary_from_json
 from modelkb.site_builder.pages import ProjectInfo, recent
+from modelkb.site_builder.primary_metric import Best
 
 FORMAT = 2
 DIGEST_KEYS = (
@@ -56,7 +57,7 @@ def project_digest(project: ProjectInfo) -> dict[str, Any]:
         "title": project.title,
         "owners": project.owners,
         "tags": project.tags,
-        "best": None if best is None else [best[0], best[1], slim(best[2])],
+        "best": None if best is None else [best.key, best.value, slim(best.summary)],
         "recent": [slim(s) for s in recent(project.experiments)],
     }
 
@@ -68,7 +69,7 @@ def hydrate_project(project: ProjectInfo, digest: Mapping[str, Any]) -> list[Exp
     project.__dict__.update(  # the cached_property slots of ProjectInfo
         owners=list(digest.get("owners", [])),
         tags=list(digest.get("tags", [])),
-        best=None if best is None else (best[0], best[1], summary_from_json(best[2])),
+        best=None if best is None else Best(best[0], best[1], summary_from_json(best[2])),
     )
     return [summary_from_json(item) for item in digest.get("recent", [])]
 
@@ -82,6 +83,8 @@ class BuildCache:
         self.projects: dict[str, str] = {}
         self.runs: dict[str, list[Any]] = {}  # id -> [slug, path, stamp]
         self.digests: dict[str, dict[str, Any]] = {}  # slug -> digest
+        self.shell_files: list[str] = []  # what the engine's shell put in the site
+        self.metric_names: dict[str, list[str]] = {}  # slug -> primary metric choices
 
     @property
     def _manifest(self) -> Path:
@@ -99,6 +102,8 @@ class BuildCache:
         self.projects = data.get("projects", {})
         self.runs = data.get("runs", {})
         self.digests = data.get("digests", {})
+        self.shell_files = data.get("shell_files", [])
+        self.metric_names = data.get("metric_names", {})
 
     def stubs(self) -> dict[str, ExperimentSummary]:
         """A cell-less summary per cached run, enough for the scan's "unchanged?" test."""
@@ -177,6 +182,8 @@ class BuildCache:
                     "projects": self.projects,
                     "runs": self.runs,
                     "digests": self.digests,
+                    "shell_files": self.shell_files,
+                    "metric_names": self.metric_names,
                 }
             ),
         )

@@ -193,7 +193,15 @@ def summarize(
         stamp=stamp,
         cells=cells,
         display=display,
-        has_model=(folder / "model.onnx").is_file(),
+        has_model=_lists_model(metadata) or (folder / "model.onnx").is_file(),
+    )
+
+
+def _lists_model(metadata: Mapping[str, Any]) -> bool:
+    """Whether the bundle's files include ``model.onnx`` (a team store's cache fetches it later)."""
+    artifacts = metadata.get("artifacts")
+    return isinstance(artifacts, list) and any(
+        isinstance(a, Mapping) and a.get("path") == "model.onnx" for a in artifacts
     )
 
 

@@ -1,20 +1,21 @@
 """Render the catalog's page bodies with Jinja (autoescaped), independent of mkdocs.
 
 Every body is a fragment that :mod:`modelkb.site_builder.chrome` wraps in the mkdocs-material page
-chrome. User text only ever reaches HTML through Jinja's autoescape; no page embeds JSON (scripts
-fetch the ``data.json`` files).
+chrome. User text only ever reaches HTML through Jinja's autoescape, and JSON embedded in a page
+goes through :func:`script_json`, which cannot close its ``<script>`` element.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from modelkb.card import imported_provenance
 from modelkb.fields import flatten
@@ -22,11 +23,12 @@ from modelkb.preprocessing import lookup_choices, lookups_by_input
 from modelkb.query import field_rows
 from modelkb.site_builder.catalog import ExperimentSummary, for_people, nested, shorten
 from modelkb.site_builder.checklist import run_checklists
-from modelkb.site_builder.run_summary import primary_metric, summary_facts
+from modelkb.site_builder.primary_metric import Best, best_run
+from modelkb.site_builder.run_summary import summary_facts
 from modelkb.site_builder.usage import usage
-from modelkb.task import lower_is_better, metric_direction, run_task
+from modelkb.task import metric_direction, run_task
 
-__all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment"]
+__all__ = ["ProjectInfo", "environment", "group_projects", "render_experiment", "script_json"]
 
 FIELD_GROUPS = (
     ("Run", ""),
@@ -56,13 +58,22 @@ def environment() -> Environment:
     return env
 
 
+def script_json(data: Any) -> Markup:
+    """JSON safe to embed inside ``<script type="application/json">`` (no ``<``, ``>``, ``&``)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
 @dataclass
 class ProjectInfo:
-    """One project of the catalog."""
+    """One project of the catalog; ``metric_names`` are its primary metric choices (the
+    project's setting, then the build's), see :mod:`modelkb.site_builder.primary_metric`."""
 
     title: str
     slug: str
     experiments: list[ExperimentSummary] = field(default_factory=list)
+    metric_names: tuple[str | None, ...] = ()
 
     @property
     def count(self) -> int:
@@ -82,26 +93,30 @@ class ProjectInfo:
         return sorted(found)[:12]
 
     @cached_property
-    def best(self) -> tuple[str, float, ExperimentSummary] | None:
-        """``(metric key, best value, experiment)`` or ``None``."""
-        key = primary_metric(self.experiments)
-        if key is None:
-            return None
-        scored = [(s.number(key), s) for s in self.experiments if s.number(key) is not None]
-        pick = min if lower_is_better(key) else max
-        value, summary = pick(scored, key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
-        return key.rsplit(".", 1)[-1], value, summary  # type: ignore[return-value]
+    def best(self) -> Best | None:
+        """The best run by the primary metric, or ``None`` when no run has a score."""
+        return best_run(self.experiments, self.metric_names)
 
     @property
     def latest(self) -> str:
         return max((s.text("created") or "" for s in self.experiments), default="")
 
 
-def group_projects(summaries: Iterable[ExperimentSummary]) -> list[ProjectInfo]:
-    """Group experiments by project slug; projects sorted by title, runs newest first."""
+def group_projects(
+    summaries: Iterable[ExperimentSummary],
+    *,
+    metric_names: Mapping[str, Sequence[str | None]] | None = None,
+) -> list[ProjectInfo]:
+    """Group experiments by project slug; projects sorted by title, runs newest first.
+    ``metric_names`` gives a project (by slug) its primary metric choices."""
     projects: dict[str, ProjectInfo] = {}
+    names = metric_names or {}
     for summary in summaries:
-        project = projects.setdefault(summary.slug, ProjectInfo(summary.project, summary.slug))
+        project = projects.get(summary.slug)
+        if project is None:
+            project = projects[summary.slug] = ProjectInfo(
+                summary.project, summary.slug, metric_names=tuple(names.get(summary.slug, ()))
+            )
         project.experiments.append(summary)
     for project in projects.values():
         project.experiments.sort(key=lambda s: (s.text("created") or "", s.id), reverse=True)
@@ -125,8 +140,18 @@ def render_projects_index(projects: list[ProjectInfo]) -> str:
     return environment().get_template("projects.html.j2").render(projects=projects)
 
 
-def render_project(project: ProjectInfo) -> str:
-    return environment().get_template("project.html.j2").render(project=project)
+def render_project(project: ProjectInfo, *, plots: bool = True) -> str:
+    """The project page; ``plots``: whether the catalog has ECharts to draw them."""
+    cells = {key: None for s in project.experiments for key in s.cells}
+    start = {  # what site/js/plots.js starts from: the primary metric, which way metrics improve
+        "metric": project.best.key if project.best else None,
+        "directions": _directions(cells),
+    }
+    return (
+        environment()
+        .get_template("project.html.j2")
+        .render(project=project, plots=plots, plots_json=script_json(start))
+    )
 
 
 def render_compare() -> str:
@@ -230,7 +255,7 @@ def experiment_data(
     }
 
 
-def _directions(cells: Mapping[str, Any]) -> dict[str, str]:
+def _directions(cells: Iterable[str]) -> dict[str, str]:
     """``{final metric key: "lower" | "higher"}`` for the metrics whose name says which is better."""
     found = {key: metric_direction(key) for key in cells if key.startswith("metrics.final.")}
     return {key: direction for key, direction in found.items() if direction}
@@ -254,8 +279,10 @@ def render_experiment(
     summary: ExperimentSummary,
     *,
     files: set[str],
+    metric_names: Sequence[str | None] = (),
 ) -> str:
-    """The body of one experiment page (its script reads the run's ``data.json`` beside it)."""
+    """The body of one experiment page (``metric_names``: its project's primary metric choices;
+    its script reads the run's ``data.json`` beside it)."""
     flat = flatten(metadata)
     architecture = (
         metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
@@ -303,7 +330,7 @@ def render_experiment(
         "recorded_checklist": _recorded_checklist(metadata),
         "has_model": summary.has_model,
         "has_card": "README.md" in files,
-        "facts": summary_facts(metadata, summary),
+        "facts": summary_facts(metadata, summary, metric_names=metric_names),
         "use": usage(metadata, has_model=summary.has_model),
     }
     return environment().get_template("experiment.html.j2").render(**context)

@@ -4,31 +4,23 @@ Status, framework, data, size of the model, its primary metric and best epoch, s
 the ONNX export was checked against the framework. A fact the bundle does not record is shown as
 an em dash (``card.fmt(None)``), never as ``None``; numbers have 4 significant digits
 (``for_people``), the full value on hover. The primary metric is the project cards' rule
-(:data:`SCORE_KEYS`, :func:`primary_metric`), so a run's header and its project's card agree.
+(:mod:`modelkb.site_builder.primary_metric`, with the project's chosen names), so a run's header
+and its project's card agree.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from modelkb.card import fmt, fmt_count, fmt_shape, framework_text
 from modelkb.metric_names import split_metric
 from modelkb.site_builder.catalog import ExperimentSummary, for_people
-from modelkb.task import lower_is_better
+from modelkb.site_builder.primary_metric import higher_is_better, metric_key
 
-__all__ = ["SCORE_KEYS", "Fact", "primary_metric", "summary_facts"]
-
-SCORE_KEYS = (
-    "metrics.final.val_accuracy",
-    "metrics.final.accuracy",
-    "metrics.final.val_loss",
-    "metrics.final.loss",
-)
-"""The score a project card shows: the best of the first key any of its runs has (regression
-projects have no accuracy: their best is the lowest loss)."""
+__all__ = ["Fact", "summary_facts"]
 
 MISSING = fmt(None)
 _MODEL_KINDS = ("weights", "onnx")
@@ -44,16 +36,16 @@ class Fact:
     title: str = ""
 
 
-def primary_metric(summaries: Iterable[ExperimentSummary]) -> str | None:
-    """The first of :data:`SCORE_KEYS` that any of ``summaries`` has a number for."""
-    runs = list(summaries)
-    return next((k for k in SCORE_KEYS if any(s.number(k) is not None for s in runs)), None)
-
-
-def summary_facts(metadata: Mapping[str, Any], summary: ExperimentSummary) -> list[Fact]:
-    """The header's facts, in reading order."""
+def summary_facts(
+    metadata: Mapping[str, Any],
+    summary: ExperimentSummary,
+    *,
+    metric_names: Sequence[str | None] = (),
+) -> list[Fact]:
+    """The header's facts, in reading order; ``metric_names`` are the project's primary metric
+    choices (:func:`~modelkb.site_builder.primary_metric.metric_key`)."""
     architecture = _mapping(metadata.get("architecture"))
-    key = primary_metric([summary])
+    key = metric_key([summary], metric_names)
     facts = [
         Fact("status", "Status", fmt(metadata.get("status"))),
         Fact("framework", "Framework", fmt(framework_text(metadata))),
@@ -136,7 +128,7 @@ def _best_epoch(key: str | None, history: Any) -> Fact:
     ]
     if not scored:
         return Fact("best_epoch", "Best epoch", MISSING)
-    pick = min if lower_is_better(key) else max
+    pick = max if higher_is_better(key) else min
     value, epoch = pick(scored, key=lambda pair: pair[0])
     text = f"{fmt(epoch)} ({name} {for_people(value)})"
     return Fact("best_epoch", "Best epoch", text, repr(value))

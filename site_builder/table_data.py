@@ -20,7 +20,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +106,29 @@ def write_project_table(
     Returns:
         The number of files written.
     """
+    return write_columns(
+        folder,
+        title=title,
+        slug=slug,
+        version=version,
+        columns=table_columns(experiments),
+        write_text=write_text,
+    )
+
+
+def write_columns(
+    folder: Path,
+    *,
+    title: str,
+    slug: str,
+    version: str,
+    columns: Mapping[str, Sequence[Any]],
+    write_text: Callable[[Path, str], None],
+) -> int:
+    """Write table data from ``{key: cells}`` (every list one cell or ``None`` per row)."""
     folder.mkdir(parents=True, exist_ok=True)
     fields = []
-    for number, (key, cells) in enumerate(table_columns(experiments).items()):
+    for number, (key, cells) in enumerate(columns.items()):
         payload, stats = encode_column(cells)
         name = f"{number}.json"
         write_text(folder / name, _dumps(payload))
@@ -120,7 +140,7 @@ def write_project_table(
         "format": FORMAT,
         "project": title,
         "slug": slug,
-        "rows": len(experiments),
+        "rows": len(next(iter(columns.values()), [])),
         "version": version,
         "fields": fields,
     }

@@ -102,6 +102,51 @@ class OutputFolderError(ModelKBError, ValueError):
     """An output folder the command would overwrite or delete in (a folder of other files, the store)."""
 
 
+class SiteEngineError(ModelKBError, RuntimeError):
+    """The site engine (mkdocs-material or Zensical) could not render the catalog's shell.
+
+    Attributes:
+        engine: The engine's name (``mkdocs``, ``zensical``).
+    """
+
+    def __init__(self, engine: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"the {engine} engine could not build the catalog's shell: {message}",
+            hint=hint or "Run again with -vv to see the engine's whole output.",
+        )
+        self.engine = engine
+
+
+class UnknownEngineError(ModelKBError, ValueError):
+    """``--engine`` or ``MODELKB_ENGINE`` names no site engine.
+
+    Attributes:
+        engine: The name given.
+    """
+
+    def __init__(self, engine: str, known: list[str]) -> None:
+        super().__init__(
+            f"Expected a site engine among {', '.join(known)}. Received: engine={engine!r}",
+            hint="Pass --engine mkdocs or --engine zensical (or set MODELKB_ENGINE).",
+        )
+        self.engine = engine
+
+
+class ProjectSettingsError(ModelKBError, ValueError):
+    """A project's ``project.json`` cannot be used (not JSON, not an object, a value of the wrong type).
+
+    Attributes:
+        path: The settings file.
+    """
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(
+            f"{path}: {problem}",
+            hint="Fix or delete the file, or set it again with `modelkb project TITLE --primary-metric NAME`.",
+        )
+        self.path = path
+
+
 class ContainerToolError(ModelKBError, RuntimeError):
     """No usable container engine (buildah/podman/docker), or a build or run failed."""
 

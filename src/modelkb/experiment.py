@@ -34,7 +34,7 @@ from modelkb.ids import auto_name, new_id, utc_now
 from modelkb.metric_names import split_train_val
 from modelkb.redact import redact_mapping, redact_text
 from modelkb.seeding import seed_frameworks
-from modelkb.store import Store
+from modelkb.store import Store, open_store, store_at
 
 if TYPE_CHECKING:
     from modelkb.code_capture import CodeSnapshot
@@ -106,7 +106,7 @@ class Experiment:
             seed,
             _seed_override(seed),
         )  # `modelkb reproduce/repeat` re-runs pass a seed
-        self.store = store if isinstance(store, Store) else Store(store)
+        self.store = open_store(store)
         self.id = new_id()
         self.seed = seed
         self.deterministic = deterministic
@@ -310,6 +310,8 @@ class Experiment:
         with self.guard("store", "sealing the bundle"), self._lock:
             self.metadata = self.writer.seal(self.metadata)
             self.store.record(self.path)
+        with self.guard("store", "uploading the run to its team store"):
+            self.store.after_sealed(self.path)
         return self.metadata
 
     def mark_ended(self, status: str, *, sealing: str) -> None:
@@ -318,6 +320,7 @@ class Experiment:
         self._record_end(status, None)
         self.metadata["sealing"] = sealing
         self._save_state()
+        self.store.stop_live(self.path)  # no uploading thread may hold a lock across a fork
 
     def handed_over(self, sealer_pid: int, *, write_state: bool = False) -> None:
         """In the training process: the sealer ``sealer_pid`` finishes the run from here on
@@ -339,7 +342,7 @@ class Experiment:
         if bundle.sealed or not ended_unsealed(bundle.metadata):
             raise BundleError(f"{folder} is not a run waiting to be sealed")
         self = cls.__new__(cls)
-        self.store = Store(folder.parent.parent)  # <store>/<project>/<id>
+        self.store = store_at(folder.parent.parent)  # <store>/<project>/<id>
         self.id, self.seed = bundle.id, bundle.metadata.get("seed")
         self.deterministic = bool(
             (bundle.metadata.get("determinism") or {}).get("deterministic_ops")
@@ -358,7 +361,7 @@ class Experiment:
     def adopt_after_fork(self) -> None:
         """In a forked sealer: take the run over (``run.json`` names this process; a fresh index)."""
         self._pid = os.getpid()
-        self.store = type(self.store)(self.store.root)
+        self.store = self.store.reopened()
         self._save_state()
 
     def _record_end(self, status: str, error: str | BaseException | None) -> None:
@@ -532,6 +535,7 @@ class Experiment:
             self.writer.append_epoch(entry)
             if self._state_dirty:
                 self._save_state()
+            self.store.epoch_ended(self.path)
 
     def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None) -> None:
         """Record metrics per epoch, or final ones without ``epoch``.

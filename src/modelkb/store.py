@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,6 +39,31 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 def default_store_path() -> Path:
     """``$MODELKB_HOME`` if set, else ``./modelkb-store``."""
     return Path(os.environ.get("MODELKB_HOME") or DEFAULT_STORE_DIR)
+
+
+def open_store(address: str | os.PathLike[str] | Store | None = None, **options: Any) -> Store:
+    """The store at ``address``: a folder, or ``s3://bucket/prefix`` for a team store
+    (:class:`~modelkb.team_store.TeamStore`; ``options`` go to it). Default ``$MODELKB_HOME``.
+
+    Raises:
+        StoreError: Another kind of URL.
+    """
+    if isinstance(address, Store):
+        return address
+    given = str(address) if address is not None else os.environ.get("MODELKB_HOME") or ""
+    if given.startswith("s3://"):
+        from modelkb.team_store import TeamStore
+
+        return TeamStore(given, **options)
+    return Store(given or None)
+
+
+def store_at(root: str | os.PathLike[str]) -> Store:
+    """The store whose folder is ``root``: a team store's cache reopens as that team store."""
+    from modelkb.team_store import TeamStore, team_address
+
+    address = team_address(Path(root))
+    return TeamStore(address, cache_dir=root) if address else Store(root)
 
 
 @dataclass(frozen=True)
@@ -103,15 +128,49 @@ class Store:
         given = root if root is not None else (os.environ.get("MODELKB_HOME") or DEFAULT_STORE_DIR)
         if _URL.match(str(given)):  # s3://bucket/team would otherwise become a folder named "s3:"
             raise StoreError(
-                f"{given} is a URL; the store is a local folder (an S3 team store is not supported yet)",
-                hint="Give a folder for --store / MODELKB_HOME; `modelkb push` uploads runs to S3.",
+                f"{given} is a URL; a store is a local folder or an s3://bucket/prefix team store",
+                hint="Give a folder, or s3://BUCKET/PREFIX for a team store in S3.",
             )
         self.root = Path(given).expanduser().resolve()
         self._index: Index | None = None
         self.problems: list[Problem] = []
+        self.unsent: list[str] = []
+        """Ids of runs that wait to be uploaded to the store's remote (a team store's)."""
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    # -- where a team store (modelkb.team_store) keeps its remote in step; nothing to do here ----
+    def reopened(self) -> Store:
+        """A new instance on the same store (a forked process must not share the index)."""
+        return Store(self.root)
+
+    def sync(self) -> None:
+        """Bring the store up to date with its remote, if it has one."""
+
+    def fetch_files(
+        self, folder: str | os.PathLike[str], names: Collection[str] | None = None
+    ) -> None:
+        """Make the files (``names``, default all) of the bundle at ``folder`` present (a team
+        store downloads them)."""
+
+    def after_sealed(self, folder: Path) -> None:
+        """A run in this store was just sealed (a team store uploads it)."""
+
+    def epoch_ended(self, folder: Path) -> None:
+        """A running run appended an epoch (a team store uploads its metrics in the background)."""
+
+    def stop_live(self, folder: Path) -> None:
+        """The run stopped appending epochs (a team store stops its background upload)."""
+
+    def write_project_settings(self, project: str, **changes: Any) -> dict[str, Any]:
+        """Change a project's settings (:mod:`modelkb.project_settings`); a team store shares them."""
+        from modelkb.project_settings import write_settings
+
+        return write_settings(self.root, project, **changes)
 
     @property
     def index(self) -> Index:
@@ -291,8 +350,11 @@ class Store:
             raise AmbiguousIdError(id_or_prefix, matches)
         return text if text in matches else matches[0]
 
-    def get(self, id_or_prefix: str) -> Bundle:
-        """Read the bundle of an experiment by id, unique prefix or name."""
+    def get(self, id_or_prefix: str, *, files: bool = True) -> Bundle:
+        """Read the bundle of an experiment by id, unique prefix or name.
+
+        ``files=False``: the metadata is enough (a team store then leaves weights in S3).
+        """
         experiment_id = self.resolve(id_or_prefix)
         entry = self.index.get(experiment_id)
         if entry is None or not Path(entry.path).is_dir():

@@ -13,6 +13,7 @@ HEAVY = [
     "botocore",
     "huggingface_hub",
     "mkdocs",
+    "zensical",
     "onnx",
     "onnxruntime",
     "jsonschema",

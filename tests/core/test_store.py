@@ -366,16 +366,17 @@ def test_a_kill_mid_export_leaves_no_temp_file_among_the_artifacts(tmp_path: Pat
 
 
 @pytest.mark.parametrize("how", ["env", "option"])
-def test_a_url_as_store_is_refused_not_made_a_folder(
+def test_a_url_other_than_s3_is_refused_not_made_a_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    """MODELKB_HOME=s3://bucket/team used to write runs into ./s3:/bucket/team without a word."""
+    """MODELKB_HOME=s3://bucket/team used to write runs into ./s3:/bucket/team without a word; s3://
+    is now a team store (tests/publishing/test_team_store.py), other schemes are refused."""
     import subprocess
     import sys
 
     monkeypatch.chdir(tmp_path)
-    env = {**os.environ, "MODELKB_HOME": "s3://bucket/team"} if how == "env" else dict(os.environ)
-    args = ["ls"] if how == "env" else ["ls", "--store", "s3://bucket/team"]
+    env = {**os.environ, "MODELKB_HOME": "gs://bucket/team"} if how == "env" else dict(os.environ)
+    args = ["ls"] if how == "env" else ["ls", "--store", "gs://bucket/team"]
     done = subprocess.run(
         [sys.executable, "-m", "modelkb", *args],
         env=env,
@@ -384,7 +385,8 @@ def test_a_url_as_store_is_refused_not_made_a_folder(
         check=False,
     )
     assert done.returncode == 1
-    assert "is a URL; the store is a local folder" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "s3:").exists()
-    with pytest.raises(StoreError, match="not supported yet"):
-        Experiment("P", "u", store="s3://bucket/team")
+    assert "is a URL; a store is a local folder or an s3://bucket/prefix team store" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "gs:").exists()
+    with pytest.raises(StoreError, match="a store is a local folder or an s3://"):
+        Experiment("P", "u", store="gs://bucket/team")

@@ -5,6 +5,7 @@ The store is described in :mod:`support.catalog_site`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,12 +17,22 @@ from modelkb.store import Store
 
 
 @pytest.fixture(scope="session")
-def site_info(tmp_path_factory: pytest.TempPathFactory) -> SiteInfo:
-    """A store with real and synthetic runs, built into a site once per session."""
+def catalog_store(tmp_path_factory: pytest.TempPathFactory) -> SiteInfo:
+    """A store with real and synthetic runs (written once per session; no site yet)."""
+    return build_store(tmp_path_factory.mktemp("catalog"))
+
+
+@pytest.fixture(scope="session", params=["mkdocs", "zensical"])
+def site_info(request: pytest.FixtureRequest, catalog_store: SiteInfo) -> SiteInfo:
+    """The store built into a site once per session by each engine (tests using it run twice)."""
     from modelkb.site_builder.build import build_site
 
-    info = build_store(tmp_path_factory.mktemp("catalog"))
-    build_site(Store(info.store), info.out)
+    engine = request.param
+    if engine == "zensical":
+        pytest.importorskip("zensical", reason="Zensical is not installed (modelkb[site])")
+    out = catalog_store.out.with_name(f"site-{engine}")
+    info = dataclasses.replace(catalog_store, out=out, engine=engine)
+    build_site(Store(info.store), info.out, engine=engine)
     return info
 
 

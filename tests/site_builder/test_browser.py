@@ -11,9 +11,10 @@ import io
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from support.catalog_site import SiteInfo, read_json
+from support.catalog_site import PAYLOAD_ATTR, PAYLOAD_SCRIPT, SiteInfo, read_json, search_results
 
 from modelkb.fields import flatten
 from modelkb.query import Query, field_rows
@@ -32,12 +33,6 @@ def _flat(info: SiteInfo, experiment_id: str) -> dict[str, Any]:
 def _open_project(page: Any, url: str, slug: str) -> None:
     page.goto(f"{url}projects/{slug}/")
     page.wait_for_selector("#mkb-table-app[data-ready='true']")
-
-
-def _search(page: Any, text: str) -> None:
-    box = page.locator("input.md-search__input")
-    box.click()
-    box.press_sequentially(text, delay=20)  # the theme listens to key events, not just "input"
 
 
 def _table_ids(page: Any) -> list[str]:
@@ -242,21 +237,20 @@ def test_user_text_never_executes(page: Any, site_url: str, site_info: SiteInfo)
     assert "<script>window.__xss=1" in page.locator(".mkb-notes").inner_text()
     # Search results render titles and text from the index; the payload stays inert there too.
     page.goto(site_url)
-    _search(page, "evil")
-    page.wait_for_selector(".md-search-result__item", timeout=10_000)
+    shown = [text for _, text in search_results(page, site_info.engine, "evil")]
     page.wait_for_timeout(300)
+    assert any(PAYLOAD_SCRIPT in text and PAYLOAD_ATTR in text for text in shown), shown
     assert page.evaluate("window.__xss") is None
     page.watch.assert_clean()
 
 
 def test_search_finds_experiments(page: Any, site_url: str, site_info: SiteInfo) -> None:
     page.goto(site_url)
-    _search(page, site_info.model_id[:12])
-    page.wait_for_selector(".md-search-result__item", timeout=10_000)
-    links = page.eval_on_selector_all(
-        ".md-search-result__link", "as => as.map(a => a.getAttribute('href'))"
-    )
+    links = [href for href, _ in search_results(page, site_info.engine, site_info.model_id[:12])]
     assert any(site_info.model_id in href for href in links)
+    page.goto(site_url)
+    links = [href for href, _ in search_results(page, site_info.engine, "Sweep")]
+    assert any(urlsplit(href).path.endswith("projects/sweep/") for href in links), links
     page.watch.assert_clean()
 
 

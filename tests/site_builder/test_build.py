@@ -14,7 +14,8 @@ from support.synthetic_store import make_store
 from modelkb.cli import cli
 from modelkb.site_builder.build import build_site
 from modelkb.site_builder.catalog import decode_cell, encode_cell
-from modelkb.site_builder.mkdocs_shell import SLOT, TITLE_TOKEN
+from modelkb.site_builder.engines import ENGINES
+from modelkb.site_builder.shell import SLOT, TITLE_TOKEN
 from modelkb.site_builder.table_data import read_project_table
 from modelkb.store import Store
 
@@ -28,9 +29,12 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
         "compare/index.html",
         "about/index.html",
         "data/projects/sweep/index.json",
-        "search/search_index.json",
+        ENGINES[site_info.engine].search_index,
         "vendor/netron/index.html",
         "vendor/onnxruntime-web/ort.wasm.min.js",
+        "vendor/echarts/echarts.min.js",
+        "vendor/echarts/LICENSE",
+        "vendor/echarts/NOTICE",
         f"experiments/{site_info.model_id}/model.onnx",
         f"experiments/{site_info.model_id}/bundle.zip",
         f"experiments/{site_info.model_id}/README.md",
@@ -47,8 +51,9 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
 
 
 def test_corrupt_bundle_is_listed_and_skipped(site_info: SiteInfo, tmp_path: Path) -> None:
+    out = str(tmp_path / "site")
     result = CliRunner().invoke(
-        cli, ["build", "--store", str(site_info.store), "--out", str(tmp_path / "site")]
+        cli, ["build", "--store", str(site_info.store), "--out", out, "--engine", site_info.engine]
     )
     assert result.exit_code == 0, result.output
     assert f"skipped {site_info.corrupt}" in result.output
@@ -84,7 +89,8 @@ def test_user_text_is_escaped_in_every_file(site_info: SiteInfo) -> None:
 
 
 def test_search_index_lists_experiments(site_info: SiteInfo) -> None:
-    docs = read_json(site_info.out / "search" / "search_index.json")["docs"]
+    engine = ENGINES[site_info.engine]
+    docs = read_json(site_info.out / engine.search_index)[engine.entries_key]
     locations = {doc["location"] for doc in docs}
     assert f"experiments/{site_info.model_id}/" in locations
     assert "projects/sweep/" in locations
@@ -271,4 +277,14 @@ def test_dashboard_numbers_are_for_people_with_the_full_value_on_hover(tmp_path:
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert '<strong title="0.9583333333333334">0.9583</strong>' in html  # the project card
     assert '<td title="0.9583333333333334">0.9583</td>' in html  # the recent experiments
-    assert f'<span class="mkb-card-run">{meta["name"]}</span>' in html  # which run is best
+    link = f'<a class="mkb-card-run" href="experiments/{meta["id"]}/" title="{meta["id"]}">'
+    assert f"{link}{meta['name']}</a>" in html  # which run is best, a link to it
+
+
+def test_a_catalog_without_echarts_does_not_ask_for_it(tmp_path: Path) -> None:
+    from modelkb.site_builder import pages
+
+    project = pages.ProjectInfo("P", "p")
+    assert 'data-echarts="../../vendor/echarts/echarts.min.js"' in pages.render_project(project)
+    without = pages.render_project(project, plots=False)
+    assert 'id="mkb-plots"' in without and "data-echarts" not in without  # plots.js says why

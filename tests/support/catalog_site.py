@@ -36,6 +36,7 @@ class SiteInfo:
     xss_id: str
     corrupt: Path
     digits_sample: Any  # an 8x8 digit (0..16) used as the inference test image
+    engine: str = "mkdocs"  # the site engine the site at ``out`` was built with
 
 
 def _train_digits(store: Store) -> tuple[str, Any]:
@@ -202,6 +203,33 @@ def build_store(root: Path) -> SiteInfo:
     corrupt.mkdir(parents=True)
     (corrupt / "metadata.json").write_text("{not json", encoding="utf-8")
     return SiteInfo(store.root, root / "site", model_id, sweep, xss_id, corrupt, sample)
+
+
+# The search box and its results, per engine: mkdocs-material's is in the page, Zensical's is a
+# button that opens a dialog in a shadow root (Playwright's CSS selectors reach into open ones).
+_SEARCH = {
+    "mkdocs": (None, "input.md-search__input", ".md-search-result__link"),
+    "zensical": (
+        "button.md-search__button",
+        "dialog[aria-label='Search'] input[role='combobox']",
+        "dialog[aria-label='Search'] a[role='option']",
+    ),
+}
+
+
+def search_results(page: Any, engine: str, text: str) -> list[tuple[str, str]]:
+    """Type ``text`` into the catalog's search; the results' ``(link, shown text)`` (at least one)."""
+    opener, box_selector, result_selector = _SEARCH[engine]
+    if opener is not None:
+        page.locator(opener).click()
+    box = page.locator(box_selector)
+    box.click()
+    box.press_sequentially(text, delay=20)  # the theme listens to key events, not just "input"
+    page.wait_for_selector(result_selector, timeout=10_000)
+    found = page.eval_on_selector_all(
+        result_selector, "as => as.map(a => [a.getAttribute('href'), a.innerText])"
+    )
+    return [(href, shown) for href, shown in found]
 
 
 def copy_site_store(info: SiteInfo, target: Path) -> Path:

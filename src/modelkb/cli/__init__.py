@@ -32,6 +32,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "build": ("site_commands:build", "Render the store into a static, searchable catalog."),
     "site": ("site_commands:site", "Catalog helpers (serve a built catalog)."),
+    "project": (
+        "project_commands:project",
+        "Show or change a project's settings (the metric the catalog ranks its runs by).",
+    ),
     "package": (
         "serverless_commands:package",
         "Generate an inference handler and Lambda container for a run.",

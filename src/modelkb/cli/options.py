@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from modelkb import store as stores
 from modelkb.store import Problem, Store
 
 DEFAULT_COLUMNS = (
@@ -26,18 +27,19 @@ DEFAULT_COLUMNS = (
 
 
 def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--store DIR`` (default ``$MODELKB_HOME`` or ``./modelkb-store``)."""
+    """``--store DIR|s3://BUCKET/PREFIX`` (default ``$MODELKB_HOME`` or ``./modelkb-store``)."""
     return click.option(
         "--store",
         "store_path",
         type=click.Path(file_okay=False),
         default=None,
-        help="Store folder [default: $MODELKB_HOME or ./modelkb-store].",
+        help="Store folder, or s3://BUCKET/PREFIX for a team store "
+        "[default: $MODELKB_HOME or ./modelkb-store].",
     )(func)
 
 
 def open_store(store_path: str | None) -> Store:
-    return Store(store_path)
+    return stores.open_store(store_path)
 
 
 def report_problems(problems: Iterable[Problem]) -> None:

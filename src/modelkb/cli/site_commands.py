@@ -8,6 +8,7 @@ import click
 
 from modelkb.cli.options import open_store, report_problems, store_option
 from modelkb.errors import StoreError
+from modelkb.site_builder.engines import ENGINES
 
 DEFAULT_OUT = "modelkb-site"
 
@@ -42,6 +43,20 @@ def _serve(site_dir: Path, port: int) -> None:
     is_flag=True,
     help="Build into a non-empty folder that is not an earlier build (only the build's own files are replaced).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(sorted(ENGINES), case_sensitive=False),
+    default=None,
+    help="Site engine of the page shell: mkdocs (mkdocs-material) or zensical "
+    "[default: $MODELKB_ENGINE or mkdocs].",
+)
+@click.option(
+    "--primary-metric",
+    metavar="NAME",
+    default=None,
+    help="Rank each project's runs by this metric (its val_ value when recorded, else the final "
+    "training value) unless the project's own setting names one; default: accuracy, then loss.",
+)
 @click.option("--serve", is_flag=True, help="Serve the site on 127.0.0.1 after building.")
 @click.option(
     "--port",
@@ -57,6 +72,8 @@ def build(
     full: bool,
     no_zip: bool,
     force: bool,
+    engine: str | None,
+    primary_metric: str | None,
     serve: bool,
     port: int,
 ) -> None:
@@ -85,12 +102,14 @@ def build(
             zip_bundles=not no_zip,
             progress=progress,
             force=force,
+            engine=engine,
+            primary_metric=primary_metric,
         )
     report_problems(report.problems)
     click.echo(
         f"Built {report.experiments} experiment(s) in {report.projects} project(s) into {report.out} "
         f"in {report.seconds:.1f} s ({report.rendered} page(s) rendered"
-        f"{', mkdocs shell rebuilt' if report.shell_rebuilt else ''})."
+        f"{f', {report.engine} shell rebuilt' if report.shell_rebuilt else ''})."
     )
     if report.problems:
         click.echo(f"Skipped {len(report.problems)} unreadable bundle(s), listed above.")

@@ -104,10 +104,16 @@ def ls(
     store = open_store(store_path)
     runs = store.search(project=project)
     report_problems(store.problems)
+    if store.unsent:
+        click.echo(
+            f"warning: {len(store.unsent)} run(s) wait in {store.root} to be uploaded to {store} "
+            f"(the next command tries again): {', '.join(store.unsent)}",
+            err=True,
+        )
     if not runs and fmt == "table":
         where = f"project {project!r} of " if project else ""
         click.echo(
-            f"No experiments in {where}{store.root}. Train with a ModelKB callback, or pass --store.",
+            f"No experiments in {where}{store}. Train with a ModelKB callback, or pass --store.",
             err=True,
         )
         return
@@ -150,7 +156,7 @@ def query(
 def show(experiment_id: str, store_path: str | None, as_json: bool) -> None:
     """Show one experiment (any unique id prefix or its name)."""
     store = open_store(store_path)
-    bundle = store.get(experiment_id)
+    bundle = store.get(experiment_id, files=False)
     if as_json:
         click.echo(json.dumps(bundle.metadata, indent=2, sort_keys=True, ensure_ascii=False))
         return
@@ -207,7 +213,7 @@ def compare(
     if len(experiment_ids) < 2:
         raise click.UsageError("Give at least two experiment ids to compare.")
     store = open_store(store_path)
-    bundles = [store.get(i) for i in experiment_ids]
+    bundles = [store.get(i, files=False) for i in experiment_ids]
     flats = [flatten(b.metadata) for b in bundles]
     keys = sorted(set().union(*flats))
     ids = [b.id[:10] for b in bundles]

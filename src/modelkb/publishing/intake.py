@@ -110,5 +110,6 @@ def install_bundle(store: Store, source: Path, staging: Path) -> Path:
     except OSError as err:  # created meanwhile by someone else: never merge into it
         raise BundleExistsError(f"cannot move the bundle into {target}: {err}") from err
     store.record(target)
-    logger.info("added %s to %s", metadata["id"], store.root)
+    store.after_sealed(target)  # a team store uploads it
+    logger.info("added %s to %s", metadata["id"], store)
     return target

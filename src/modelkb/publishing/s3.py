@@ -9,13 +9,11 @@ complete exactly when its ``metadata.json`` exists (the rule of the local format
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from modelkb.bundle import Bundle, parse_json
 from modelkb.errors import IntegrityError, RemoteNotFoundError
-from modelkb.fsutil import sha256_file
 from modelkb.ids import slugify
 from modelkb.publishing.intake import ensure_absent, install_bundle, staging_area
 from modelkb.publishing.integrity import (
@@ -23,25 +21,19 @@ from modelkb.publishing.integrity import (
     SizeLimits,
     check_limits,
     check_relpath,
-    verify_files,
 )
 from modelkb.publishing.s3_client import (
     S3Location,
     boto_errors,
     check_bucket,
-    content_type,
     make_client,
-    remote_objects,
-    same_object,
     translate_error,
     upload_failed,
 )
+from modelkb.publishing.s3_writes import OnFile, upload_bundle
 from modelkb.store import Store
 
 logger = logging.getLogger(__name__)
-
-OnFile = Callable[[str, int], None]
-"""Progress callback: ``(relative path, bytes)`` after each file."""
 
 
 def push_bundle(
@@ -61,39 +53,14 @@ def push_bundle(
     if not bundle.sealed:
         raise IntegrityError(f"{bundle.id} is still running; only finished runs can be pushed")
     location = S3Location.parse(destination)
-    entries = verify_files(bundle.path, bundle.metadata)
     client = client or make_client(endpoint_url)
     check_bucket(client, location)
     target = S3Location(location.bucket, location.key(slugify(bundle.project), bundle.id))
-    files = [(entry["path"], entry["sha256"]) for entry in entries]
-    # metadata.json goes last: once it is there, the remote bundle is complete.
-    files.append((METADATA_FILE, sha256_file(bundle.path / METADATA_FILE)))
     try:
-        # A re-push (or a resumed one) sends only what differs.
-        remote = remote_objects(client, target)
-    except boto_errors() as err:
-        raise translate_error(err, remote=target.url(), action="list") from err
-    for relpath, digest in files:
-        source = bundle.path / relpath
-        key, size = target.key(relpath), source.stat().st_size
-        try:
-            if not same_object(
-                client, target.bucket, key, remote.get(key), size=size, sha256=digest
-            ):
-                client.upload_file(
-                    str(source),
-                    target.bucket,
-                    key,
-                    ExtraArgs={
-                        "Metadata": {"sha256": digest},
-                        "ContentType": content_type(relpath),
-                    },
-                )
-        except (*boto_errors(), upload_failed()) as err:
-            cause = err.__cause__ or err
-            raise translate_error(cause, remote=target.url(relpath), action="upload to") from err
-        if on_file:
-            on_file(relpath, size)
+        upload_bundle(client, bundle.path, bundle.metadata, target, on_file=on_file)
+    except (*boto_errors(), upload_failed()) as err:
+        cause = err.__cause__ or err
+        raise translate_error(cause, remote=target.url(), action="upload to") from err
     return target.url()
 
 
@@ -151,7 +118,7 @@ def fetch_bundle(
             destination = raw / relpath
             destination.parent.mkdir(parents=True, exist_ok=True)
             try:
-                _download_limited(client, location, relpath, destination, size=entry["size"])
+                download_limited(client, location, relpath, destination, size=entry["size"])
             except boto_errors() as err:
                 raise translate_error(err, remote=location.url(relpath), action="download") from err
             if on_file:
@@ -159,7 +126,7 @@ def fetch_bundle(
         return install_bundle(store, raw, staging)
 
 
-def _download_limited(
+def download_limited(
     client: Any, location: S3Location, relpath: str, destination: Path, *, size: int
 ) -> None:
     """Stream one object to ``destination``, stopping once it exceeds the size metadata.json lists."""

@@ -1,20 +1,20 @@
-"""The mkdocs-material "shell": a few pages built by mkdocs, filled in by ModelKB afterwards.
+"""The catalog's "shell": a few pages built by the site engine, filled in by ModelKB afterwards.
 
-mkdocs renders only the dashboard, the projects index, one page per project, the compare and
-about pages, and one hidden template page. Each holds an empty slot (and, for per-item pages, a
-title token); ModelKB later replaces the slot with Jinja-rendered HTML. The template page is split
-around its slot into the *chrome* (header and footer strings) that wraps every experiment page.
+The engine (mkdocs-material or Zensical, see ``engines``) renders only the dashboard, the projects
+index, one page per project, the compare and about pages, and one hidden template page. Each holds
+an empty slot (and, for per-item pages, a title token); ModelKB later replaces the slot with
+Jinja-rendered HTML. The template page is split around its slot into the *chrome* (header and
+footer strings) that wraps every experiment page.
 
 Measured (docs/catalog.md): mkdocs cannot render 10,000 pages in minutes, Jinja does it in
-seconds. Keeping mkdocs to the shell also keeps a switch to Zensical cheap: only this module knows
-about mkdocs.
+seconds. Keeping the engine to the shell also keeps it replaceable: the same pages and the same
+configuration go to either engine, and only ``engines`` knows how each one runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import shutil
 from dataclasses import dataclass
@@ -23,19 +23,19 @@ from pathlib import Path
 
 import yaml
 
-from modelkb.extras import require
-
-logger = logging.getLogger(__name__)
+from modelkb.errors import SiteEngineError
+from modelkb.site_builder.engines import Engine
 
 SLOT = '<div id="mkb-slot"></div>'
 TITLE_TOKEN = "MKBTITLETOKEN"
 CHROME_PAGE = "experiments/shell"
+DOCS_DIR, SHELL_DIR = "docs", "shell"  # in the build's work folder, beside mkdocs.yml
 SITE_NAME = "ModelKB catalog"
 
 
 @dataclass(frozen=True)
 class ShellPage:
-    """One page mkdocs renders: where its Markdown goes and its title (maybe the token)."""
+    """One page the engine renders: where its Markdown goes and its title (maybe the token)."""
 
     path: str  # relative to docs_dir, e.g. "projects/digits-cnn.md"
     title: str
@@ -72,11 +72,15 @@ def site_sources() -> Path:
     return Path(str(resources.files("modelkb.site")))
 
 
-def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict:
-    """The mkdocs configuration: ``site/mkdocs.yml`` plus paths and the (short) navigation."""
+def shell_config(engine: Engine) -> dict:
+    """The engine's configuration: ``site/mkdocs.yml`` plus paths and the (short) navigation.
+
+    ``docs_dir`` and ``site_dir`` are relative to the configuration file's folder (Zensical
+    requires both inside it).
+    """
     base = yaml.safe_load((site_sources() / "mkdocs.yml").read_text(encoding="utf-8"))
-    base["docs_dir"] = str(docs_dir)
-    base["site_dir"] = str(site_dir)
+    base["docs_dir"] = DOCS_DIR
+    base["site_dir"] = SHELL_DIR
     base["theme"]["custom_dir"] = str(site_sources() / "overrides")
     base["nav"] = [
         {"Dashboard": "index.md"},
@@ -84,9 +88,7 @@ def mkdocs_config(docs_dir: Path, site_dir: Path) -> dict:
         {"Compare": "compare.md"},
         {"About": "about.md"},
     ]
-    # Project pages are reached from the projects index, not listed in the navigation.
-    base["validation"] = {"nav": {"omitted_files": "info"}}
-    return base
+    return engine.configure(base)
 
 
 def _front_end_files() -> list[tuple[str, Path]]:
@@ -100,7 +102,7 @@ def _front_end_files() -> list[tuple[str, Path]]:
     return files
 
 
-def _fingerprint(pages: list[ShellPage], config: dict) -> str:
+def _fingerprint(pages: list[ShellPage], config: dict, engine: Engine) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(config, sort_keys=True).encode())
     for page in pages:
@@ -111,34 +113,37 @@ def _fingerprint(pages: list[ShellPage], config: dict) -> str:
     for path in sorted(overrides.rglob("*")):
         if path.is_file():
             digest.update(path.read_bytes())
-    import material
-    import mkdocs
-
-    digest.update(f"{mkdocs.__version__} {getattr(material, '__version__', '')}".encode())
+    digest.update(f"{engine.name} {engine.versions()}".encode())
     return digest.hexdigest()
 
 
-def build_shell(work_dir: Path, project_slugs: list[str]) -> tuple[Path, bool]:
-    """Build the shell with mkdocs into ``<work_dir>/shell`` unless nothing it depends on changed.
+def build_shell(work_dir: Path, project_slugs: list[str], engine: Engine) -> tuple[Path, bool]:
+    """Build the shell with ``engine`` into ``<work_dir>/shell`` unless nothing it depends on
+    changed.
 
     Args:
         work_dir: The build's private folder (kept between builds).
         project_slugs: One shell page per project.
+        engine: The site engine.
 
     Returns:
-        The built shell folder and whether mkdocs ran.
+        The built shell folder and whether the engine ran.
+
+    Raises:
+        MissingExtraError: The engine is not installed (``pip install 'modelkb[site]'``).
+        SiteEngineError: The engine failed.
     """
-    require("mkdocs", "site")
-    require("material", "site")
-    docs_dir, site_dir = work_dir / "docs", work_dir / "shell"
+    engine.check_installed()
+    docs_dir, site_dir = work_dir / DOCS_DIR, work_dir / SHELL_DIR
     pages = shell_pages(project_slugs)
-    config = mkdocs_config(docs_dir, site_dir)
-    fingerprint = _fingerprint(pages, config)
+    config = shell_config(engine)
+    fingerprint = _fingerprint(pages, config, engine)
     stamp = work_dir / "shell.sha256"
     if stamp.is_file() and stamp.read_text() == fingerprint and (site_dir / "index.html").is_file():
         return site_dir, False
-    if docs_dir.exists():
-        shutil.rmtree(docs_dir)
+    for folder in (docs_dir, site_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
     for page in pages:
         target = docs_dir / page.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -149,22 +154,12 @@ def build_shell(work_dir: Path, project_slugs: list[str]) -> tuple[Path, bool]:
         shutil.copyfile(source, target)
     config_path = work_dir / "mkdocs.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    _run_mkdocs(config_path)
+    stamp.unlink(missing_ok=True)
+    engine.run(config_path)
+    if not (site_dir / "index.html").is_file():
+        raise SiteEngineError(engine.name, f"it wrote no {site_dir / 'index.html'}")
     stamp.write_text(fingerprint)
     return site_dir, True
-
-
-def _run_mkdocs(config_path: Path) -> None:
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-
-    # mkdocs-material announces its end of life on every build; keep our output readable.
-    for name in ("mkdocs", "material"):
-        logging.getLogger(name).setLevel(
-            max(logging.getLogger(name).getEffectiveLevel(), logging.WARNING)
-        )
-    config = load_config(config_file=str(config_path))
-    build(config)
 
 
 @dataclass(frozen=True)
@@ -175,10 +170,13 @@ class Chrome:
     footer: str
 
     @classmethod
-    def from_shell(cls, shell_dir: Path) -> Chrome:
+    def from_shell(cls, shell_dir: Path, engine: str) -> Chrome:
+        """Split the shell's template page, which ``engine`` (its name) rendered."""
         html = (shell_dir / CHROME_PAGE / "index.html").read_text(encoding="utf-8")
         if html.count(SLOT) != 1:
-            raise RuntimeError(f"the chrome page has {html.count(SLOT)} slots, expected 1")
+            raise SiteEngineError(
+                engine, f"its page {CHROME_PAGE}/ has {html.count(SLOT)} slots, expected 1"
+            )
         header, footer = html.split(SLOT)
         return cls(_squeeze(header), _squeeze(footer))
 
