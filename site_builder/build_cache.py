@@ -96,7 +96,14 @@ class BuildCache:
             data = json.loads(self._manifest.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict):
+            return
+        if data.get("format") == 1:  # the single manifest of older builds: only what it built
+            summaries = data.get("summaries", {})
+            self.runs = {i: [s.get("slug"), s.get("path"), None] for i, s in summaries.items()}
+            self.projects = dict.fromkeys(data.get("projects", {}), "")
+            return
+        if data.get("format") != FORMAT:
             return
         self.render_key = data.get("render_key", "")
         self.projects = data.get("projects", {})

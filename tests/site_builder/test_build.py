@@ -288,3 +288,24 @@ def test_a_catalog_without_echarts_does_not_ask_for_it(tmp_path: Path) -> None:
     assert 'data-echarts="../../vendor/echarts/echarts.min.js"' in pages.render_project(project)
     without = pages.render_project(project, plots=False)
     assert 'id="mkb-plots"' in without and "data-echarts" not in without  # plots.js says why
+
+
+def test_a_site_of_the_older_single_manifest_is_rebuilt_and_cleaned(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    make_store(store_dir, count=4, projects=1)
+    site = tmp_path / "site"
+    build_site(Store(store_dir), site)
+    gone = next((store_dir / "project-a").iterdir())
+    manifest = site / ".modelkb-build" / "manifest.json"
+    runs = json.loads(manifest.read_text())["runs"]
+    old = {  # what ModelKB wrote before the cache was split by project
+        "format": 1,
+        "render_key": "x",
+        "projects": {"project-a": "k"},
+        "summaries": {i: {"slug": slug, "path": path} for i, (slug, path, _) in runs.items()},
+    }
+    manifest.write_text(json.dumps(old))
+    shutil.rmtree(gone)
+    again = build_site(Store(store_dir), site)
+    assert (again.experiments, again.rendered) == (3, 3)
+    assert not (site / "experiments" / gone.name).exists()
