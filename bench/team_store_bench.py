@@ -127,6 +127,11 @@ def main() -> None:
         calls = counted(store)
         timed("refresh, nothing changed", store.refresh, calls, rows)
 
+        def list_only() -> None:  # the S3 server's and botocore's share of that refresh
+            list(client.get_paginator("list_objects_v2").paginate(Bucket="team", Prefix="ml/"))
+
+        timed("(the listing alone, boto3's own paginator)", list_only, Counter(), rows)
+
         store = TeamStore(TEAM, cache_dir=cache)
         calls = counted(store)
         report = timed(

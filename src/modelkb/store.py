@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -156,6 +156,13 @@ class Store:
     ) -> None:
         """Make the files (``names``, default all) of the bundle at ``folder`` present (a team
         store downloads them)."""
+
+    def prefetch(
+        self, folders: Iterable[str | os.PathLike[str]], names: Collection[str] | None = None
+    ) -> list[Problem]:
+        """:meth:`fetch_files` for many bundles (a team store fetches them in parallel); returns
+        the bundles whose files could not be fetched."""
+        return []
 
     def after_sealed(self, folder: Path) -> None:
         """A run in this store was just sealed (a team store uploads it)."""

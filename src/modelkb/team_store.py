@@ -27,7 +27,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from modelkb.errors import (
 from modelkb.fsutil import atomic_target, atomic_write_json, sha256_file
 from modelkb.ids import is_id, slugify
 from modelkb.project_settings import SETTINGS_FILE
-from modelkb.store import INDEX_DIR, Store
+from modelkb.store import INDEX_DIR, Problem, Store
 
 logger = logging.getLogger(__name__)
 
@@ -334,6 +334,21 @@ class TeamStore(Store):
                     path=entry["path"],
                     hint="Someone changed the object in S3; push the run again.",
                 )
+
+    def prefetch(
+        self, folders: Iterable[str | os.PathLike[str]], names: Collection[str] | None = None
+    ) -> list[Problem]:
+        problems: list[Problem] = []
+
+        def fetch(folder: str | os.PathLike[str]) -> None:
+            try:
+                self.fetch_files(folder, names)
+            except (ModelKBError, OSError) as err:
+                problems.append(Problem.from_error(Path(folder), err))
+
+        with ThreadPoolExecutor(PULL_THREADS) as pool:
+            list(pool.map(fetch, folders))
+        return problems
 
     def get(self, id_or_prefix: str, *, files: bool = True):  # type: ignore[override]
         bundle = super().get(id_or_prefix)
