@@ -4,7 +4,7 @@ Layout of the output folder::
 
     index.html, projects/, compare/, about/   the engine's shell pages, filled by ModelKB
     projects/<slug>/index.html                one page per project (table, query box, export)
-    data/projects/<slug>.json                 the project table's data (flat fields, encoded)
+    data/projects/<slug>/index.json, <n>.json the project table's data: manifest + one file per field
     data/checklist/<slug>.json                the project part of the runs' reproducibility checklists
     experiments/<id>/index.html               one Jinja-rendered page per experiment
     experiments/<id>/data.json                what the compare page and charts read
@@ -13,13 +13,14 @@ Layout of the output folder::
     vendor/netron/, vendor/onnxruntime-web/   bundled viewers (copied once)
     search/search_index.json (mkdocs)         the engine's search index plus every project and
     search.json (zensical)                    experiment
-    .modelkb-build/                           the build cache (manifest, the engine's shell)
+    .modelkb-build/                           the build cache (build_cache.py, the engine's shell)
 
-Incremental: the manifest keeps each experiment's summary keyed by the ``[mtime_ns, size]`` of its
-``metadata.json``; only new or changed bundles are read and rendered, unless the page chrome or
-templates changed, which re-renders everything. What a page shows about the project's other runs
-(the checklist's number of runs, hyperparameter ranges, group mean ± std) lives in the project's
-``data/checklist/<slug>.json``, rewritten with the project table, so old pages never go stale.
+Incremental: the cache keeps each experiment's ``[mtime_ns, size]`` of its ``metadata.json``; only
+new or changed bundles are read and rendered, and only their projects are redone (table,
+checklist, cache files), unless the page chrome or templates changed, which re-renders
+everything. What a page shows about the project's other runs (the checklist's number of runs,
+hyperparameter ranges, group mean ± std) lives in the project's ``data/checklist/<slug>.json``,
+rewritten with the project table, so old pages never go stale.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import shutil
 import time
 import zipfile
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -40,7 +42,7 @@ from typing import Any
 import modelkb
 from modelkb import task
 from modelkb.bundle import artifact_kind
-from modelkb.errors import BundleSchemaError, OutputFolderError, ProjectSettingsError
+from modelkb.errors import BundleError, BundleSchemaError, OutputFolderError, ProjectSettingsError
 from modelkb.example_inputs import EXAMPLES_FILE, read_examples
 from modelkb.fsutil import atomic_target, is_temp_file
 from modelkb.project_settings import read_settings
@@ -51,19 +53,20 @@ from modelkb.site_builder import (
     primary_metric,
     run_summary,
     shell,
+    table_data,
     try_examples,
     usage,
 )
 from modelkb.site_builder import checklist as site_checklist
-from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, scan, summary_from_json
+from modelkb.site_builder.build_cache import BuildCache, hydrate_project, project_digest
+from modelkb.site_builder.catalog import ExperimentSummary, load_metadata, resummarize, scan
 from modelkb.site_builder.engines import Engine, engine_named
-from modelkb.site_builder.search_index import write_search_index
+from modelkb.site_builder.search_index import experiment_entry, write_search_index
 from modelkb.store import Problem, Store
 
 logger = logging.getLogger(__name__)
 
 WORK_DIR = ".modelkb-build"
-MANIFEST_FORMAT = 1
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -112,42 +115,6 @@ def _templates_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-class _Manifest:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.render_key = ""
-        self.summaries: dict[str, ExperimentSummary] = {}
-        self.projects: dict[str, str] = {}
-        self.shell_files: list[str] = []  # what the engine's shell put in the site
-        self.metric_names: dict[str, list[str]] = {}
-
-    def load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if data.get("format") != MANIFEST_FORMAT:
-            return
-        self.render_key = data.get("render_key", "")
-        self.projects = data.get("projects", {})
-        self.shell_files = data.get("shell_files", [])
-        self.metric_names = data.get("metric_names", {})
-        self.summaries = {
-            key: summary_from_json(value) for key, value in data.get("summaries", {}).items()
-        }
-
-    def save(self) -> None:
-        data = {
-            "format": MANIFEST_FORMAT,
-            "render_key": self.render_key,
-            "projects": self.projects,
-            "shell_files": self.shell_files,
-            "metric_names": self.metric_names,
-            "summaries": {key: value.to_json() for key, value in self.summaries.items()},
-        }
-        _write_text(self.path, json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-
-
 def _bundle_files(folder: Path) -> list[str]:
     files = []
     for root, dirs, names in os.walk(folder):
@@ -160,9 +127,18 @@ def _bundle_files(folder: Path) -> list[str]:
     return files
 
 
-def _write_zip(folder: Path, files: list[str], target: Path, experiment_id: str) -> None:
+def _write_new(path: Path, text: str) -> None:
+    """Write a file into a folder this build just created: nothing serves it yet and, should the
+    build stop, the run is not in the cache and is rendered again, so no temporary file and
+    rename (a rename costs ~2 ms on a busy disk: minutes over 100,000 pages)."""
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_zip(
+    folder: Path, files: list[str], target: Path, experiment_id: str, *, fresh: bool = False
+) -> None:
     with (
-        atomic_target(target, durable=False) as tmp,
+        nullcontext(target) if fresh else atomic_target(target, durable=False) as tmp,
         zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
     ):
         for rel in files:
@@ -182,33 +158,33 @@ def render_experiment_dir(
     metric choices)."""
     folder = Path(summary.path)
     target = out / "experiments" / summary.id
+    fresh = not target.is_dir()
     target.mkdir(parents=True, exist_ok=True)
+    write = _write_new if fresh else _write_text
     files = _bundle_files(folder)
     file_set = set(files)
     examples = _page_examples(folder, metadata) if summary.has_model else []
     data = pages.experiment_data(metadata, summary, examples=len(examples))
-    body = pages.render_experiment(
-        metadata, summary, files=file_set, data=data, metric_names=metric_names
-    )
-    _write_text(target / "index.html", chrome.wrap(body, escape(summary.name)))
-    _write_text(
+    body = pages.render_experiment(metadata, summary, files=file_set, metric_names=metric_names)
+    write(target / "index.html", chrome.wrap(body, escape(summary.name)))
+    write(
         target / "data.json",
         json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str),
     )
     if examples:
-        _write_text(
+        write(
             target / EXAMPLES_FILE,
             json.dumps({"examples": examples}, ensure_ascii=False, separators=(",", ":")),
         )
-    else:
+    elif not fresh:
         (target / EXAMPLES_FILE).unlink(missing_ok=True)
     for name in ("README.md", "model.onnx"):
         if name in file_set:
             assets.link_or_copy(folder / name, target / name)
-        elif (target / name).exists():
+        elif not fresh and (target / name).exists():
             (target / name).unlink()
     if zip_bundle:
-        _write_zip(folder, files, target / "bundle.zip", summary.id)
+        _write_zip(folder, files, target / "bundle.zip", summary.id, fresh=fresh)
 
 
 def _page_files(metadata: dict[str, Any] | None) -> set[str] | None:
@@ -315,24 +291,25 @@ def _remove_stale(
         shutil.rmtree(out / "experiments" / experiment_id, ignore_errors=True)
     for slug in set(built_slugs) - slugs:
         shutil.rmtree(out / "projects" / slug, ignore_errors=True)
-        for kind in ("projects", "checklist"):
-            (out / "data" / kind / f"{slug}.json").unlink(missing_ok=True)
+        table_data.remove_project_table(out / "data" / "projects", slug)
+        (out / "data" / "checklist" / f"{slug}.json").unlink(missing_ok=True)
 
 
-def _regroup(
-    catalog: list[pages.ProjectInfo], summaries: dict[str, ExperimentSummary]
+def _group(
+    titles: dict[str, str],
+    summaries: dict[str, ExperimentSummary],
+    metric_names: dict[str, tuple[str | None, ...]],
 ) -> list[pages.ProjectInfo]:
-    """The projects again after some runs were dropped; a project left empty keeps its (empty) page."""
-    names = {project.slug: project.metric_names for project in catalog}
-    regrouped = {
+    """The projects (runs newest first); one whose runs were all dropped keeps its (empty) page."""
+    grouped = {
         project.slug: project
-        for project in pages.group_projects(summaries.values(), metric_names=names)
+        for project in pages.group_projects(summaries.values(), metric_names=metric_names)
     }
-    return [
-        regrouped.get(project.slug)
-        or pages.ProjectInfo(project.title, project.slug, metric_names=project.metric_names)
-        for project in catalog
+    projects = [
+        grouped.get(slug) or pages.ProjectInfo(title, slug, metric_names=metric_names.get(slug, ()))
+        for slug, title in titles.items()
     ]
+    return sorted(projects, key=lambda p: (p.title.lower(), p.slug))
 
 
 def _metric_names(
@@ -393,28 +370,30 @@ def build_site(
     check_output_folder(out_dir, store, force=force)
     work = out_dir / WORK_DIR
     work.mkdir(parents=True, exist_ok=True)
-    manifest = _Manifest(work / "manifest.json")
-    manifest.load()  # also what the last build wrote, so a full build still removes stale pages
-    built_ids, built_slugs = list(manifest.summaries), list(manifest.projects)
+    cache = BuildCache(work)
+    cache.load()  # also what the last build wrote, so a full build still removes stale pages
+    built_ids, built_slugs = list(cache.runs), list(cache.projects)
     if not incremental:
-        manifest.render_key, manifest.projects = "", {}
+        cache.render_key, cache.projects = "", {}
 
     store.sync()  # a team store pulls what changed in S3 first
-    result = scan(store, previous=manifest.summaries if incremental else {}, projects=projects)
+    # Cached runs come back as stubs (no cells); a project's full summaries are read below only
+    # when it must be redone.
+    result = scan(store, previous=cache.stubs() if incremental else {}, projects=projects)
     summaries = result.summaries
+    titles = {s.slug: s.project for s in summaries.values()}
+    slugs = sorted(titles)
     notices: list[str] = []
     metric_names = _metric_names(store, summaries.values(), primary_metric, notices)
-    catalog = pages.group_projects(summaries.values(), metric_names=metric_names)
-    slugs = [project.slug for project in catalog]
 
     shell_dir, shell_rebuilt = shell.build_shell(work, slugs, site_engine)
     shell_pages = shell.shell_pages(slugs)
     filled = {page.url + "index.html" for page in shell_pages} | {site_engine.search_index}
-    shell_files = manifest.shell_files
+    shell_files = cache.shell_files
     if shell_rebuilt or not (out_dir / "assets").is_dir():
         copied = _copy_shell_static(shell_dir, out_dir, filled)
         shell_files = sorted(copied | {site_engine.search_index})
-        _remove_shell_files(out_dir, set(manifest.shell_files) - set(shell_files) - filled)
+        _remove_shell_files(out_dir, set(cache.shell_files) - set(shell_files) - filled)
     assets.install_netron(out_dir)
     notices += assets.install_vendor(out_dir)
 
@@ -423,21 +402,23 @@ def build_site(
     # A project's primary metric choices reach its experiment pages' headers: new choices
     # re-render that project's pages (and only those).
     names = {slug: list(choice) for slug, choice in metric_names.items()}
-    renamed = {
-        slug for slug, choice in names.items() if manifest.metric_names.get(slug, []) != choice
-    }
-    if render_key != manifest.render_key:
+    renamed = {slug for slug, choice in names.items() if cache.metric_names.get(slug, []) != choice}
+    if render_key != cache.render_key:
         todo = list(summaries)
     else:
-        pages_dir = str(out_dir / "experiments")
+        # One listing, not a stat per page: a deleted page folder is rendered again.
+        pages_dir = out_dir / "experiments"
+        present = set(os.listdir(pages_dir)) if pages_dir.is_dir() else set()
         todo = [
             key
             for key in summaries
-            if key in result.changed
-            or summaries[key].slug in renamed
-            or not os.path.isfile(os.path.join(pages_dir, key, "index.html"))
+            if key in result.changed or summaries[key].slug in renamed or key not in present
         ]
+    redo = _projects_to_redo(cache, out_dir, summaries, result.changed, todo, render_key)
+    _hydrate(cache, summaries, redo, result.changed, result.problems)
+
     # a team store's files, all fetched at once (one by one in the loop, 10,000 runs took minutes)
+    todo = [key for key in todo if key in summaries]  # _hydrate may have dropped unreadable ones
     unrenderable: list[Problem] = store.prefetch(
         (summaries[key].path, None if zip_bundles else _page_files(result.metadata.get(key)))
         for key in todo
@@ -447,7 +428,9 @@ def build_site(
     todo = [key for key in todo if key in summaries]
     total = len(todo)
     for done, experiment_id in enumerate(todo, 1):
-        summary = summaries[experiment_id]
+        summary = summaries.get(experiment_id)
+        if summary is None:  # unreadable now: already a problem
+            continue
         try:
             metadata = result.metadata.get(experiment_id)
             if metadata is None:
@@ -472,64 +455,57 @@ def build_site(
             del summaries[experiment_id]
         if progress is not None and (done % 100 == 0 or done == total):
             progress(done, total)
-    if unrenderable:
-        result.problems.extend(unrenderable)
-        catalog = _regroup(catalog, summaries)
+    result.problems.extend(unrenderable)
+    catalog = _group(titles, summaries, metric_names)
 
     _remove_stale(out_dir, summaries, set(slugs), built_ids, built_slugs)
-    project_keys = {}
+    project_keys = {project.slug: _project_key(project, render_key) for project in catalog}
+    recent_runs: list[ExperimentSummary] = []
+    fragments: list[str] = []
     for project in catalog:
-        key = hashlib.sha256(
-            json.dumps([[s.id, s.stamp] for s in project.experiments]).encode()
-        ).hexdigest()[:16]
-        key += ":" + render_key
-        project_keys[project.slug] = key
-        data_file = out_dir / "data" / "projects" / f"{project.slug}.json"
-        checklist_file = out_dir / "data" / "checklist" / f"{project.slug}.json"
-        if (
-            manifest.projects.get(project.slug) != key
-            or not data_file.is_file()
-            or not checklist_file.is_file()
-        ):
-            _write_text(
-                data_file,
-                json.dumps(pages.project_table(project), ensure_ascii=False, separators=(",", ":")),
+        if project.slug not in redo:
+            digest = cache.digests[project.slug]
+            recent_runs.extend(hydrate_project(project, digest))
+            fragments.append(cache.search_fragment(project.slug) or "[]")
+            continue
+        _write_project_data(out_dir, project, project_keys[project.slug])
+        recent_runs.extend(pages.recent(project.experiments))
+        fragments.append(
+            cache.save_project(
+                project.slug,
+                project.experiments,
+                project_digest(project),
+                [experiment_entry(s, site_engine) for s in project.experiments],
+                _write_text,
             )
-            _write_text(
-                checklist_file,
-                json.dumps(
-                    site_checklist.project_checklist(project.experiments),
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                    allow_nan=False,
-                    default=str,
-                ),
-            )
+        )
     _fill_shell(
-        shell_dir, out_dir, shell_pages, catalog, summaries, [str(p) for p in result.problems]
+        shell_dir, out_dir, shell_pages, catalog, recent_runs, len(summaries), result.problems
     )
     write_search_index(
         shell_dir / site_engine.search_index,
         out_dir / site_engine.search_index,
         catalog,
-        summaries.values(),
+        fragments,
         site_engine,
     )
 
     if (
-        result.changed
-        or render_key != manifest.render_key
-        or project_keys != manifest.projects
-        or summaries.keys() != manifest.summaries.keys()
-        or shell_files != manifest.shell_files
-        or names != manifest.metric_names
+        redo
+        or render_key != cache.render_key
+        or project_keys != cache.projects
+        or summaries.keys() != cache.runs.keys()
+        or shell_files != cache.shell_files
+        or names != cache.metric_names
     ):
-        manifest.shell_files = shell_files
-        manifest.summaries = summaries
-        manifest.render_key = render_key
-        manifest.projects = project_keys
-        manifest.metric_names = names
-        manifest.save()
+        cache.shell_files = shell_files
+        cache.metric_names = names
+        cache.save(
+            render_key=render_key,
+            projects=project_keys,
+            summaries=summaries.values(),
+            write_text=_write_text,
+        )
     return BuildReport(
         out=out_dir,
         experiments=len(summaries),
@@ -543,23 +519,107 @@ def build_site(
     )
 
 
+def _project_key(project: pages.ProjectInfo, render_key: str) -> str:
+    """Changes exactly when the project's set of runs (ids and stamps) or the render key does."""
+    runs = sorted([s.id, s.stamp] for s in project.experiments)
+    return hashlib.sha256(json.dumps(runs).encode()).hexdigest()[:16] + ":" + render_key
+
+
+def _projects_to_redo(
+    cache: BuildCache,
+    out: Path,
+    summaries: dict[str, ExperimentSummary],
+    changed: set[str],
+    todo: list[str],
+    render_key: str,
+) -> set[str]:
+    """Projects whose table, checklist, digest and search entries must be rebuilt: new, changed
+    or removed runs, a page to render, a new render key, or a file or cache entry missing."""
+    slugs = {s.slug for s in summaries.values()}
+    if render_key != cache.render_key:
+        return slugs
+    redo = {summaries[i].slug for i in changed} | {summaries[i].slug for i in todo}
+    redo |= {slug for i, (slug, _path, _stamp) in cache.runs.items() if i not in summaries}
+    for slug in slugs - redo:
+        if (
+            slug not in cache.digests
+            or slug not in cache.projects
+            or cache.search_fragment(slug) is None
+            or not (out / "data" / "projects" / slug / table_data.MANIFEST).is_file()
+            or not (out / "data" / "checklist" / f"{slug}.json").is_file()
+        ):
+            redo.add(slug)
+    return redo & slugs
+
+
+def _hydrate(
+    cache: BuildCache,
+    summaries: dict[str, ExperimentSummary],
+    redo: set[str],
+    changed: set[str],
+    problems: list[Problem],
+) -> None:
+    """Replace the stubs of the projects to redo by their cached full summaries (a run missing
+    from the cache is read again from its bundle)."""
+    stubs: dict[str, list[str]] = {}
+    for experiment_id, summary in summaries.items():
+        if summary.slug in redo and experiment_id not in changed:
+            stubs.setdefault(summary.slug, []).append(experiment_id)
+    for slug, ids in stubs.items():
+        shard = cache.shard(slug)
+        for experiment_id in ids:
+            full = shard.get(experiment_id)
+            if full is not None and full.stamp == summaries[experiment_id].stamp:
+                summaries[experiment_id] = full
+                continue
+            try:
+                summaries[experiment_id] = resummarize(summaries[experiment_id])
+            except (BundleError, OSError, ValueError, KeyError, TypeError) as err:
+                problems.append(Problem.from_error(summaries[experiment_id].path, err))
+                del summaries[experiment_id]
+
+
+def _write_project_data(out: Path, project: pages.ProjectInfo, key: str) -> None:
+    """The project's table data and checklist data."""
+    (out / "data" / "projects" / f"{project.slug}.json").unlink(missing_ok=True)  # pre-columns
+    table_data.write_project_table(
+        out / "data" / "projects" / project.slug,
+        title=project.title,
+        slug=project.slug,
+        version=key.split(":", 1)[0],
+        experiments=project.experiments,
+        write_text=_write_text,
+    )
+    _write_text(
+        out / "data" / "checklist" / f"{project.slug}.json",
+        json.dumps(
+            site_checklist.project_checklist(project.experiments),
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+            default=str,
+        ),
+    )
+
+
 def _fill_shell(
     shell_dir: Path,
     out: Path,
     shell_pages: list[shell.ShellPage],
     catalog: list[pages.ProjectInfo],
-    summaries: dict[str, ExperimentSummary],
-    problems: list[str],
+    recent_runs: list[ExperimentSummary],
+    count: int,
+    problems: list[Problem],
 ) -> None:
     by_slug = {project.slug: project for project in catalog}
     plots = assets.echarts_installed()
     bodies: dict[str, tuple[str, str | None]] = {
-        "": (pages.render_dashboard(catalog, summaries.values()), None),
+        "": (pages.render_dashboard(catalog, recent_runs), None),
         "projects/": (pages.render_projects_index(catalog), None),
         "compare/": (pages.render_compare(), None),
         "about/": (
             pages.render_about(
-                version=modelkb.__version__, count=len(summaries), problems=problems
+                version=modelkb.__version__, count=count, problems=[str(p) for p in problems]
             ),
             None,
         ),

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from modelkb.bundle import read_bundle
+from modelkb.bundle import METADATA_FILE, read_bundle
 from modelkb.errors import BundleError
 from modelkb.fields import flatten
 from modelkb.ids import slugify
 from modelkb.query import field_rows
-from modelkb.store import Problem, Store, metadata_stamp
+from modelkb.store import Problem, Store
 
 logger = logging.getLogger(__name__)
 
@@ -251,9 +252,15 @@ def scan(
     by_path = {summary.path: summary for summary in (previous or {}).values()}
 
     def cached(folder: Path) -> bool:
+        # One os.stat on a str path: this runs for every bundle of the store on every build.
         summary = by_path.get(str(folder))
-        stamp = metadata_stamp(folder)
-        return summary is not None and stamp is not None and summary.stamp == list(stamp)
+        if summary is None or summary.stamp is None:
+            return False
+        try:
+            info = os.stat(os.path.join(summary.path, METADATA_FILE))
+        except OSError:
+            return False
+        return summary.stamp == [info.st_mtime_ns, info.st_size]
 
     result = ScanResult({}, set(), {}, [])
     for entry in store.scan(current=cached, validate=validate, settle_sealing=True):
@@ -310,6 +317,13 @@ def _check_identity(metadata: Mapping[str, Any]) -> None:
 def load_metadata(summary: ExperimentSummary) -> dict[str, Any]:
     """Re-read the full metadata of one experiment (for pages that must be re-rendered)."""
     return read_bundle(summary.path, validate=False).metadata
+
+
+def resummarize(summary: ExperimentSummary) -> ExperimentSummary:
+    """Read a run's bundle again and summarise it (a cached summary that went missing)."""
+    metadata = load_metadata(summary)
+    _check_identity(metadata)
+    return summarize(metadata, folder=Path(summary.path), slug=summary.slug, stamp=summary.stamp)
 
 
 def summary_from_json(data: Mapping[str, Any]) -> ExperimentSummary:

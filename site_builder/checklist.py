@@ -132,16 +132,19 @@ def project_checklist(experiments: list[ExperimentSummary]) -> dict[str, Any]:
     over the project's sealed runs, from the cached summaries (no bundle is read), and the items'
     questions (kept out of the pages, which are many, to keep them small)."""
     flats = []
+    typed: dict[Any, Any] = {}  # cells repeat across runs: each distinct one is decoded once
     for summary in experiments:
         if summary.stamp is None:
             continue
-        flats.append(
-            {
-                key: typed_value(cell)
-                for key, cell in summary.cells.items()
-                if key in _PROJECT_KEYS or key.startswith(_PROJECT_PREFIXES)
-            }
-        )
+        flat = {}
+        for key, cell in summary.cells.items():
+            if key in _PROJECT_KEYS or key.startswith(_PROJECT_PREFIXES):
+                token = (cell[0], cell[1]) if type(cell) is list else (type(cell), cell)
+                value = typed.get(token, typed)
+                if value is typed:
+                    value = typed[token] = typed_value(cell)
+                flat[key] = value
+        flats.append(flat)
     summary = project_summary(flats)
     return {
         **summary,

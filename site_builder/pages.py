@@ -166,26 +166,6 @@ def render_about(*, version: str, count: int, problems: list[str]) -> str:
     )
 
 
-def project_table(project: ProjectInfo) -> dict[str, Any]:
-    """The project table's data: keys, and one row of encoded cells per experiment (newest first)."""
-    keys = sorted({key for s in project.experiments for key in s.cells})
-    index = {key: i for i, key in enumerate(keys)}
-    rows = []
-    for summary in project.experiments:
-        row: list[Any] = [None] * len(keys)
-        for key, cell in summary.cells.items():
-            row[index[key]] = cell
-        rows.append(row)
-    return {
-        "project": project.title,
-        "slug": project.slug,
-        "keys": keys,
-        "rows": rows,
-        "display": [s.display for s in project.experiments],
-        "models": [s.has_model for s in project.experiments],
-    }
-
-
 def _group_fields(flat: Mapping[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     rows = [(key, number, shorten(text)) for key, number, text in field_rows(flat)]
     groups: list[tuple[str, list[tuple[str, str]]]] = []
@@ -299,10 +279,10 @@ def render_experiment(
     summary: ExperimentSummary,
     *,
     files: set[str],
-    data: dict[str, Any],
     metric_names: Sequence[str | None] = (),
 ) -> str:
-    """The body of one experiment page (``metric_names``: its project's primary metric choices)."""
+    """The body of one experiment page (``metric_names``: its project's primary metric choices;
+    its script reads the run's ``data.json`` beside it)."""
     flat = flatten(metadata)
     architecture = (
         metadata.get("architecture") if isinstance(metadata.get("architecture"), Mapping) else {}
@@ -352,7 +332,6 @@ def render_experiment(
         "has_card": "README.md" in files,
         "facts": summary_facts(metadata, summary, metric_names=metric_names),
         "use": usage(metadata, has_model=summary.has_model),
-        "data_json": script_json(data),
     }
     return environment().get_template("experiment.html.j2").render(**context)
 

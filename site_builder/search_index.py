@@ -54,26 +54,37 @@ def write_search_index(
     shell_index: Path,
     target: Path,
     projects: list[ProjectInfo],
-    experiments: Iterable[ExperimentSummary],
+    experiment_fragments: Iterable[str],
     engine: Engine,
-) -> int:
+) -> None:
     """Write the site's search index: the engine's own entries (minus shell artefacts) plus ours.
 
-    Returns:
-        The number of entries written.
+    Args:
+        shell_index: The engine's search index of the shell.
+        target: Where the site's index goes.
+        projects: One entry each.
+        experiment_fragments: Per project, its experiments' entries (:func:`experiment_entry`)
+            as a JSON array's text (the build caches them, so an unchanged project is never
+            re-serialised).
+        engine: Says where the entries go and their shape.
     """
     data: dict[str, Any] = json.loads(shell_index.read_text(encoding="utf-8"))
     docs = [
         doc
-        for doc in data.get(engine.entries_key, [])
+        for doc in data.pop(engine.entries_key, [])
         if not doc.get("location", "").startswith((CHROME_PAGE, "projects/"))
         or doc.get("location", "").startswith("projects/#")
         or doc.get("location") == "projects/"
     ]
     docs = [doc for doc in docs if TITLE_TOKEN not in doc.get("title", "")]
     docs.extend(project_entry(project, engine) for project in projects)
-    docs.extend(experiment_entry(summary, engine) for summary in experiments)
-    data[engine.entries_key] = docs
+    parts = [_dumps(doc) for doc in docs]
+    parts.extend(fragment[1:-1] for fragment in experiment_fragments if fragment.strip("[]"))
+    head = _dumps(data)
+    text = head[:-1] + ("," if data else "") + f'"{engine.entries_key}":[' + ",".join(parts) + "]}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    return len(docs)
+    target.write_text(text, encoding="utf-8")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

@@ -3,7 +3,7 @@
 Usage: ``python bench/site/bench_plots.py [--rows 10000,100000] [--workdir DIR]``
 
 A real catalog is built from a few synthetic runs (``tests/support/synthetic_store.py``); then its
-project table data (``data/projects/<slug>.json``, the format ``pages.project_table`` writes) is
+project table data (``data/projects/<slug>/``, written by ``table_data.write_columns``) is
 replaced by N generated rows with the fields the plots read (6 hyperparameters, 4 final metrics,
 id, owner, status), so the real table.js, query.js and plots.js run on N runs without building N
 experiment pages. Measured, median of 3 page loads:
@@ -18,7 +18,6 @@ experiment pages. Measured, median of 3 page loads:
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -31,6 +30,7 @@ from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.synthetic_store import OPTIMIZERS, USERS, make_store
 
 from modelkb.site_builder.build import build_site
+from modelkb.site_builder.table_data import write_columns
 from modelkb.store import Store
 
 QUERY = "epochs > 10 && optimizer = Adam && accuracy > 0.9"
@@ -68,7 +68,7 @@ QUERIED = """(query) => new Promise(resolve => {
 })"""
 
 
-def table_json(slug: str, rows: int, seed: int = 0) -> dict:
+def table_columns(rows: int, seed: int = 0) -> dict[str, list]:
     rng = random.Random(seed)
     body = []
     for i in range(rows):
@@ -90,14 +90,7 @@ def table_json(slug: str, rows: int, seed: int = 0) -> dict:
                 rng.choice(USERS),
             ]
         )
-    return {
-        "project": slug,
-        "slug": slug,
-        "keys": KEYS,
-        "rows": body,
-        "display": [{}] * rows,
-        "models": [False] * rows,
-    }
+    return {key: [row[k] for row in body] for k, key in enumerate(KEYS)}
 
 
 def measure(site: Path, slug: str) -> dict[str, float]:
@@ -139,11 +132,18 @@ def main() -> None:
     make_store(work / "store", count=3, projects=1)
     site = work / "site"
     build_site(Store(work / "store"), site, zip_bundles=False)
-    (data_file,) = (site / "data" / "projects").glob("*.json")
-    slug = data_file.stem
+    (table_dir,) = (p for p in (site / "data" / "projects").iterdir() if p.is_dir())
+    slug = table_dir.name
     print(f"{'runs':>8} {'ready ms':>9} {'render ms':>10} {'drawn ms':>9} {'query ms':>9}")
     for rows in (int(text) for text in args.rows.split(",")):
-        data_file.write_text(json.dumps(table_json(slug, rows), separators=(",", ":")))
+        write_columns(
+            table_dir,
+            title=slug,
+            slug=slug,
+            version=str(rows),
+            columns=table_columns(rows),
+            write_text=lambda path, text: path.write_text(text, encoding="utf-8"),
+        )
         m = measure(site, slug)
         print(
             f"{rows:>8} {m['ready']:>9.0f} {m['first render']:>10.0f} {m['drawn']:>9.0f} "

@@ -5,8 +5,12 @@
   function init() {
     var page = document.getElementById("mkb-experiment");
     if (!page) return;
-    var data = JSON.parse(document.getElementById("mkb-data").textContent);
-    window.ModelKBExperiment = data;
+    // The run's data.json (also what the compare page reads): fetched, not embedded, so each
+    // page carries it once. window.ModelKBExperiment is set when it arrives.
+    var data = fetch(page.getAttribute("data-src")).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (d) { window.ModelKBExperiment = d; return d; });
 
     var tabs = page.querySelectorAll("[data-tab]");
     var panels = page.querySelectorAll("[data-tab-panel]");
@@ -17,7 +21,7 @@
         var frame = document.getElementById("mkb-netron");
         if (frame && !frame.getAttribute("src")) frame.setAttribute("src", frame.getAttribute("data-src"));
       }
-      if (name === "inference" && window.ModelKBInfer) window.ModelKBInfer.activate(data);
+      if (name === "inference" && window.ModelKBInfer) data.then(function (d) { window.ModelKBInfer.activate(d); });
       if (history.replaceState) history.replaceState(null, "", "#" + name);
     }
     page.classList.add("mkb-js");
@@ -28,14 +32,17 @@
     fillChecklist(document.getElementById("mkb-checklist"));
 
     var charts = document.getElementById("mkb-curves");
-    if (charts && window.ModelKBCharts && data.history.length) {
-      window.ModelKBCharts.metricNames(data.history).slice(0, 4).forEach(function (metric) {
-        window.ModelKBCharts.lineChart(charts, {
-          title: metric, xLabel: "epoch",
-          series: window.ModelKBCharts.historySeries(data.history, metric)
+    data.then(function (d) {
+      if (charts && window.ModelKBCharts && d.history.length) {
+        window.ModelKBCharts.metricNames(d.history).slice(0, 4).forEach(function (metric) {
+          window.ModelKBCharts.lineChart(charts, {
+            title: metric, xLabel: "epoch",
+            series: window.ModelKBCharts.historySeries(d.history, metric)
+          });
         });
-      });
-    }
+      }
+      page.setAttribute("data-ready", "true");
+    });
   }
 
   var LABELS = {filled: "recorded", needs_user_input: "needs your words", missing: "missing", project_level: "project-level"};

@@ -3,8 +3,8 @@
  * (canvas), vendored at vendor/echarts/ and loaded only on project pages.
  *
  * The plots read their data through one adapter, tableSource(table), over the project table's
- * public API (site/js/table.js: rowCount, filteredRows, fieldKeys, rowId, number, text): a table
- * that loads its data another way keeps that API and this file needs no change. They re-render on
+ * public API (site/js/table.js: rowCount, filteredRows, fields, rowId, number, text; its columns
+ * load lazily, so the plotted fields' columns are fetched once with table.ensure first). They re-render on
  * the table's "mkb-table-view" event, sent after every query.
  * Text reaches the DOM through textContent; ECharts draws axis names and labels on the canvas, and
  * the tooltips are HTML-escaped (echarts.format.encodeHTML).
@@ -18,12 +18,19 @@
   function $(id) { return document.getElementById(id); }
   function forPeople(v) { return root.ModelKBCharts ? root.ModelKBCharts.forPeople(v) : String(v); }
 
+  /** The fields the plots can use: numbers, and hyperparameters (category axes). */
+  function plottedKeys(table) {
+    return (table.fields || []).filter(function (f) {
+      return f.kind !== "display" && (f.kind === "num" || f.kind === "mixed" || f.key.indexOf("hyperparameters.") === 0);
+    }).map(function (f) { return f.key; });
+  }
+
   /** The one place the plots read the table. */
   function tableSource(table) {
     return {
       count: function () { return table.rowCount(); },
       rows: function () { return table.filteredRows(); },
-      keys: function () { return table.fieldKeys(); },
+      keys: function () { return table.fields ? plottedKeys(table) : table.fieldKeys(); },
       number: function (key, i) { var v = table.number(key, i); return typeof v === "number" && isFinite(v) ? v : null; },
       text: function (key, i) { var v = table.text(key, i); return v === undefined || v === null ? null : String(v); },
       id: function (i) { return table.rowId(i); }
@@ -247,15 +254,20 @@
   function init() {
     var box = $("mkb-plots");
     if (!box) return;
-    var plots = null, pending = null;
+    var plots = null, pending = null, loading = null;
     function show(table) {
       if (!root.echarts) { pending = table; return; }
-      if (!plots) {
-        plots = new Plots(box, root.echarts, tableSource(table), config());
-        root.ModelKBPlots = plots;
-      }
-      plots.render();
-      box.setAttribute("data-ready", "true");
+      // The table loads its columns lazily: fetch the ones the plots read (numeric fields and
+      // hyperparameters, known from its manifest) once, before the first drawing.
+      if (!loading) loading = table.ensure ? table.ensure(plottedKeys(table)) : Promise.resolve();
+      loading.then(function () {
+        if (!plots) {
+          plots = new Plots(box, root.echarts, tableSource(table), config());
+          root.ModelKBPlots = plots;
+        }
+        plots.render();
+        box.setAttribute("data-ready", "true");
+      });
     }
     function missing() {
       $("mkb-plots-status").textContent = "The plots need ECharts, which this catalog was built without " +

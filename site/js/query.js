@@ -59,6 +59,8 @@
 
   // ---- Python-compatible string helpers -------------------------------------------------------
 
+  var UPPER = /[A-Z]/;
+
   function fold(text) {
     return text.replace(/[A-Z]/g, function (c) { return c.toLowerCase(); });
   }
@@ -411,11 +413,30 @@
       }[op];
       return function (t, n) { return n !== null && n !== undefined && inSpan(n); };
     }
+    // Text tests take the cell's folded text (see foldedTexts).
     var needle = fold(String(value));
-    if (op === "~") return function (t) { return fold(t).indexOf(needle) >= 0; };
-    if (op === "!~") return function (t) { return fold(t).indexOf(needle) < 0; };
+    if (op === "~") return function (f) { return f.indexOf(needle) >= 0; };
+    if (op === "!~") return function (f) { return f.indexOf(needle) < 0; };
     var g = TEXT_OPS[op];
-    return function (t) { return g(cmp(fold(t), needle)); };
+    return function (f) { return g(cmp(f, needle)); };
+  }
+
+  /** A column's texts case-folded, computed once and kept on the column (column.f): a text
+   *  comparison over 100,000 rows then folds nothing. */
+  function foldedTexts(column) {
+    if (!column.f) {
+      var texts = column.t, folded = new Array(texts.length), seen = new Map();
+      for (var i = 0; i < texts.length; i++) {
+        var t = texts[i], f = t;
+        if (typeof t === "string" && UPPER.test(t)) {  // most texts have no capital: kept as they are
+          f = seen.get(t);
+          if (f === undefined) { f = fold(t); seen.set(t, f); }
+        }
+        folded[i] = f;
+      }
+      column.f = folded;
+    }
+    return column.f;
   }
 
   /**
@@ -454,6 +475,13 @@
         return function (i) { var t = texts[i]; return (t === undefined || t === null) === wantMissing; };
       }
       var test = valueTest(current);
+      if (current.kind === "string") {
+        var folded = foldedTexts(column);
+        return function (i) {
+          var f = folded[i];
+          return f !== undefined && f !== null && test(f);
+        };
+      }
       return function (i) {
         var t = texts[i];
         if (t === undefined || t === null) return false;
@@ -486,6 +514,38 @@
     return { keys: keys.slice(), size: rows.length, column: function (key) { return cols.get(key); } };
   }
 
+  /** Decode one column file of the project table (site_builder/table_data.py): {values: [cell]}
+   *  or {dict: [cell], codes: [index]} -> {t: [...], n: [...]} (t undefined where the row lacks it). */
+  function decodeColumn(payload) {
+    var t, n, i, cell;
+    if (payload.dict) {
+      var dt = [], dn = [];
+      payload.dict.forEach(function (c) { var d = decodeCell(c); dt.push(d === null ? undefined : d[0]); dn.push(d === null ? null : d[1]); });
+      var codes = payload.codes, size = codes.length;
+      t = new Array(size); n = new Array(size);
+      for (i = 0; i < size; i++) { t[i] = dt[codes[i]]; n[i] = dn[codes[i]]; }
+      return { t: t, n: n };
+    }
+    var values = payload.values;
+    t = new Array(values.length); n = new Array(values.length);
+    for (i = 0; i < values.length; i++) {
+      cell = decodeCell(values[i]);
+      if (cell === null) { t[i] = undefined; n[i] = null; } else { t[i] = cell[0]; n[i] = cell[1]; }
+    }
+    return { t: t, n: n };
+  }
+
+  /** The field names a parsed query compares, in order (each once). */
+  function fieldsOf(node) {
+    var out = [];
+    (function walk(current) {
+      if (current.type === "and" || current.type === "or") { walk(current.left); walk(current.right); }
+      else if (current.type === "not") walk(current.operand);
+      else if (out.indexOf(current.field) < 0) out.push(current.field);
+    })(node);
+    return out;
+  }
+
   /** Parse, compile and run: the indices of matching rows. */
   function select(text, dataset) {
     var predicate = compile(parse(text), dataset, text);
@@ -497,7 +557,7 @@
   var api = {
     ALIASES: ALIASES, QuerySyntaxError: QuerySyntaxError, parse: parse, tokenize: tokenize,
     resolve: resolve, suggest: suggest, compile: compile, select: select, columnar: columnar,
-    decodeCell: decodeCell, timestampSeconds: timestampSeconds, fold: fold, cmp: cmp, pyRepr: pyRepr
+    decodeCell: decodeCell, decodeColumn: decodeColumn, fieldsOf: fieldsOf, timestampSeconds: timestampSeconds, fold: fold, cmp: cmp, pyRepr: pyRepr
   };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.ModelKBQuery = api;

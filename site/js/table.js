@@ -1,7 +1,31 @@
 /* Project page: the experiment table with query box, column chooser, sorting, paging, selection
- * and export. Data: data/projects/<slug>.json ({keys, rows, display, models}); cells are decoded by
- * ModelKBQuery.columnar. Rendering is paged (100 rows), so 10,000 experiments stay fast.
- * Every value reaches the DOM through textContent.
+ * and export. Every value reaches the DOM through textContent.
+ *
+ * Data (site_builder/table_data.py, docs/catalog.md "Project table data"): the manifest
+ * data/projects/<slug>/index.json (row count, every field with its kind and stats) and one file per
+ * field, fetched only when its column is shown, sorted or exported, or a query names it; so a
+ * project of 100,000 runs never loads every field. Rendering is paged (100 rows).
+ *
+ * Public API, for other scripts of the catalog (plots, tests, the benchmark). window.ModelKBTable
+ * is set, the app gets data-ready="true" and document fires "modelkb:table-ready" once the first
+ * view is rendered; "modelkb:table-view" (detail: {table}) fires after every filter or sort.
+ *   table.n                   number of rows (runs) in the project, newest first
+ *   table.keys                every queryable flat field of the project (sorted)
+ *   table.fields              the manifest's fields: {key, kind: num|text|mixed|display, present,
+ *                             distinct, min, max (when numbers), label (display fields)}
+ *   table.ids                 row index -> experiment id (always loaded)
+ *   table.view                row indices of the current view, filtered and sorted (read only)
+ *   table.query               the query of the current view ("" = all rows)
+ *   table.filteredIds()       the ids of the current view, in view order
+ *   table.column(key)         Promise<{t: [text|undefined], n: [number|null]}> over every row;
+ *                             key is a full flat key (or "@input_shape"), see ModelKBQuery.resolve
+ *   table.values(key, rows)   Promise<{t, n}> for the row indices `rows` (default: table.view)
+ *   table.apply(query)        Promise<{count, ms} | {error, column}>: filter, sort and re-render
+ *   table.ensure(keys)        Promise: fetch these fields' columns (once); then, synchronously,
+ *   table.text(key, i), table.number(key, i)   row i's text (undefined: missing) and number (null)
+ *   rowCount(), filteredRows() (= view), fieldKeys() (= keys), rowId(i): the same, as methods
+ * The app element also sends a bubbling "mkb-table-view" event (detail: {table, count}) with
+ * every "modelkb:table-view".
  */
 (function () {
   "use strict";
@@ -15,26 +39,36 @@
     ["hyperparameters.learning_rate", "learning rate"], ["metrics.final.accuracy", "accuracy"],
     ["metrics.final.loss", "loss"]
   ];
+  var EMPTY = { t: [], n: [] };
 
   function $(id) { return document.getElementById(id); }
 
-  function Table(app, data) {
+  function emit(name, table) {
+    document.dispatchEvent(new CustomEvent(name, { detail: { table: table } }));
+    if (name === "modelkb:table-view") {
+      table.app.dispatchEvent(new CustomEvent("mkb-table-view", { bubbles: true, detail: { table: table, count: table.view.length } }));
+    }
+  }
+
+  function Table(app, manifest, base) {
+    var self = this;
     this.app = app;
-    this.data = data;
-    this.ds = Q.columnar(data.keys, data.rows);
-    this.n = data.rows.length;
-    this.ids = this.ds.column("id") ? this.ds.column("id").t : data.rows.map(function (_, i) { return String(i); });
-    var present = new Set(data.keys);
-    var hasDisplay = {};
-    data.display.forEach(function (d) { Object.keys(d).forEach(function (k) { hasDisplay["@" + k] = true; }); });
-    this.columns = DEFAULT_COLUMNS.filter(function (c) { return present.has(c[0]) || hasDisplay[c[0]]; })
+    this.manifest = manifest;
+    this.base = base;  // the manifest's URL: column files are relative to it
+    this.n = manifest.rows;
+    this.fields = manifest.fields;
+    this.fieldByKey = {};
+    this.fields.forEach(function (f) { self.fieldByKey[f.key] = f; });
+    this.keys = this.fields.filter(function (f) { return f.kind !== "display"; }).map(function (f) { return f.key; });
+    this.cols = new Map();
+    this.pending = new Map();
+    this.ds = { keys: this.keys, size: this.n, column: function (key) { return self.cols.get(key); } };
+    this.ids = [];
+    this.columns = DEFAULT_COLUMNS.filter(function (c) { return self.fieldByKey[c[0]]; })
       .map(function (c) { return { key: c[0], label: c[1] }; });
     this.allColumns = this.columns.slice();
-    var self = this;
-    Object.keys(hasDisplay).concat(data.keys).forEach(function (key) {
-      if (!self.allColumns.some(function (c) { return c.key === key; })) {
-        self.allColumns.push({ key: key, label: key.charAt(0) === "@" ? key.slice(1).replace("_", " ") : key });
-      }
+    this.fields.forEach(function (f) {
+      if (!self.allColumns.some(function (c) { return c.key === f.key; })) self.allColumns.push({ key: f.key, label: f.label || f.key });
     });
     this.order = []; for (var i = 0; i < this.n; i++) this.order.push(i);
     this.view = this.order.slice();
@@ -42,45 +76,95 @@
     this.page = 0;
     this.selected = new Set();
     this.query = "";
+    this.seq = 0;
     this.lastFilterMs = null;
   }
 
+  /** Fetch and decode one field's column once (shared by every caller); unknown keys give EMPTY. */
+  Table.prototype.column = function (key) {
+    var self = this, field = this.fieldByKey[key];
+    if (this.cols.has(key)) return Promise.resolve(this.cols.get(key));
+    if (!field) return Promise.resolve(EMPTY);
+    if (!this.pending.has(key)) {
+      var url = new URL(field.file, this.base);
+      url.searchParams.set("v", this.manifest.version);
+      this.pending.set(key, fetch(url.toString())
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status + " for " + field.file); return r.json(); })
+        .then(function (payload) {
+          var col = Q.decodeColumn(payload);
+          self.cols.set(key, col);
+          self.pending.delete(key);
+          return col;
+        }, function (err) { self.pending.delete(key); throw err; }));
+    }
+    return this.pending.get(key);
+  };
+
+  Table.prototype.ensure = function (keys) {
+    var self = this;
+    return Promise.all(keys.map(function (k) { return self.column(k); }));
+  };
+
+  Table.prototype.values = function (key, rows) {
+    var list = rows || this.view;
+    return this.column(key).then(function (col) {
+      return { t: list.map(function (i) { return col.t[i]; }), n: list.map(function (i) { return col.n[i] === undefined ? null : col.n[i]; }) };
+    });
+  };
+
+  Table.prototype.filteredIds = function () {
+    var ids = this.ids;
+    return this.view.map(function (i) { return ids[i]; });
+  };
+
+  Table.prototype.rowCount = function () { return this.n; };
+  Table.prototype.filteredRows = function () { return this.view; };
+  Table.prototype.fieldKeys = function () { return this.keys.slice(); };
+  Table.prototype.rowId = function (i) { return this.ids[i]; };
+
   Table.prototype.text = function (key, i) {
-    if (key.charAt(0) === "@") { var d = this.data.display[i] || {}; var v = d[key.slice(1)]; return v === undefined ? undefined : v; }
-    var col = this.ds.column(key);
+    var col = this.cols.get(key);
     return col ? col.t[i] : undefined;
   };
   Table.prototype.number = function (key, i) {
     if (key.charAt(0) === "@") return null;
-    var col = this.ds.column(key);
+    var col = this.cols.get(key);
     return col ? col.n[i] : null;
   };
 
-  /** Apply a query (throws ModelKBQuery.QuerySyntaxError); returns the number of rows shown. */
+  /** Apply a query: a Promise of the number of rows shown (rejects with ModelKBQuery.QuerySyntaxError). */
   Table.prototype.filter = function (text) {
-    var rows;
-    if (!text.trim()) rows = this.order.slice();
-    else {
-      var predicate = Q.compile(Q.parse(text), this.ds, text);
-      rows = [];
-      for (var i = 0; i < this.n; i++) if (predicate(i)) rows.push(i);
-    }
-    this.query = text;
-    this.view = rows;
-    if (this.sort) this.sortView();
-    this.page = 0;
-    return rows.length;
+    var self = this, node = null;
+    try {
+      if (text.trim()) node = Q.parse(text);
+    } catch (err) { return Promise.reject(err); }
+    var keys = node ? Q.fieldsOf(node).map(function (name) { return Q.resolve(name, self.keys); })
+      .filter(function (key) { return key !== null; }) : [];
+    return this.ensure(keys).then(function () {
+      var rows;
+      if (!node) rows = self.order.slice();
+      else {
+        var predicate = Q.compile(node, self.ds, text);
+        rows = [];
+        for (var i = 0; i < self.n; i++) if (predicate(i)) rows.push(i);
+      }
+      return rows;
+    });
   };
 
   Table.prototype.sortView = function () {
     var key = this.sort.key, dir = this.sort.dir, self = this;
-    var decorated = this.view.map(function (i) { return [i, self.text(key, i), self.number(key, i)]; });
+    // Each text is folded once, not once per comparison (100,000 rows sort in well under a second).
+    var decorated = this.view.map(function (i) {
+      var t = self.text(key, i);
+      return [i, t, self.number(key, i), typeof t === "string" ? Q.fold(t) : t];
+    });
     decorated.sort(function (a, b) {
       var am = a[1] === undefined || a[1] === null, bm = b[1] === undefined || b[1] === null;
       if (am || bm) return am === bm ? a[0] - b[0] : (am ? 1 : -1);
       var c;
       if (a[2] !== null && a[2] !== undefined && b[2] !== null && b[2] !== undefined) c = a[2] - b[2];
-      else c = Q.cmp(Q.fold(a[1]), Q.fold(b[1]));
+      else c = Q.cmp(a[3], b[3]);
       return (c || a[0] - b[0]) * (c ? dir : 1);
     });
     this.view = decorated.map(function (d) { return d[0]; });
@@ -108,17 +192,24 @@
       var mark = self.sort && self.sort.key === c.key ? (self.sort.dir > 0 ? " ▲" : " ▼") : "";
       button.textContent = c.label + mark;
       button.title = c.key.charAt(0) === "@" ? c.label + " (not queryable)" : c.key;
-      button.addEventListener("click", function () {
-        self.sort = { key: c.key, dir: self.sort && self.sort.key === c.key ? -self.sort.dir : 1 };
-        self.sortView();
-        self.renderHead();
-        self.renderBody();
-      });
+      button.addEventListener("click", function () { self.sortBy(c.key); });
       th.setAttribute("data-key", c.key);
       th.appendChild(button);
       tr.appendChild(th);
     });
     thead.appendChild(tr);
+  };
+
+  /** Sort by a column (again: reverse); a Promise, resolved once rendered. */
+  Table.prototype.sortBy = function (key) {
+    var self = this;
+    this.sort = { key: key, dir: this.sort && this.sort.key === key ? -this.sort.dir : 1 };
+    return this.column(key).then(function () {
+      self.sortView();
+      self.renderHead();
+      self.renderBody();
+      emit("modelkb:table-view", self);
+    });
   };
 
   Table.prototype.pageRows = function () {
@@ -183,10 +274,13 @@
       box.value = c.key;
       box.checked = self.columns.some(function (v) { return v.key === c.key; });
       box.addEventListener("change", function () {
-        if (box.checked) self.columns.push(c);
-        else self.columns = self.columns.filter(function (v) { return v.key !== c.key; });
-        self.renderHead();
-        self.renderBody();
+        var shown = box.checked;
+        (shown ? self.column(c.key) : Promise.resolve()).then(function () {
+          self.columns = self.columns.filter(function (v) { return v.key !== c.key; });
+          if (box.checked) self.columns.push(c);
+          self.renderHead();
+          self.renderBody();
+        });
       });
       label.appendChild(box);
       label.appendChild(document.createTextNode(" " + (c.label === c.key ? c.key : c.label + " (" + c.key + ")")));
@@ -212,30 +306,27 @@
     box.hidden = false;
   };
 
-  /* The table's public reading API (what site/js/plots.js reads, through its one adapter): row
-     indices 0..rowCount()-1, the rows the query keeps, the field keys, a row's id; number() and
-     text() above give a row's field values. After each query the app element sends a bubbling
-     "mkb-table-view" event ({detail: {table, count}}). */
-  Table.prototype.rowCount = function () { return this.n; };
-  Table.prototype.filteredRows = function () { return this.view; };
-  Table.prototype.fieldKeys = function () { return this.data.keys.slice(); };
-  Table.prototype.rowId = function (i) { return this.ids[i]; };
-
-  /** Filter and re-render; returns {count, ms} or {error}. Used by the form and by tests. */
+  /** Filter (fetching the fields the query names), sort and re-render; a later call wins. */
   Table.prototype.apply = function (text) {
-    var t0 = performance.now();
-    try {
-      var count = this.filter(text);
-    } catch (err) {
+    var self = this, t0 = performance.now(), seq = ++this.seq;
+    return this.filter(text).then(function (rows) {
+      if (seq !== self.seq) return { stale: true };
+      self.query = text;
+      self.view = rows;
+      self.page = 0;
+      return (self.sort ? self.column(self.sort.key) : Promise.resolve()).then(function () {
+        if (self.sort) self.sortView();
+        self.showError(null);
+        self.renderBody();
+        self.lastFilterMs = performance.now() - t0;
+        emit("modelkb:table-view", self);
+        return { count: rows.length, ms: self.lastFilterMs };
+      });
+    }, function (err) {
       if (!(err instanceof Q.QuerySyntaxError)) throw err;
-      this.showError(err);
+      if (seq === self.seq) self.showError(err);
       return { error: err.message, column: err.column };
-    }
-    this.showError(null);
-    this.renderBody();
-    this.lastFilterMs = performance.now() - t0;
-    this.app.dispatchEvent(new CustomEvent("mkb-table-view", { bubbles: true, detail: { table: this, count: count } }));
-    return { count: count, ms: this.lastFilterMs };
+    });
   };
 
   Table.prototype.currentView = function () {
@@ -271,7 +362,10 @@
     this.app.querySelectorAll("[data-export]").forEach(function (button) {
       button.addEventListener("click", function () {
         var format = button.getAttribute("data-export");
-        window.ModelKBExport.download(format, self.currentView(), "modelkb-" + self.data.slug, self.data.project);
+        // Shown columns are loaded before they are shown, so this resolves at once.
+        self.ensure(self.columns.map(function (c) { return c.key; })).then(function () {
+          window.ModelKBExport.download(format, self.currentView(), "modelkb-" + self.manifest.slug, self.manifest.project);
+        });
       });
     });
   };
@@ -279,18 +373,28 @@
   function init() {
     var app = $("mkb-table-app");
     if (!app) return;
-    fetch(app.getAttribute("data-src"))
+    var base = new URL(app.getAttribute("data-src"), location.href);
+    var table;
+    fetch(base.toString(), { cache: "no-cache" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-      .then(function (data) {
-        var table = new Table(app, data);
+      .then(function (manifest) {
+        table = new Table(app, manifest, base);
+        return table.ensure(["id"].concat(table.columns.map(function (c) { return c.key; })));
+      })
+      .then(function () {
+        var idCol = table.cols.get("id");
+        table.ids = idCol ? idCol.t : table.order.map(String);
         window.ModelKBTable = table;
         table.bind();
         table.renderHead();
         table.renderColumnsChooser("");
         var q = new URL(location.href).searchParams.get("q") || "";
         $("mkb-query").value = q;
-        table.apply(q);
+        return table.apply(q);
+      })
+      .then(function () {
         app.setAttribute("data-ready", "true");
+        emit("modelkb:table-ready", table);
       })
       .catch(function (err) {
         $("mkb-count").textContent = "Could not load the experiments: " + err.message;

@@ -258,22 +258,21 @@ def test_filter_works_on_many_rows(page: Any, site_url: str) -> None:
     """10,000 rows in the browser: the filter selects exactly the matching copies (speed: bench/site)."""
     _open_project(page, site_url, "sweep")
     timing = page.evaluate(
-        """() => {
-          const Q = window.ModelKBQuery, base = window.ModelKBTable.data;
-          const q = 'epochs > 10 && optimizer = Adam && accuracy > 0.9';
-          window.ModelKBTable.apply(q);
-          const baseHits = new Set(window.ModelKBTable.view);
-          let expected = 0;
-          for (let i = 0; i < 10000; i++) if (baseHits.has(i % base.rows.length)) expected++;
-          const rows = [];
-          for (let i = 0; i < 10000; i++) rows.push(base.rows[i % base.rows.length].slice());
-          const idCol = base.keys.indexOf('id');
-          rows.forEach((r, i) => { r[idCol] = 'x' + i; });
+        """async () => {
           const table = window.ModelKBTable;
-          table.data = {...base, rows, display: rows.map((_, i) => base.display[i % base.display.length])};
-          table.ds = Q.columnar(base.keys, rows); table.n = rows.length;
-          table.ids = table.ds.column('id').t; table.order = rows.map((_, i) => i);
-          const result = table.apply(q);
+          const q = 'epochs > 10 && optimizer = Adam && accuracy > 0.9';
+          await table.apply(q);
+          const baseHits = new Set(table.view), base = table.n, size = 10000;
+          let expected = 0;
+          for (let i = 0; i < size; i++) if (baseHits.has(i % base)) expected++;
+          for (const [key, col] of table.cols) {
+            const t = new Array(size), n = new Array(size);
+            for (let i = 0; i < size; i++) { t[i] = key === 'id' ? 'x' + i : col.t[i % base]; n[i] = col.n[i % base]; }
+            table.cols.set(key, {t, n});
+          }
+          table.n = size; table.ids = table.cols.get('id').t;
+          table.order = Array.from({length: size}, (_, i) => i);
+          const result = await table.apply(q);
           return {count: result.count, expected: expected, shown: table.view.length};
         }"""
     )

@@ -16,6 +16,7 @@ from modelkb.site_builder.build import build_site
 from modelkb.site_builder.catalog import decode_cell, encode_cell
 from modelkb.site_builder.engines import ENGINES
 from modelkb.site_builder.shell import SLOT, TITLE_TOKEN
+from modelkb.site_builder.table_data import read_project_table
 from modelkb.store import Store
 
 
@@ -27,7 +28,7 @@ def test_layout_of_a_built_site(site_info: SiteInfo) -> None:
         "projects/sweep/index.html",
         "compare/index.html",
         "about/index.html",
-        "data/projects/sweep.json",
+        "data/projects/sweep/index.json",
         ENGINES[site_info.engine].search_index,
         "vendor/netron/index.html",
         "vendor/onnxruntime-web/ort.wasm.min.js",
@@ -109,14 +110,39 @@ def test_incremental_rebuild_renders_only_new_runs(tmp_path: Path) -> None:
     make_store(store_dir, count=1, projects=1, seed=99, start_ms=1_800_000_000_000)
     third = build_site(store, tmp_path / "site")
     assert (third.experiments, third.rendered, third.shell_rebuilt) == (61, 1, False)
-    table = read_json(tmp_path / "site" / "data" / "projects" / "project-a.json")
-    assert len(table["rows"]) == 21
+    manifest, columns = read_project_table(tmp_path / "site" / "data" / "projects" / "project-a")
+    assert manifest["rows"] == 21 and len(columns["id"]) == 21
     removed = next((store_dir / "project-b").iterdir())
     shutil.rmtree(removed)
     fourth = build_site(store, tmp_path / "site")
     assert (
         fourth.experiments == 60 and not (tmp_path / "site" / "experiments" / removed.name).exists()
     )
+
+
+def test_incremental_rebuild_writes_what_a_fresh_build_writes(tmp_path: Path) -> None:
+    """Unchanged projects come from the build cache (digests, search entries), never re-read."""
+    store_dir = tmp_path / "store"
+    make_store(store_dir, count=45, projects=3)
+    build_site(Store(store_dir), tmp_path / "site")
+    make_store(store_dir, count=1, projects=1, seed=5, start_ms=1_800_000_000_000)
+    shutil.rmtree(next((store_dir / "project-c").iterdir()))
+    again = build_site(Store(store_dir), tmp_path / "site")
+    assert (again.experiments, again.rendered) == (45, 1)
+    runs = tmp_path / "site" / ".modelkb-build" / "runs"
+    stamps = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
+    make_store(store_dir, count=1, projects=1, seed=6, start_ms=1_800_000_100_000)
+    build_site(Store(store_dir), tmp_path / "site")
+    assert {p.name for p in runs.iterdir() if p.stat().st_mtime_ns != stamps[p.name]} == {
+        "project-a.json"
+    }  # one new run rewrites its own project's cache only
+    fresh = build_site(Store(store_dir), tmp_path / "fresh")
+    assert fresh.experiments == 46
+    for rel in ("index.html", "projects/index.html", "search/search_index.json"):
+        assert (tmp_path / "site" / rel).read_text() == (tmp_path / "fresh" / rel).read_text(), rel
+    for slug in ("project-a", "project-b", "project-c"):
+        built = read_project_table(tmp_path / "site" / "data" / "projects" / slug)
+        assert built == read_project_table(tmp_path / "fresh" / "data" / "projects" / slug)
 
 
 def test_experiment_pages_stay_small(tmp_path: Path) -> None:
@@ -220,7 +246,7 @@ def test_a_megabyte_value_is_shortened_on_every_page(tmp_path: Path) -> None:
     for path in (
         page,
         page.with_name("data.json"),
-        tmp_path / "site" / "data" / "projects" / "long.json",
+        *(tmp_path / "site" / "data" / "projects" / "long").iterdir(),
     ):
         assert path.stat().st_size < 60_000, (
             path
@@ -262,3 +288,24 @@ def test_a_catalog_without_echarts_does_not_ask_for_it(tmp_path: Path) -> None:
     assert 'data-echarts="../../vendor/echarts/echarts.min.js"' in pages.render_project(project)
     without = pages.render_project(project, plots=False)
     assert 'id="mkb-plots"' in without and "data-echarts" not in without  # plots.js says why
+
+
+def test_a_site_of_the_older_single_manifest_is_rebuilt_and_cleaned(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    make_store(store_dir, count=4, projects=1)
+    site = tmp_path / "site"
+    build_site(Store(store_dir), site)
+    gone = next((store_dir / "project-a").iterdir())
+    manifest = site / ".modelkb-build" / "manifest.json"
+    runs = json.loads(manifest.read_text())["runs"]
+    old = {  # what ModelKB wrote before the cache was split by project
+        "format": 1,
+        "render_key": "x",
+        "projects": {"project-a": "k"},
+        "summaries": {i: {"slug": slug, "path": path} for i, (slug, path, _) in runs.items()},
+    }
+    manifest.write_text(json.dumps(old))
+    shutil.rmtree(gone)
+    again = build_site(Store(store_dir), site)
+    assert (again.experiments, again.rendered) == (3, 3)
+    assert not (site / "experiments" / gone.name).exists()

@@ -16,7 +16,7 @@ from support.catalog_site import PAYLOAD_SCRIPT
 from support.runs import make_bundle, tiny_onnx_model
 
 from modelkb.site_builder.catalog import summarize
-from modelkb.site_builder.pages import experiment_data, render_experiment
+from modelkb.site_builder.pages import render_experiment
 from modelkb.site_builder.try_examples import page_examples
 from modelkb.site_builder.usage import python_snippet
 from modelkb.store import Store
@@ -30,9 +30,7 @@ def _page(metadata: dict[str, Any], folder: Path, *, model: bool = True) -> str:
     if model:
         (folder / "model.onnx").write_bytes(b"onnx")
     summary = summarize(metadata, folder=folder, slug="digits", stamp=None)
-    return render_experiment(
-        metadata, summary, files=set(), data=experiment_data(metadata, summary)
-    )
+    return render_experiment(metadata, summary, files=set())
 
 
 def _facts(page: str) -> dict[str, str]:

@@ -181,17 +181,20 @@ def _random_query(rng: random.Random, depth: int = 0) -> str:
     return f"{field} {op} {value}"
 
 
-def _run_js(keys: list[str], rows: list[list[Any]], queries: list[str]) -> list[dict[str, Any]]:
-    payload = json.dumps({"keys": keys, "rows": rows, "queries": queries})
+def _node(runner: str, payload: dict[str, Any]) -> Any:
     done = subprocess.run(
-        [NODE, "-e", RUNNER, str(QUERY_JS)],
-        input=payload,
+        [NODE, "-e", runner, str(QUERY_JS)],
+        input=json.dumps(payload),
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
     return json.loads(done.stdout)
+
+
+def _run_js(keys: list[str], rows: list[list[Any]], queries: list[str]) -> list[dict[str, Any]]:
+    return _node(RUNNER, {"keys": keys, "rows": rows, "queries": queries})
 
 
 def test_js_port_selects_what_python_selects() -> None:
@@ -216,3 +219,39 @@ def test_js_port_selects_what_python_selects() -> None:
             continue
         expected = [i for i, flat in enumerate(flats) if predicate(flat)]
         assert js.get("ids") == expected, (query, js)
+
+
+COLUMN_RUNNER = r"""
+const Q = require(process.argv[1]);
+const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const cols = new Map(Object.entries(input.columns).map(([k, p]) => [k, Q.decodeColumn(p)]));
+const ds = {keys: input.keys, size: input.size, column: (k) => cols.get(k)};
+process.stdout.write(JSON.stringify(input.queries.map((q) => Q.select(q, ds))));
+"""
+
+
+def test_column_files_select_what_rows_select() -> None:
+    """The table's column files (dictionary-encoded or not) decode to the cells of the rows."""
+    from modelkb.site_builder.table_data import encode_column
+
+    rng = random.Random(11)
+    flats = [flatten(_record(rng, i)) for i in range(80)]
+    keys = sorted({key for flat in flats for key in flat})
+    cells = [{key: encode_cell(num, txt) for key, num, txt in field_rows(flat)} for flat in flats]
+    columns = {key: encode_column([row.get(key) for row in cells])[0] for key in keys}
+    assert any("dict" in payload for payload in columns.values())
+    assert any("values" in payload for payload in columns.values())
+    queries = list(DOC_QUERIES)
+    queries += [_random_query(rng) for _ in range(200)]
+    valid = []
+    for query in queries:
+        try:
+            valid.append((query, Query(query).predicate(keys)))
+        except QuerySyntaxError:
+            continue
+    found = _node(
+        COLUMN_RUNNER,
+        {"keys": keys, "size": len(flats), "columns": columns, "queries": [q for q, _ in valid]},
+    )
+    for (query, predicate), ids in zip(valid, found, strict=True):
+        assert ids == [i for i, flat in enumerate(flats) if predicate(flat)], query
