@@ -59,17 +59,19 @@ def project_digest(project: ProjectInfo) -> dict[str, Any]:
         "tags": project.tags,
         "best": None if best is None else [best.key, best.value, slim(best.summary)],
         "recent": [slim(s) for s in recent(project.experiments)],
+        "directions": project.directions,
     }
 
 
 def hydrate_project(project: ProjectInfo, digest: Mapping[str, Any]) -> list[ExperimentSummary]:
-    """Give an unchanged project (its runs are stubs) the digest's owners, tags and best run;
-    returns its newest runs (for the dashboard)."""
+    """Give an unchanged project (its runs are stubs) the digest's owners, tags, best run and
+    metric directions; returns its newest runs (for the dashboard)."""
     best = digest.get("best")
     project.__dict__.update(  # the cached_property slots of ProjectInfo
         owners=list(digest.get("owners", [])),
         tags=list(digest.get("tags", [])),
         best=None if best is None else Best(best[0], best[1], summary_from_json(best[2])),
+        directions=dict(digest.get("directions", {})),
     )
     return [summary_from_json(item) for item in digest.get("recent", [])]
 

@@ -185,6 +185,7 @@ def project_paper_checklist(
         for group_id, group in sorted((summary.get("groups") or {}).items())
         if (group.get("variation") or {}).get("status") == "filled"
     ]
+    result.pop("computed", None)  # the time of the build: the file would change with every one
     for item in result["items"]:
         if item["id"] == "significance" and variations:
             item.update(

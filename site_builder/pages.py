@@ -101,6 +101,11 @@ class ProjectInfo:
     def latest(self) -> str:
         return max((s.text("created") or "" for s in self.experiments), default="")
 
+    @cached_property
+    def directions(self) -> dict[str, str]:
+        """Which way each of its runs' metrics improves (what the plots start from)."""
+        return _directions({key: None for s in self.experiments for key in s.cells})
+
 
 def group_projects(
     summaries: Iterable[ExperimentSummary],
@@ -142,10 +147,9 @@ def render_projects_index(projects: list[ProjectInfo]) -> str:
 
 def render_project(project: ProjectInfo, *, plots: bool = True) -> str:
     """The project page; ``plots``: whether the catalog has ECharts to draw them."""
-    cells = {key: None for s in project.experiments for key in s.cells}
     start = {  # what site/js/plots.js starts from: the primary metric, which way metrics improve
         "metric": project.best.key if project.best else None,
-        "directions": _directions(cells),
+        "directions": project.directions,
     }
     return (
         environment()

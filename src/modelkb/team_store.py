@@ -236,9 +236,10 @@ class TeamStore(Store):
             list(pool.map(fetch, todo))
         for relpath, etag in settings.items():
             if before.get(relpath) != etag or not (self.root / relpath).is_file():
-                body = self._get(*relpath.split("/"), limit=1 << 20)
+                body, modified = self._get(*relpath.split("/"), limit=1 << 20)
                 with atomic_target(self.root / relpath) as tmp:
                     tmp.write_bytes(body)
+                    _keep_time(tmp, modified)
                 changes[relpath] = etag
         for relpath in before:
             if relpath.endswith("/" + SETTINGS_FILE):
@@ -255,7 +256,7 @@ class TeamStore(Store):
     def _fetch_run(self, relpath: str, files: dict[str, dict[str, Any]]) -> None:
         experiment_id = relpath.split("/")[1]
         folder = self.root / relpath
-        body = self._get(relpath, METADATA_FILE, limit=METADATA_LIMIT)
+        body, modified = self._get(relpath, METADATA_FILE, limit=METADATA_LIMIT)
         try:
             metadata = json.loads(body)
         except ValueError as err:
@@ -269,17 +270,26 @@ class TeamStore(Store):
             raise IntegrityError(
                 f"{METADATA_FILE} of {experiment_id} belongs to another project folder"
             )
+        try:
+            previous = (folder / METADATA_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            previous = None
         with atomic_target(folder / METADATA_FILE) as tmp:
             tmp.write_bytes(body)
+            _keep_time(tmp, modified)  # every cache gives a run the same stamp
+            if previous is not None and tmp.stat().st_mtime_ns <= previous:
+                # changed within S3's one-second resolution: the stamp must still change
+                os.utime(tmp, ns=(previous + 1000, previous + 1000))
 
-    def _get(self, relpath: str, name: str, *, limit: int) -> bytes:
+    def _get(self, relpath: str, name: str, *, limit: int) -> tuple[bytes, Any]:
+        """A small object's bytes and its ``LastModified``."""
         response = self.client.get_object(
             Bucket=self.location.bucket, Key=self.location.key(relpath, name)
         )
         data = response["Body"].read(limit + 1)
         if len(data) > limit:
             raise IntegrityError(f"{self.location.url(relpath, name)} is over {limit} bytes")
-        return data
+        return data, response.get("LastModified")
 
     def _download(self, relpath: str, name: str, target: Path, *, size: int) -> None:
         from modelkb.publishing.s3 import download_limited
@@ -287,13 +297,14 @@ class TeamStore(Store):
 
         with atomic_target(target) as tmp:
             tmp.unlink()
-            download_limited(
+            modified = download_limited(
                 self.client,
                 S3Location(self.location.bucket, self.location.key(relpath)),
                 name,
                 tmp,
                 size=size,
             )
+            _keep_time(tmp, modified)
 
     def fetch_files(
         self, folder: str | os.PathLike[str], names: Collection[str] | None = None
@@ -528,6 +539,20 @@ class TeamStore(Store):
         live = self._live.pop(Path(folder), None)
         if live is not None:
             live.stop(timeout)
+
+
+def _keep_time(path: Path, modified: Any) -> None:
+    """Give a fetched file its S3 ``LastModified`` (an HTTP date, or a datetime) as its mtime, so
+    every cache of the store, a fresh one too, sees the same file times (the catalog's build cache
+    keys runs by them, and ``bundle.zip`` entries carry them)."""
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = modified if isinstance(modified, datetime) else parsedate_to_datetime(str(modified))
+    except (TypeError, ValueError):
+        return
+    os.utime(path, (when.timestamp(), when.timestamp()))
 
 
 class _LiveMetrics:

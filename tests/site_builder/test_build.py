@@ -138,7 +138,9 @@ def test_incremental_rebuild_writes_what_a_fresh_build_writes(tmp_path: Path) ->
     }  # one new run rewrites its own project's cache only
     fresh = build_site(Store(store_dir), tmp_path / "fresh")
     assert fresh.experiments == 46
-    for rel in ("index.html", "projects/index.html", "search/search_index.json"):
+    pages = ["index.html", "projects/index.html", "search/search_index.json"]
+    pages += [f"projects/{slug}/index.html" for slug in ("project-a", "project-b", "project-c")]
+    for rel in pages:  # the unchanged projects' pages too (their plots' metric directions)
         assert (tmp_path / "site" / rel).read_text() == (tmp_path / "fresh" / rel).read_text(), rel
     for slug in ("project-a", "project-b", "project-c"):
         built = read_project_table(tmp_path / "site" / "data" / "projects" / slug)

@@ -128,8 +128,9 @@ def fetch_bundle(
 
 def download_limited(
     client: Any, location: S3Location, relpath: str, destination: Path, *, size: int
-) -> None:
-    """Stream one object to ``destination``, stopping once it exceeds the size metadata.json lists."""
+) -> Any:
+    """Stream one object to ``destination``, stopping once it exceeds the size metadata.json lists;
+    returns the object's ``LastModified``."""
     response = client.get_object(Bucket=location.bucket, Key=location.key(relpath))
     written = 0
     with open(destination, "xb") as handle:
@@ -143,3 +144,4 @@ def download_limited(
                     hint="The remote copy was changed after it was pushed; push it again.",
                 )
             handle.write(chunk)
+    return response.get("LastModified")
