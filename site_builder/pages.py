@@ -133,11 +133,37 @@ def recent(summaries: Iterable[ExperimentSummary], limit: int = 50) -> list[Expe
     return sorted(summaries, key=lambda s: (s.text("created") or "", s.id), reverse=True)[:limit]
 
 
+@dataclass(frozen=True)
+class RecentRun:
+    """A row of the dashboard's recent experiments: the run, and its value of its project's
+    primary metric (``key`` is ``None`` when the project has no score)."""
+
+    summary: ExperimentSummary
+    key: str | None
+    value: float | None
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit(".", 1)[-1] if self.key else ""
+
+
+def recent_runs(
+    projects: Iterable[ProjectInfo], summaries: Iterable[ExperimentSummary]
+) -> list[RecentRun]:
+    """The newest experiments, each with its project's primary metric (the cards' metric)."""
+    keys = {p.slug: p.best.key for p in projects if p.best}
+    rows = []
+    for summary in recent(summaries):
+        key = keys.get(summary.slug)
+        rows.append(RecentRun(summary, key, summary.number(key) if key else None))
+    return rows
+
+
 def render_dashboard(projects: list[ProjectInfo], summaries: Iterable[ExperimentSummary]) -> str:
     return (
         environment()
         .get_template("dashboard.html.j2")
-        .render(projects=projects, runs=recent(summaries))
+        .render(projects=projects, runs=recent_runs(projects, summaries))
     )
 
 

@@ -23,13 +23,20 @@ def catalog_store(tmp_path_factory: pytest.TempPathFactory) -> SiteInfo:
 
 
 @pytest.fixture(scope="session", params=["mkdocs", "zensical"])
-def site_info(request: pytest.FixtureRequest, catalog_store: SiteInfo) -> SiteInfo:
+def engine(request: pytest.FixtureRequest) -> str:
+    """The site engine a test's catalog is built with: every test using it runs once per engine
+    (pytest runs all of one engine's tests before the other's, so each module-scoped site built
+    with it is built once per engine)."""
+    if request.param == "zensical":
+        pytest.importorskip("zensical", reason="Zensical is not installed (modelkb[site])")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def site_info(engine: str, catalog_store: SiteInfo) -> SiteInfo:
     """The store built into a site once per session by each engine (tests using it run twice)."""
     from modelkb.site_builder.build import build_site
 
-    engine = request.param
-    if engine == "zensical":
-        pytest.importorskip("zensical", reason="Zensical is not installed (modelkb[site])")
     out = catalog_store.out.with_name(f"site-{engine}")
     info = dataclasses.replace(catalog_store, out=out, engine=engine)
     build_site(Store(info.store), info.out, engine=engine)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.browser import served_page
+from support.browser import save_screenshot, served_page
 from support.synthetic_store import metadata, write_bundle
 
 from modelkb.store import Store
@@ -37,8 +37,11 @@ LONG_VALUE = 2.718281828  # a final val_loss with more digits than the page show
 
 
 @pytest.fixture(scope="module")
-def compare_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    """A built catalog of 20 runs of one project, and their metadata in the order of their ids."""
+def compare_site(
+    tmp_path_factory: pytest.TempPathFactory, engine: str
+) -> tuple[Path, list[dict[str, Any]]]:
+    """A catalog of 20 runs of one project built by ``engine``, and their metadata in the order
+    of their ids."""
     from modelkb.site_builder.build import build_site
 
     root = tmp_path_factory.mktemp("compare")
@@ -54,7 +57,7 @@ def compare_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[d
     runs[5]["metrics"]["final"]["val_loss"] = LONG_VALUE
     for meta in runs:
         write_bundle(root / "store", meta)
-    build_site(Store(root / "store"), root / "site", zip_bundles=False)
+    build_site(Store(root / "store"), root / "site", zip_bundles=False, engine=engine)
     return root / "site", runs
 
 
@@ -118,7 +121,7 @@ def _check_every_header_is_reachable(page: Any, runs: list[dict[str, Any]]) -> N
 
 @pytest.mark.parametrize("count", [10, 20])
 def test_compare_many_runs_side_by_side(
-    browser: Any, compare_site: tuple[Path, list[dict[str, Any]]], count: int, tmp_path: Path
+    browser: Any, compare_site: tuple[Path, list[dict[str, Any]]], count: int, engine: str
 ) -> None:
     site, all_runs = compare_site
     runs = all_runs[:count]
@@ -172,4 +175,4 @@ def test_compare_many_runs_side_by_side(
         assert chart.locator(f"path[data-series^='{name} ']").first.is_visible()
 
         page.locator("#mkb-compare-scroll").evaluate("s => { s.scrollLeft = 0; }")
-        page.screenshot(path=str(tmp_path / f"compare-{count}-runs.png"), full_page=True)
+        save_screenshot(page, f"compare-{count}-runs", engine, full_page=True)

@@ -1,10 +1,11 @@
 """An experiment page as a user reads it, in Chromium: a real PyTorch run trained through ModelKB's
 ``fit``, its summary header, its "Use this model" snippet run with onnxruntime, and its recorded
-examples run in try-the-model. Screenshots go to ``tmp_path`` only.
+examples run in try-the-model; on each site engine. Screenshots: ``support.browser.save_screenshot``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.browser import served_page
+from support.browser import save_screenshot, served_page
 
 from modelkb.example_inputs import read_examples
 from modelkb.site_builder.catalog import for_people
@@ -36,21 +37,22 @@ NO_BROKEN_IMAGES = """() => Array.from(document.images).filter(img =>
 
 @dataclass
 class TrainedRun:
-    site: Path
+    store: Path
     folder: Path
     metadata: dict[str, Any]
+    site: Path = Path()  # the catalog built from ``store`` by the test's engine
+    engine: str = ""
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
-    """A small CNN trained on scikit-learn's digits with PytorchCallbacks, built into a catalog."""
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+    """A small CNN trained on scikit-learn's digits with PytorchCallbacks (once per module)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxscript")
     datasets = pytest.importorskip("sklearn.datasets")
     from torch import nn
 
     from modelkb import Experiment
-    from modelkb.site_builder.build import build_site
     from modelkb.torch import Model, PytorchCallbacks
 
     root = tmp_path_factory.mktemp("experiment-page")
@@ -71,8 +73,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
         verbose=0,
     )
     entry = Store(root / "store").get(exp.id)
-    build_site(Store(root / "store"), root / "site", zip_bundles=False)
-    return TrainedRun(root / "site", entry.path, entry.metadata)
+    return TrainedRun(root / "store", entry.path, entry.metadata)
+
+
+@pytest.fixture(scope="module")
+def trained(trained_run: TrainedRun, engine: str) -> TrainedRun:
+    """The trained run built into a catalog by ``engine`` (once per engine)."""
+    from modelkb.site_builder.build import build_site
+
+    site = trained_run.store.with_name(f"site-{engine}")
+    build_site(Store(trained_run.store), site, zip_bundles=False, engine=engine)
+    return dataclasses.replace(trained_run, site=site, engine=engine)
 
 
 @pytest.fixture
@@ -137,7 +148,7 @@ def test_use_this_model_snippet_runs_with_onnxruntime(
 
 
 def test_an_example_runs_in_one_click_like_onnxruntime(
-    experiment_page: Any, trained: TrainedRun, tmp_path: Path
+    experiment_page: Any, trained: TrainedRun
 ) -> None:
     np = pytest.importorskip("numpy")
     ort = pytest.importorskip("onnxruntime")
@@ -154,7 +165,7 @@ def test_an_example_runs_in_one_click_like_onnxruntime(
     labels = page.eval_on_selector_all(".mkb-example-label", "ls => ls.map(l => l.textContent)")
     assert labels == [f"true label: {classes[e['label']]}" for e in examples]
     assert page.locator("canvas.mkb-example-image").count() == 4  # images drawn, not <img>
-    page.screenshot(path=str(tmp_path / "examples.png"), full_page=True)
+    save_screenshot(page, "experiment-examples", trained.engine, full_page=True)
 
     session = ort.InferenceSession(str(trained.folder / "model.onnx"))
     for index in (2, 0):

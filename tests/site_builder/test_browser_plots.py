@@ -1,4 +1,5 @@
-"""The project page's plots (ECharts) and the dashboard's best runs, in headless Chromium.
+"""The project page's plots (ECharts) and the dashboard's best runs, in headless Chromium, on
+each site engine.
 
 The plots are checked through what ECharts itself holds for its rendered series (the series'
 data store, its values by dimension), not by the presence of a canvas. Every page also stays
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.browser import served_page
-from support.catalog_site import SiteInfo, read_json
+from support.browser import save_screenshot, served_page
+from support.catalog_site import XSS_PROJECT, SiteInfo, copy_site_store, read_json
 
 from modelkb.fields import flatten
+from modelkb.project_settings import write_settings
 from modelkb.query import Query
 from modelkb.site_builder.build import build_site
 from modelkb.store import Store
@@ -60,7 +62,7 @@ def _apply(page: Any, text: str, count: int) -> None:
 
 
 def test_parallel_coordinates_follow_the_query(
-    page: Any, site_url: str, site_info: SiteInfo, tmp_path: Path
+    page: Any, site_url: str, site_info: SiteInfo
 ) -> None:
     flats = _sweep(site_info)
     _open_plots(page, site_url)
@@ -99,7 +101,8 @@ def test_parallel_coordinates_follow_the_query(
     axes = page.evaluate("window.ModelKBPlots.parallel.getOption().parallelAxis.map(a => a.name)")
     assert axes[-1] == "loss"
     page.evaluate("document.querySelector('.md-header').style.visibility = 'hidden'")
-    page.locator("#mkb-plots").screenshot(path=str(tmp_path / "plots.png"))
+    save_screenshot(page.locator("#mkb-plots"), "project-plots", site_info.engine)
+    save_screenshot(page, "project", site_info.engine, full_page=True)
     page.watch.assert_clean()
 
 
@@ -180,11 +183,60 @@ def test_dashboard_cards_link_the_best_run_by_the_primary_metric(
     page.watch.assert_clean()
 
 
+def _recent(page: Any) -> dict[str, dict[str, Any]]:
+    """The dashboard's recent experiments, by run id: the metric cell's key, text and full value."""
+    return page.eval_on_selector_all(
+        "table.mkb-recent tbody tr",
+        """rows => Object.fromEntries(rows.map(r => {
+             const cell = r.querySelector('td.mkb-recent-metric'), strong = cell.querySelector('strong');
+             return [r.dataset.id, {metric: cell.getAttribute('data-metric'), text: cell.textContent,
+                     value: strong && strong.textContent, full: strong && strong.getAttribute('title')}];
+           }))""",
+    )
+
+
+def _check_recent(page: Any, info: SiteInfo, keys: dict[str, str]) -> None:
+    """Every recent run shows its value of its project's primary metric (``keys``: by run id),
+    named, with 4 significant digits and the full value on hover; the header says what it is."""
+    shown = _recent(page)
+    assert set(shown) == set(keys)
+    headers = page.eval_on_selector_all(
+        "table.mkb-recent thead th", "hs => hs.map(h => h.textContent)"
+    )
+    assert headers[-1] == "Primary metric"
+    for experiment_id, key in keys.items():
+        (path,) = info.store.glob(f"*/{experiment_id}/metadata.json")
+        value = flatten(read_json(path))[key]
+        name = key.rsplit(".", 1)[-1]
+        assert shown[experiment_id] == {
+            "metric": key,
+            "text": f"{name} {value:.4g}",
+            "value": f"{value:.4g}",
+            "full": repr(value),
+        }, experiment_id
+
+
+def test_recent_experiments_show_each_runs_primary_metric(
+    page: Any, site_url: str, site_info: SiteInfo
+) -> None:
+    page.goto(site_url)
+    ids = [*site_info.sweep_ids, site_info.model_id, site_info.xss_id]
+    _check_recent(page, site_info, dict.fromkeys(ids, VAL_ACCURACY))
+    sweep_card = _card(page, "sweep")["full"]  # the same rule as the card's: its best run's value
+    assert max(float(_recent(page)[i]["full"]) for i in site_info.sweep_ids) == float(sweep_card)
+    save_screenshot(page, "dashboard", site_info.engine, full_page=True)
+    page.watch.assert_clean()
+
+
 def test_primary_metric_option_changes_the_cards(
     browser: Any, site_info: SiteInfo, tmp_path: Path
 ) -> None:
     site = tmp_path / "site"
-    build_site(Store(site_info.store), site, zip_bundles=False, primary_metric="loss")
+    store = copy_site_store(site_info, tmp_path / "store")
+    write_settings(store, XSS_PROJECT, primary_metric="accuracy")  # a project's setting wins
+    build_site(
+        Store(store), site, zip_bundles=False, primary_metric="loss", engine=site_info.engine
+    )
     flats = _sweep(site_info)
     lowest = min(f["metrics.final.val_loss"] for f in flats.values())
     digits = flatten(read_json(next(site_info.store.glob(f"*/{site_info.model_id}/metadata.json"))))
@@ -198,13 +250,15 @@ def test_primary_metric_option_changes_the_cards(
         card = _card(page, "digits-torch")
         assert card["full"] == repr(digits["metrics.final.val_loss"])
         assert card["value"] == f"{digits['metrics.final.val_loss']:.4g}"
+        keys = dict.fromkeys([*site_info.sweep_ids, site_info.model_id], "metrics.final.val_loss")
+        _check_recent(page, site_info, {**keys, site_info.xss_id: VAL_ACCURACY})
         page.goto(page.url + "projects/sweep/")
         page.wait_for_selector("#mkb-plots[data-ready='true']")
         assert page.evaluate("window.ModelKBPlots.choice().metric") == "metrics.final.val_loss"
 
 
 def test_without_echarts_the_project_page_says_what_is_missing(
-    browser: Any, tmp_path: Path
+    browser: Any, engine: str, tmp_path: Path
 ) -> None:
     from support.browser import PageWatch
     from support.synthetic_store import make_store
@@ -213,7 +267,7 @@ def test_without_echarts_the_project_page_says_what_is_missing(
 
     make_store(tmp_path / "store", count=3, projects=1)
     site = tmp_path / "site"
-    build_site(Store(tmp_path / "store"), site, zip_bundles=False)
+    build_site(Store(tmp_path / "store"), site, zip_bundles=False, engine=engine)
     (site / "vendor" / "echarts" / "echarts.min.js").unlink()
     server, url = serve_in_thread(site)
     context = browser.new_context()

@@ -1,12 +1,13 @@
 """Try-the-model in Chromium on models trained by user-shaped programs (``tests/programs/``).
 
 The catalog's answer for a raw input must be the framework's own prediction and the generated
-HTTP handler's answer for the same input.
+HTTP handler's answer for the same input, on each site engine. Each program is trained once per
+module (``train``); only the catalog is built again for the second engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,29 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def _trained(program: str, tmp_path: Path, *needs: str) -> tuple[Any, dict[str, Any]]:
-    """Run ``programs/<program>`` (skipped without ``needs``); returns (its bundle, what it wrote)."""
-    for module in needs:
-        pytest.importorskip(module)
+Train = Callable[..., tuple[Any, dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory: pytest.TempPathFactory) -> Train:
+    """``train(program, *needs)``: run ``programs/<program>`` once per module (skipped without
+    ``needs``); returns (its bundle, what it wrote). Its store is the bundle's ``path.parents[1]``."""
     from support.user_programs import run_program
 
     from modelkb.store import Store
 
-    result = run_program(program, tmp_path / "store", tmp_path)
-    return Store(tmp_path / "store").get(result["id"]), result
+    done: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def run(program: str, *needs: str) -> tuple[Any, dict[str, Any]]:
+        for module in needs:
+            pytest.importorskip(module)
+        if program not in done:
+            folder = tmp_path_factory.mktemp(Path(program).stem)
+            result = run_program(program, folder / "store", folder)
+            done[program] = (Store(folder / "store").get(result["id"]), result)
+        return done[program]
+
+    return run
 
 
 def _handler_answer(entry: Any, tmp_path: Path, body: dict[str, Any]) -> Any:
@@ -56,15 +70,17 @@ def _handler_answer(entry: Any, tmp_path: Path, body: dict[str, Any]) -> Any:
 
 
 @contextmanager
-def _catalog_page(browser: Any, tmp_path: Path, experiment_id: str) -> Iterator[Any]:
-    """The run's experiment page in a built and served catalog, on its Inference tab, model loaded."""
+def _catalog_page(browser: Any, entry: Any, site: Path, engine: str) -> Iterator[Any]:
+    """The run's experiment page in a catalog of its store built by ``engine`` into ``site`` and
+    served, on its Inference tab, model loaded."""
     from support.browser import served_page
 
     from modelkb.site_builder.build import build_site
     from modelkb.store import Store
 
-    build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
-    with served_page(browser, tmp_path / "site", f"experiments/{experiment_id}/") as page:
+    store = entry.path.parents[1]  # <store>/<project>/<id>
+    build_site(Store(store), site, zip_bundles=False, engine=engine)
+    with served_page(browser, site, f"experiments/{entry.metadata['id']}/") as page:
         page.click("[data-tab='inference']")
         page.wait_for_selector("#mkb-infer[data-state='ready']", timeout=60_000)
         yield page
@@ -91,12 +107,12 @@ def _example_output(entry: Any, index: int) -> float:
 
 
 def test_regression_model_answers_values_like_keras_and_the_handler(
-    browser: Any, tmp_path: Path
+    browser: Any, train: Train, engine: str, tmp_path: Path
 ) -> None:
-    entry, result = _trained("keras_regression.py", tmp_path, "keras", "tf2onnx")
+    entry, result = train("keras_regression.py", "keras", "tf2onnx")
     raw, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
     served = _handler_answer(entry, tmp_path, {"inputs": raw})["outputs"]
-    with _catalog_page(browser, tmp_path, result["id"]) as page:
+    with _catalog_page(browser, entry, tmp_path / "site", engine) as page:
         labels = page.eval_on_selector_all(
             "#mkb-infer-inputs label", "ls => ls.map(l => l.firstChild.textContent)"
         )
@@ -124,16 +140,16 @@ def test_regression_model_answers_values_like_keras_and_the_handler(
     ],
 )
 def test_text_model_tokenizes_like_keras_and_the_handler(
-    browser: Any, tmp_path: Path, program: str
+    browser: Any, train: Train, engine: str, tmp_path: Path, program: str
 ) -> None:
-    entry, result = _trained(program, tmp_path, "keras", "tf2onnx")
+    entry, result = train(program, "keras", "tf2onnx")
     text, expected = (
         result["raw"][-2],
         float(np.ravel(result["reference"][-2])[0]),
     )  # capitals, commas, an apostrophe
     served = _handler_answer(entry, tmp_path, {"text": text})
     served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
-    with _catalog_page(browser, tmp_path, result["id"]) as page:
+    with _catalog_page(browser, entry, tmp_path / "site", engine) as page:
         page.fill("#mkb-infer-text", text)
         shown = _run(page)
         assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)  # a sigmoid head: [1 - p, p]
@@ -144,15 +160,15 @@ def test_text_model_tokenizes_like_keras_and_the_handler(
 
 
 def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
-    browser: Any, tmp_path: Path
+    browser: Any, train: Train, engine: str, tmp_path: Path
 ) -> None:
     """Named inputs through StringLookup/IntegerLookup: a field per input, the recorded vocabulary
     as choices, the raw values fed to the graph; the same answer as Keras and the handler."""
-    entry, result = _trained("keras_structured_lookups.py", tmp_path, "keras", "tf2onnx")
+    entry, result = train("keras_structured_lookups.py", "keras", "tf2onnx")
     record, expected = result["raw"][2], float(np.ravel(result["reference"][2])[0])
     served = _handler_answer(entry, tmp_path, {"inputs": record})
     served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
-    with _catalog_page(browser, tmp_path, result["id"]) as page:
+    with _catalog_page(browser, entry, tmp_path / "site", engine) as page:
         choices = page.eval_on_selector_all(
             "select[data-input='thal'] option", "os => os.map(o => o.value)"
         )
@@ -176,16 +192,16 @@ def test_structured_model_form_offers_the_vocabulary_and_answers_like_keras(
     ],
 )
 def test_torch_tabular_classifier_replays_its_steps_like_torch_and_the_handler(
-    browser: Any, tmp_path: Path, program: str, needs: str
+    browser: Any, train: Train, engine: str, tmp_path: Path, program: str, needs: str
 ) -> None:
     """Raw values in the form's fields, the recorded steps replayed in the page; the same
     probabilities as PyTorch and the handler."""
-    entry, result = _trained(program, tmp_path, "torch", needs)
+    entry, result = train(program, "torch", needs)
     classes = entry.metadata["dataset"]["classes"]
     raw, expected = result["raw"][3], result["reference"][3]
     served = _handler_answer(entry, tmp_path, {"inputs": raw})
     served_p = [{p["label"]: p["probability"] for p in served["predictions"]}[c] for c in classes]
-    with _catalog_page(browser, tmp_path, result["id"]) as page:
+    with _catalog_page(browser, entry, tmp_path / "site", engine) as page:
         fields = page.locator("input.mkb-infer-feature")
         assert fields.count() == len(raw)
         for index, value in enumerate(raw):
@@ -196,17 +212,17 @@ def test_torch_tabular_classifier_replays_its_steps_like_torch_and_the_handler(
 
 
 def test_lstm_pads_token_ids_at_the_front_like_keras_and_the_handler(
-    browser: Any, tmp_path: Path
+    browser: Any, train: Train, engine: str, tmp_path: Path
 ) -> None:
     """Token ids typed as a list, unpadded: the page pads them where pad_sequences did (the front)."""
     import json
 
-    entry, result = _trained("keras_lstm_padded.py", tmp_path, "keras", "tf2onnx")
+    entry, result = train("keras_lstm_padded.py", "keras", "tf2onnx")
     ids = next(seq for seq in result["raw"] if len(seq) < 20)  # one that needs padding
     expected = float(np.ravel(result["reference"][result["raw"].index(ids)])[0])
     served = _handler_answer(entry, tmp_path, {"instances": [ids]})["results"][0]
     served_p = next(p["probability"] for p in served["predictions"] if p["label"] == "1")
-    with _catalog_page(browser, tmp_path, result["id"]) as page:
+    with _catalog_page(browser, entry, tmp_path / "site", engine) as page:
         page.fill("#mkb-infer-text", json.dumps(ids))
         shown = _run(page)
         assert shown["probs"][1] == pytest.approx(expected, abs=1e-5)

@@ -278,7 +278,11 @@ def test_dashboard_numbers_are_for_people_with_the_full_value_on_hover(tmp_path:
     build_site(Store(tmp_path / "store"), tmp_path / "site", zip_bundles=False)
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert '<strong title="0.9583333333333334">0.9583</strong>' in html  # the project card
-    assert '<td title="0.9583333333333334">0.9583</td>' in html  # the recent experiments
+    recent = (  # the recent experiments: the run's value of the project's primary metric
+        '<td class="mkb-recent-metric" data-metric="metrics.final.val_accuracy">'
+        'val_accuracy <strong title="0.9583333333333334">0.9583</strong></td>'
+    )
+    assert recent in html
     link = f'<a class="mkb-card-run" href="experiments/{meta["id"]}/" title="{meta["id"]}">'
     assert f"{link}{meta['name']}</a>" in html  # which run is best, a link to it
 

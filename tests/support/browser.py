@@ -1,13 +1,17 @@
-"""Headless Chromium for the catalog tests: launch options, a page watcher, a served page."""
+"""Headless Chromium for the catalog tests: launch options, a page watcher, a served page, and
+where screenshots go."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS_ENV = "MODELKB_SCREENSHOTS"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"  # gitignored
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -73,3 +77,14 @@ def served_page(
         context.close()
         server.shutdown()
         server.server_close()
+
+
+def save_screenshot(target: Any, name: str, engine: str, *, full_page: bool = False) -> Path:
+    """Screenshot ``target`` (a page or a locator) as ``<name>-<engine>.png`` in
+    ``$MODELKB_SCREENSHOTS``, else ``<repo>/test-artifacts/screenshots`` (kept out of git);
+    returns the file. ``full_page`` applies to pages only."""
+    folder = Path(os.environ.get(SCREENSHOTS_ENV) or SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{engine}.png"
+    target.screenshot(path=str(path), **({"full_page": True} if full_page else {}))
+    return path
