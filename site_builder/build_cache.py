@@ -42,10 +42,12 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def slim(summary: ExperimentSummary) -> dict[str, Any]:
-    """A summary reduced to what the dashboard shows (for a digest)."""
+def slim(summary: ExperimentSummary, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A summary reduced to what the dashboard shows (for a digest); ``extra``: more cells kept
+    (the project's primary metric)."""
     data = summary.to_json()
-    data["cells"] = {key: summary.cells[key] for key in DIGEST_KEYS if key in summary.cells}
+    keys = DIGEST_KEYS + extra
+    data["cells"] = {key: summary.cells[key] for key in keys if key in summary.cells}
     data["display"] = {}
     return data
 
@@ -53,12 +55,13 @@ def slim(summary: ExperimentSummary) -> dict[str, Any]:
 def project_digest(project: ProjectInfo) -> dict[str, Any]:
     """What the dashboard and projects index show of a project, to reuse while it is unchanged."""
     best = project.best
+    metric = () if best is None else (best.key,)  # the dashboard's recent runs show it
     return {
         "title": project.title,
         "owners": project.owners,
         "tags": project.tags,
-        "best": None if best is None else [best.key, best.value, slim(best.summary)],
-        "recent": [slim(s) for s in recent(project.experiments)],
+        "best": None if best is None else [best.key, best.value, slim(best.summary, metric)],
+        "recent": [slim(s, metric) for s in recent(project.experiments)],
         "directions": project.directions,
     }
 

@@ -120,23 +120,26 @@ def test_incremental_rebuild_renders_only_new_runs(tmp_path: Path) -> None:
     )
 
 
-def test_incremental_rebuild_writes_what_a_fresh_build_writes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("primary_metric", [None, "loss"])
+def test_incremental_rebuild_writes_what_a_fresh_build_writes(
+    tmp_path: Path, primary_metric: str | None
+) -> None:
     """Unchanged projects come from the build cache (digests, search entries), never re-read."""
     store_dir = tmp_path / "store"
     make_store(store_dir, count=45, projects=3)
-    build_site(Store(store_dir), tmp_path / "site")
+    build_site(Store(store_dir), tmp_path / "site", primary_metric=primary_metric)
     make_store(store_dir, count=1, projects=1, seed=5, start_ms=1_800_000_000_000)
     shutil.rmtree(next((store_dir / "project-c").iterdir()))
-    again = build_site(Store(store_dir), tmp_path / "site")
+    again = build_site(Store(store_dir), tmp_path / "site", primary_metric=primary_metric)
     assert (again.experiments, again.rendered) == (45, 1)
     runs = tmp_path / "site" / ".modelkb-build" / "runs"
     stamps = {p.name: p.stat().st_mtime_ns for p in runs.iterdir()}
     make_store(store_dir, count=1, projects=1, seed=6, start_ms=1_800_000_100_000)
-    build_site(Store(store_dir), tmp_path / "site")
+    build_site(Store(store_dir), tmp_path / "site", primary_metric=primary_metric)
     assert {p.name for p in runs.iterdir() if p.stat().st_mtime_ns != stamps[p.name]} == {
         "project-a.json"
     }  # one new run rewrites its own project's cache only
-    fresh = build_site(Store(store_dir), tmp_path / "fresh")
+    fresh = build_site(Store(store_dir), tmp_path / "fresh", primary_metric=primary_metric)
     assert fresh.experiments == 46
     pages = ["index.html", "projects/index.html", "search/search_index.json"]
     pages += [f"projects/{slug}/index.html" for slug in ("project-a", "project-b", "project-c")]
