@@ -22,6 +22,15 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ["MODELKB_SEAL"] = "inline"
 
 
+@pytest.fixture(autouse=True)
+def team_store_caches_in_the_test_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A team store (``s3://`` store) caches its runs in ``$MODELKB_CACHE``: never the user's
+    ``~/.cache`` from a test (a test that needs its own sets it again)."""
+    monkeypatch.setenv("MODELKB_CACHE", str(tmp_path_factory.mktemp("modelkb-cache")))
+
+
 @pytest.fixture(name="sample_metadata")
 def sample_metadata_fixture() -> dict[str, Any]:
     """A fresh realistic ``metadata.json`` dict (see :func:`support.sample_run.sample_metadata`)."""
