@@ -10,10 +10,12 @@ and ``buildah``/``podman``/``docker`` builds it with no network. The image runs 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shutil
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -61,11 +63,22 @@ def builder_pins() -> dict[str, str]:
 
 
 def source_tree() -> Path | None:
-    """The ModelKB checkout this code runs from, or ``None`` for an installed wheel."""
-    root = Path(modelkb.__file__).resolve().parents[2]
-    project = root / "pyproject.toml"
-    if project.is_file() and 'name = "modelkb"' in project.read_text(encoding="utf-8"):
-        return root
+    """The ModelKB checkout this code runs from or was installed from (``pip install .``, as
+    PEP 610's ``direct_url.json`` records it), or ``None`` for a wheel from an index."""
+    candidates = [Path(modelkb.__file__).resolve().parents[2]]
+    try:
+        origin = json.loads(
+            importlib_metadata.distribution("modelkb").read_text("direct_url.json") or "{}"
+        )
+    except (importlib_metadata.PackageNotFoundError, ValueError):
+        origin = {}
+    url = origin.get("url") if isinstance(origin, dict) else None
+    if isinstance(url, str) and url.startswith("file://") and "dir_info" in origin:
+        candidates.append(Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)))
+    for root in candidates:
+        project = root / "pyproject.toml"
+        if project.is_file() and 'name = "modelkb"' in project.read_text(encoding="utf-8"):
+            return root
     return None
 
 
