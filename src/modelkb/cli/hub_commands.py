@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from modelkb.cli.options import store_option
+from modelkb.cli.options import aws_region, region_option, store_option
 from modelkb.extras import require
 
 
@@ -36,9 +36,7 @@ def hub() -> None:
     show_default=True,
     help="Make the catalog a public website (--public), or keep every bucket private.",
 )
-@click.option(
-    "--region", default=None, help="AWS region [default: $AWS_REGION / $AWS_DEFAULT_REGION]."
-)
+@region_option
 @click.option(
     "--endpoint-url",
     default=None,
@@ -103,9 +101,7 @@ def deploy(
     from modelkb.ids import utc_now
     from modelkb.serverless.hub_deploy import plan_hub
 
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise click.UsageError("no AWS region: pass --region or set AWS_REGION")
+    region = aws_region(region)
     if bool(inference_image) == bool(experiment):
         raise click.UsageError("pass exactly one of --inference-image URI and --run EXPERIMENT")
     endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -36,6 +37,21 @@ def store_option(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Store folder, or s3://BUCKET/PREFIX for a team store "
         "[default: $MODELKB_HOME or ./modelkb-store].",
     )(func)
+
+
+def region_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--region`` of the commands that deploy to AWS (resolved by :func:`aws_region`)."""
+    return click.option(
+        "--region", default=None, help="AWS region [default: $AWS_REGION / $AWS_DEFAULT_REGION]."
+    )(func)
+
+
+def aws_region(region: str | None) -> str:
+    """``--region``, else ``$AWS_REGION``, else ``$AWS_DEFAULT_REGION``; a usage error without one."""
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise click.UsageError("no AWS region: pass --region or set AWS_REGION")
+    return region
 
 
 def open_store(store_path: str | None) -> Store:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from modelkb.cli.options import open_store, store_option
+from modelkb.cli.options import aws_region, open_store, region_option, store_option
 from modelkb.extras import require
 
 
@@ -123,9 +123,7 @@ def serve(
 
 @click.command()
 @click.argument("experiment")
-@click.option(
-    "--region", default=None, help="AWS region [default: $AWS_REGION / $AWS_DEFAULT_REGION]."
-)
+@region_option
 @click.option(
     "--stack-name", default=None, help="CloudFormation stack [default: modelkb-<id suffix>]."
 )
@@ -161,9 +159,7 @@ def deploy(
     from modelkb.serverless.deploy import plan_deploy
 
     bundle = _bundle(store_path, experiment)
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise click.UsageError("no AWS region: pass --region or set AWS_REGION")
+    region = aws_region(region)
     package_dir = Path(out_dir or f"modelkb-lambda-{bundle.id[-8:]}")
     endpoint = os.environ.get("MODELKB_AWS_ENDPOINT_URL")  # a local emulator (tests)
     plan = plan_deploy(
