@@ -27,7 +27,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from modelkb.errors import (
     ModelKBError,
     PublishError,
     RemoteConflictError,
+    RemoteUnavailableError,
     StoreError,
 )
 from modelkb.fsutil import atomic_target, atomic_write_json, sha256_file
@@ -179,11 +180,16 @@ class TeamStore(Store):
 
         try:
             self.pull()
-        except boto_errors() as err:
-            error = translate_error(err, remote=self.address, action="read")
+        except (*boto_errors(), PublishError) as err:
+            error = (
+                err
+                if isinstance(err, PublishError)
+                else translate_error(err, remote=self.address, action="read")
+            )
             logger.warning("%s; showing the local copy of the team store", error)
-        except PublishError as err:
-            logger.warning("%s; showing the local copy of the team store", err)
+            if isinstance(error, RemoteUnavailableError):  # no upload could get through either
+                self.unsent = [folder.name for folder in self._waiting()]
+                return
         self.push_waiting()
 
     def refresh(self) -> list[Any]:
@@ -460,18 +466,24 @@ class TeamStore(Store):
     # -- uploads ----------------------------------------------------------------------------------
     def push_waiting(self) -> list[str]:
         """Upload every sealed run of the cache that S3 does not have yet; returns their ids."""
-        known = self._remote_state()
         sent = []
         self.unsent = []
-        for folder in self.iter_bundle_dirs():
-            relpath = f"{folder.parent.name}/{folder.name}"
-            if relpath in known or not (folder / METADATA_FILE).is_file():
-                continue
+        for folder in self._waiting():
             if self.upload(folder):
                 sent.append(folder.name)
             else:
                 self.unsent.append(folder.name)
         return sent
+
+    def _waiting(self) -> Iterator[Path]:
+        """The sealed runs of the cache that S3 does not have yet."""
+        known = self._remote_state()
+        for folder in self.iter_bundle_dirs():
+            if (
+                f"{folder.parent.name}/{folder.name}" not in known
+                and (folder / METADATA_FILE).is_file()
+            ):
+                yield folder
 
     def upload(self, folder: str | os.PathLike[str]) -> bool:
         """Upload one sealed run (``metadata.json`` last); ``False`` (and a warning) when it failed."""

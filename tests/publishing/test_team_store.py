@@ -353,3 +353,19 @@ def test_a_catalog_built_from_the_team_store_offers_the_model_of_each_run(
     cache = machine(tmp_path, "builder").bundle_dir("Digits CNN", run_id)
     assert not (cache / "model.safetensors").exists()  # without zips, the weights stay in S3
     assert (cache / "requirements.lock").is_file()  # what the page's checklist reads is here
+
+
+def test_with_the_endpoint_down_commands_use_the_cache_and_name_the_runs_waiting(
+    own_moto, tmp_path: Path
+) -> None:
+    _url, _start, halt = own_moto
+    halt()
+    run_id = make_bundle(machine(tmp_path, "node"))  # sealed in the cache, its upload failed
+    later = machine(tmp_path, "node")
+    attempts: list[str] = []
+    later.client.meta.events.register(
+        "before-call.s3.*", lambda model, **_: attempts.append(model.name)
+    )
+    assert [run.id for run in later.search()] == [run_id]  # the local copy answers
+    assert later.unsent == [run_id]
+    assert attempts == ["ListObjectsV2"]  # the listing failed: no upload is tried in vain
